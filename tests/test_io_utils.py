@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from pointmap.io_utils import atomic_path, atomic_write_bytes, atomic_write_text, prepare_output_dir
+from pointmap.io_utils import atomic_dir, atomic_path, atomic_write_bytes, atomic_write_text, prepare_output_dir
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
@@ -41,3 +41,17 @@ def test_prepare_output_dir(tmp_path):
     assert (out / "f").read_text() == "x"
     with pytest.raises(FileExistsError, match="not a folder"):
         prepare_output_dir(out / "f", overwrite=True)
+
+
+def test_atomic_dir_replaces_whole_folder(tmp_path):
+    target = tmp_path / "sparse"
+    target.mkdir()
+    (target / "stale.bin").write_bytes(b"old")
+    with atomic_dir(target) as tmp:
+        (tmp / "cameras.bin").write_bytes(b"new")
+    assert os.listdir(target) == ["cameras.bin"]
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "half.bin").write_bytes(b"x")
+        raise RuntimeError("writer failed")
+    assert os.listdir(target) == ["cameras.bin"]
+    assert os.listdir(tmp_path) == ["sparse"]
