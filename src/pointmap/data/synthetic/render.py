@@ -1,0 +1,173 @@
+"""Render synthetic scenes: ray cast, texture, shade (Lambertian, shadows) and tone-map to sRGB."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ...geometry.cameras import pixel_grid
+from .primitives import KINDS, cast_rays, local_normals, occluded
+from .scenes import SyntheticScene
+from .textures import albedo
+
+
+def camera_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, supersample: int = 1):
+    """World rays through pixel centres (pixel (x, y) = (column, row), as in geometry.cameras).
+
+    Args:
+        intrinsics: (B, 3, 3) K in pixels.
+        cam2world: (B, 4, 4) OpenCV camera-to-world poses.
+        supersample: s > 1 casts s x s rays per pixel, spread evenly over the pixel's footprint.
+    Returns:
+        origins (B, R, 3), unit directions (B, R, 3) and z_per_t (B, R), the camera-frame z of each unit
+        direction (depth = t * z_per_t); R = H * W * s^2, rays in row-major order of the (s H, s W) grid.
+    """
+    xy = pixel_grid(height * supersample, width * supersample, device=intrinsics.device, dtype=intrinsics.dtype)
+    xy = (xy + 0.5) / supersample - 0.5  # sub-pixel sample centres; s = 1 gives the pixel centres
+    xy = xy.reshape(-1, 2)
+    fx, fy = intrinsics[:, None, 0, 0], intrinsics[:, None, 1, 1]
+    cx, cy = intrinsics[:, None, 0, 2], intrinsics[:, None, 1, 2]
+    dirs_cam = torch.stack(
+        [(xy[:, 0] - cx) / fx, (xy[:, 1] - cy) / fy, torch.ones_like(cx.expand(-1, xy.shape[0]))], -1
+    )
+    dirs_cam = dirs_cam / dirs_cam.norm(dim=-1, keepdim=True)
+    dirs = dirs_cam @ cam2world[:, :3, :3].transpose(1, 2)
+    origins = cam2world[:, None, :3, 3].expand_as(dirs)
+    return origins, dirs, dirs_cam[..., 2]
+
+
+def _gather_hits(scene: SyntheticScene, kind: Tensor, index: Tensor):
+    """Centre, rotation, half extents and material of each ray's hit shape: (S, R, ...) tensors."""
+    offsets, start = [], 0
+    for name in KINDS:
+        offsets.append(start)
+        start += scene.shapes[name].count
+    offset = torch.tensor(offsets, device=kind.device)[kind]
+    flat = offset + index  # (S, R) index into the kinds concatenated
+    fields = {}
+    for field in ("center", "rotation", "half", "material"):
+        allp = torch.cat([getattr(scene.shapes[name], field) for name in KINDS], dim=1)  # (S, P, ...)
+        gather_index = flat.reshape(*flat.shape, *([1] * (allp.dim() - 2))).expand(*flat.shape, *allp.shape[2:])
+        fields[field] = allp.gather(1, gather_index)
+    return fields
+
+
+def shade_rays(scene: SyntheticScene, origins: Tensor, dirs: Tensor, shadows: bool = True) -> tuple[Tensor, Tensor]:
+    """Linear radiance and hit distance of world rays.
+
+    Args:
+        scene: S scenes.
+        origins: (S, R, 3) world ray origins.
+        dirs: (S, R, 3) unit world directions.
+        shadows: cast a shadow ray towards the first light of each scene.
+    Returns:
+        radiance (S, R, 3) linear RGB (sky colour where a ray escapes) and t (S, R), inf on escape.
+    """
+    hit = cast_rays(scene.shapes, origins, dirs)
+    valid = torch.isfinite(hit.t)
+    t = torch.where(valid, hit.t, torch.zeros_like(hit.t))
+    points = origins + t[..., None] * dirs
+    shape = _gather_hits(scene, hit.kind, hit.index)
+    rotation = shape["rotation"]  # (S, R, 3, 3) local-to-world
+    p_local = ((points - shape["center"])[..., None, :] @ rotation)[..., 0, :]
+    n_local = local_normals(hit.kind, p_local, shape["half"])
+    normals = (rotation @ n_local[..., None])[..., 0]
+    facing = torch.where((normals * dirs).sum(-1, keepdim=True) > 0, -1.0, 1.0)  # two-sided: face the viewer
+    normals, n_local = normals * facing, n_local * facing
+
+    lights = scene.lights
+    scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(hit.kind)
+    colour, emission = albedo(
+        scene.materials, scene_index[valid], shape["material"][valid], p_local[valid], n_local[valid], scene.photos
+    )
+    n, p = normals[valid], points[valid]  # (N, 3)
+    up = n[:, 2:3]
+    irradiance = lights.sky[scene_index[valid]] * (0.5 + 0.5 * up) + lights.ground[scene_index[valid]] * (
+        0.5 - 0.5 * up
+    )
+    for light in range(lights.position.shape[1]):
+        position = lights.position[:, light][scene_index[valid]]
+        directional = lights.directional[:, light][scene_index[valid]][:, None]
+        to_light = torch.where(directional, position, position - p)
+        distance = to_light.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        to_light = to_light / distance
+        falloff = torch.where(directional, torch.ones_like(distance), 1.0 / (distance**2 + 0.1))
+        lambert = (n * to_light).sum(-1, keepdim=True).clamp_min(0)
+        contribution = lights.colour[:, light][scene_index[valid]] * lambert * falloff
+        if shadows and light == 0:
+            shadow_origin = torch.zeros_like(origins)
+            shadow_dir = torch.zeros_like(dirs)
+            shadow_dir[..., 2] = 1
+            max_t = torch.zeros_like(t)
+            shadow_origin[valid] = p + 2e-3 * n
+            shadow_dir[valid] = to_light
+            max_t[valid] = torch.where(directional, torch.full_like(distance, torch.inf), distance)[:, 0]
+            blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t)[valid]
+            contribution = contribution * (~blocked)[:, None]
+        irradiance = irradiance + contribution
+    radiance_hit = colour * (irradiance + emission[:, None])
+
+    elevation = dirs[..., 2:3].clamp(0, 1).sqrt()
+    sky = lights.horizon[:, None] * (1 - elevation) + 2 * lights.sky[:, None] * elevation  # (S, R, 3)
+    radiance = sky.clone()
+    radiance[valid] = radiance_hit
+    return radiance, torch.where(valid, hit.t, torch.full_like(hit.t, torch.inf))
+
+
+def tone_map(radiance: Tensor, exposure: float = 1.6) -> Tensor:
+    """Linear radiance to display sRGB in [0, 1]: a soft shoulder (no hard clipping), then gamma 2.2."""
+    return (1 - torch.exp(-exposure * radiance)).clamp(0, 1) ** (1 / 2.2)
+
+
+def render_views(
+    scene: SyntheticScene,
+    intrinsics: Tensor,
+    cam2world: Tensor,
+    height: int,
+    width: int,
+    shadows: bool = True,
+    supersample: int = 1,
+    exposure: float = 1.6,
+) -> tuple[Tensor, Tensor]:
+    """Render B cameras of one scene, or B cameras of each of S stacked scenes.
+
+    Args:
+        scene: from make_scene (S = 1) or stack_scenes (S > 1).
+        intrinsics: (B, 3, 3), or (S, B, 3, 3) for stacked scenes; pixels of the (H, W) image.
+        cam2world: (B, 4, 4), or (S, B, 4, 4); OpenCV camera-to-world poses, scene units (metres).
+        height, width: image size in pixels.
+        shadows: shadow rays towards each scene's first light (about doubles the cost).
+        supersample: s x s rays per pixel for the colour (anti-aliasing); depth is always exact at the
+            pixel centre.
+        exposure: brightness before the tone curve.
+    Returns:
+        rgb (B, 3, H, W) in [0, 1] and depth (B, H, W) z-depth, 0 where a ray escapes to the sky
+        ((S, B, ...) for stacked scenes); device of the scene.
+    """
+    stacked = intrinsics.dim() == 4
+    if not stacked:
+        if scene.num_scenes != 1:
+            raise ValueError("render_views: stacked scenes need (S, B, 3, 3) intrinsics and (S, B, 4, 4) poses")
+        intrinsics, cam2world = intrinsics[None], cam2world[None]
+    num_scenes, batch = intrinsics.shape[:2]
+    if num_scenes != scene.num_scenes:
+        raise ValueError(f"render_views: cameras for {num_scenes} scenes but the scene holds {scene.num_scenes}")
+    device = scene.device
+    intrinsics = intrinsics.to(device=device, dtype=torch.float32).reshape(-1, 3, 3)
+    cam2world = cam2world.to(device=device, dtype=torch.float32).reshape(-1, 4, 4)
+
+    def rays(s: int):
+        o, d, z = camera_rays(intrinsics, cam2world, height, width, s)
+        return o.reshape(num_scenes, -1, 3), d.reshape(num_scenes, -1, 3), z.reshape(num_scenes, -1)
+
+    origins, dirs, z_per_t = rays(supersample)
+    radiance, t = shade_rays(scene, origins, dirs, shadows)
+    rgb = tone_map(radiance, exposure).reshape(num_scenes * batch, height, supersample, width, supersample, 3)
+    rgb = rgb.mean(dim=(2, 4)).permute(0, 3, 1, 2)
+    if supersample > 1:
+        origins, dirs, z_per_t = rays(1)
+        t = cast_rays(scene.shapes, origins, dirs).t
+    depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t))
+    rgb = rgb.reshape(num_scenes, batch, 3, height, width)
+    depth = depth.reshape(num_scenes, batch, height, width)
+    return (rgb, depth) if stacked else (rgb[0], depth[0])

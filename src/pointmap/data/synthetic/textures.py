@@ -1,0 +1,229 @@
+"""Procedural surface albedo: noise, stripes, checkers, tiles, windows, dead leaves and photo textures.
+
+Patterns are evaluated at hit points in each shape's local frame (metres), so they stick to the
+surface and look the same from every view: what multi-view training needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+PATTERNS = ("plain", "noise", "stripes", "checkers", "tiles", "windows", "dead_leaves", "photo")
+"""Pattern kinds, in the order of `Materials.pattern`."""
+
+_MASK = (1 << 31) - 1
+
+
+@dataclass
+class Materials:
+    """Surface materials of S scenes, padded to M per scene.
+
+    Attributes:
+        pattern: (S, M) long index into PATTERNS.
+        color_a: (S, M, 3) main albedo, linear RGB in [0, 1].
+        color_b: (S, M, 3) second albedo (stripes, grout, window glass, noise extremes).
+        scale: (S, M) pattern period in metres.
+        seed: (S, M) long seed of the material's noise.
+        photo: (S, M) long index into the photo bank (used by the "photo" pattern).
+        grime: (S, M) amplitude of a low-frequency brightness variation, in [0, 1].
+        emission: (S, M) self-lit radiance added to the shading (windows, lamp shades, screens).
+    """
+
+    pattern: Tensor
+    color_a: Tensor
+    color_b: Tensor
+    scale: Tensor
+    seed: Tensor
+    photo: Tensor
+    grime: Tensor
+    emission: Tensor
+
+
+def hash_uniform(cells: Tensor, seed: Tensor) -> Tensor:
+    """Deterministic pseudo-random numbers per integer lattice cell.
+
+    Args:
+        cells: (..., D) long lattice coordinates (any sign).
+        seed: (...,) long seed.
+    Returns:
+        (...,) float32 in [0, 1), identical on every device.
+    """
+    # Integer mixing kept below 2^62 so int64 never overflows: inputs masked to 31 bits, multipliers < 2^31.
+    h = (seed * 1_103_515_245 + 12_345) & _MASK
+    for axis, prime in zip(range(cells.shape[-1]), (73_856_093, 19_349_663, 83_492_791), strict=False):
+        h = (h ^ ((cells[..., axis] & _MASK) * prime)) & _MASK
+        h = ((h ^ (h >> 15)) * 2_146_121_005) & _MASK
+    h = ((h ^ (h >> 13)) * 1_597_334_677) & _MASK
+    h = h ^ (h >> 16)
+    return (h & 0xFFFFFF).to(torch.float32) / float(1 << 24)
+
+
+def value_noise(points: Tensor, seed: Tensor) -> Tensor:
+    """Smooth 3D value noise in [0, 1].
+
+    Args:
+        points: (N, 3) positions in noise cells.
+        seed: (N,) long.
+    Returns:
+        (N,) noise, float32.
+    """
+    base = torch.floor(points)
+    frac = points - base
+    w = frac * frac * (3 - 2 * frac)  # smoothstep: no creases at cell borders
+    cells = base.long()
+    out = torch.zeros_like(points[..., 0])
+    for corner in range(8):
+        offset = torch.tensor([(corner >> 0) & 1, (corner >> 1) & 1, (corner >> 2) & 1], device=points.device)
+        value = hash_uniform(cells + offset, seed)
+        weight = torch.where(offset.bool(), w, 1 - w).prod(dim=-1)
+        out = out + weight * value
+    return out
+
+
+def fbm(points: Tensor, seed: Tensor, octaves: int = 4) -> Tensor:
+    """(N,) fractal sum of value noise, normalised to [0, 1]; points (N, 3), seed (N,)."""
+    total, amplitude, norm = torch.zeros_like(points[..., 0]), 1.0, 0.0
+    for octave in range(octaves):
+        total = total + amplitude * value_noise(points * (2.0**octave), seed + octave * 7919)
+        norm += amplitude
+        amplitude *= 0.5
+    return total / norm
+
+
+def _surface_uv(p_local: Tensor, n_local: Tensor) -> Tensor:
+    """(N, 2) planar coordinates on the face the normal points out of (triplanar pick)."""
+    axis = n_local.abs().argmax(dim=-1)
+    u = torch.where(axis == 0, p_local[:, 1], p_local[:, 0])
+    v = torch.where(axis == 2, p_local[:, 1], p_local[:, 2])
+    return torch.stack([u, v], dim=-1)
+
+
+def _dead_leaves(uv: Tensor, seed: Tensor, color_a: Tensor, color_b: Tensor, scale: Tensor) -> Tensor:
+    """Layers of random discs, large to small, each cell of a jittered grid holding one disc."""
+    out = color_a.clone()
+    for layer, size in enumerate((1.0, 0.6, 0.35, 0.2)):
+        cell_size = (scale * size)[:, None]
+        grid = uv / cell_size
+        cells = torch.floor(grid).long()
+        layer_seed = seed + 104_729 * (layer + 1)
+        rnd = [hash_uniform(cells, layer_seed + k) for k in range(5)]
+        centre = torch.stack([0.3 + 0.4 * rnd[0], 0.3 + 0.4 * rnd[1]], dim=-1)
+        radius = 0.12 + 0.18 * rnd[2]
+        inside = ((grid - torch.floor(grid) - centre) ** 2).sum(-1) < radius**2
+        inside = inside & (rnd[4] < 0.8)
+        mix = rnd[3][:, None]
+        colour = color_a * (1 - mix) + color_b * mix
+        colour = colour * (0.6 + 0.8 * hash_uniform(cells, layer_seed + 11))[:, None]
+        out = torch.where(inside[:, None], colour.clamp(0, 1), out)
+    return out
+
+
+def _sample_photos(photos: Tensor, index: Tensor, uv: Tensor) -> Tensor:
+    """(N, 3) bilinear, wrapping lookup of photo `index` (N,) at uv (N, 2) in photo widths."""
+    _, _, height, width = photos.shape
+    x = (uv[:, 0] - torch.floor(uv[:, 0])) * width
+    y = (1 - (uv[:, 1] - torch.floor(uv[:, 1]))) * height
+    x0, y0 = torch.floor(x).long(), torch.floor(y).long()
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    flat = photos.permute(0, 2, 3, 1).reshape(-1, 3)
+
+    def texel(xi: Tensor, yi: Tensor) -> Tensor:
+        return flat[(index * height + yi % height) * width + xi % width]
+
+    top = texel(x0, y0) * (1 - fx) + texel(x0 + 1, y0) * fx
+    bottom = texel(x0, y0 + 1) * (1 - fx) + texel(x0 + 1, y0 + 1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def albedo(
+    materials: Materials,
+    scene_index: Tensor,
+    material_index: Tensor,
+    p_local: Tensor,
+    n_local: Tensor,
+    photos: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Surface colour at hit points.
+
+    Args:
+        materials: the materials of S scenes.
+        scene_index: (N,) long scene of each hit.
+        material_index: (N,) long material of each hit.
+        p_local: (N, 3) hit points in the hit shape's frame (metres).
+        n_local: (N, 3) unit normals in the same frame.
+        photos: (T, 3, h, w) linear RGB photo bank in [0, 1], or None (the "photo" pattern then falls
+            back to dead leaves).
+    Returns:
+        (N, 3) linear albedo in [0, 1] and (N,) emission.
+    """
+
+    def pick(field: Tensor) -> Tensor:
+        return field[scene_index, material_index]
+
+    pattern, color_a, color_b = pick(materials.pattern), pick(materials.color_a), pick(materials.color_b)
+    scale, seed, grime = pick(materials.scale).clamp_min(1e-3), pick(materials.seed), pick(materials.grime)
+    uv = _surface_uv(p_local, n_local)
+    grid = uv / scale[:, None]
+    cells = torch.floor(grid).long()
+    cell_frac = grid - torch.floor(grid)
+    tile_shade = (0.85 + 0.3 * hash_uniform(cells, seed))[:, None]
+
+    noise = fbm(p_local / scale[:, None], seed)[:, None]
+    warp = fbm(p_local * torch.tensor([0.5, 0.5, 4.0], device=p_local.device) / scale[:, None], seed + 3)
+    stripes = (0.5 + 0.5 * torch.sin(2 * torch.pi * (grid[:, 0] + 1.5 * warp)))[:, None] ** 2
+    parity = ((cells[:, 0] + cells[:, 1]) % 2).bool()[:, None]
+    grout = ((cell_frac < 0.04) | (cell_frac > 0.96)).any(-1, keepdim=True)
+    window = ((cell_frac[:, 0] - 0.5).abs() < 0.3) & ((cell_frac[:, 1] - 0.55).abs() < 0.3)
+    # Each window reflects its own patch of sky: a per-cell brightness in the glass colour.
+    glass = color_b * (0.6 + 0.8 * hash_uniform(cells, seed + 5))[:, None]
+
+    candidates = {
+        "plain": color_a,
+        "noise": color_a * (1 - noise) + color_b * noise,
+        "stripes": color_a * (1 - stripes) + color_b * stripes,
+        "checkers": torch.where(parity, color_a, color_b) * tile_shade,
+        "tiles": torch.where(grout, color_b, color_a * tile_shade),
+        "windows": torch.where(window[:, None], glass, color_a),
+        "dead_leaves": _dead_leaves(uv, seed, color_a, color_b, scale),
+    }
+    if photos is not None and photos.shape[0] > 0:
+        photo_index = pick(materials.photo).clamp(0, photos.shape[0] - 1)
+        candidates["photo"] = _sample_photos(photos, photo_index, uv / scale[:, None] / 4)
+    else:
+        candidates["photo"] = candidates["dead_leaves"]
+    stack = torch.stack([candidates[name] for name in PATTERNS], dim=0)  # (K, N, 3)
+    colour = stack.gather(0, pattern[None, :, None].expand(1, -1, 3)).squeeze(0)
+    variation = fbm(p_local * 0.8, seed + 17, octaves=3) - 0.5
+    colour = colour * (1 + grime * 1.2 * variation)[:, None]
+    return colour.clamp(0, 1), pick(materials.emission)
+
+
+def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
+    """Read every JPEG/PNG of a folder as a square texture.
+
+    Args:
+        folder: folder of photos (not searched recursively).
+        size: side of each texture in pixels.
+    Returns:
+        (T, 3, size, size) float32 linear RGB in [0, 1].
+    """
+    folder = Path(folder)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no .jpg/.jpeg/.png photos; pass a folder of photos or no folder")
+    textures = []
+    for path in paths:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            side = min(img.size)
+            left, top = (img.width - side) // 2, (img.height - side) // 2
+            img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+            srgb = np.asarray(img, dtype=np.float32) / 255.0
+        textures.append(torch.from_numpy(srgb**2.2).permute(2, 0, 1))  # sRGB to linear, approximately
+    return torch.stack(textures).to(device)
