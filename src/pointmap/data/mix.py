@@ -1,0 +1,98 @@
+"""Datasets named in a config, and their mixture by weight."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import torch
+
+from pointmap.data.formats.arkitscenes import ArkitScenesPairDataset
+from pointmap.data.formats.co3d import Co3dPairDataset
+from pointmap.data.formats.generic import GenericPairDataset
+from pointmap.data.sample import ViewSample
+
+
+class PairDataset(Protocol):
+    """What every pair source provides: `len(ds)` and `ds[i] -> (view1, view2, overlap)`."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[ViewSample, ViewSample, float]: ...
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    kind: Literal["synthetic", "generic", "co3d", "arkitscenes"]
+    """Which reader: the synthetic engine, or a folder format (docs/dataset-format.md for "generic")."""
+    weight: float = 1.0
+    """Share of the training pairs drawn from this dataset, relative to the others' weights."""
+    root: str = ""
+    """Dataset folder (folder formats only)."""
+    split: str = "train"
+    """Split to read ("train", "test", ... as the format names them)."""
+    size: tuple[int, int] = (224, 224)
+    """(H, W) rendered by the synthetic engine (folder formats keep their stored size)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the reader (e.g. min_overlap, mask_background) or synthetic config fields."""
+
+
+def build_dataset(spec: DatasetSpec) -> PairDataset:
+    """The pair dataset a spec names."""
+    if spec.kind == "synthetic":
+        # Imported here: folder datasets must not pay for (or depend on) the synthetic engine's import.
+        from pointmap.data.synthetic import SyntheticConfig, SyntheticPairDataset
+
+        return SyntheticPairDataset(SyntheticConfig(**spec.options), spec.split, size=tuple(spec.size))
+    if not spec.root:
+        raise ValueError(f"dataset kind {spec.kind!r} needs root = the dataset folder")
+    if spec.kind == "generic":
+        return GenericPairDataset(spec.root, split=spec.split, **spec.options)
+    if spec.kind == "co3d":
+        return Co3dPairDataset(spec.root, split=spec.split, **spec.options)
+    if spec.kind == "arkitscenes":
+        return ArkitScenesPairDataset(spec.root, split=spec.split, **spec.options)
+    raise ValueError(f"dataset kind {spec.kind!r}: pick synthetic, generic, co3d or arkitscenes")
+
+
+class MixedPairs:
+    """Several pair datasets behind one index, sampled by weight.
+
+    Global index `i` addresses dataset `k` at local index `i - offset[k]`; `sample` draws indices so
+    that dataset `k` supplies a share `weight[k] / sum(weights)` of the pairs, whatever its length.
+    """
+
+    def __init__(self, datasets: list[PairDataset], weights: list[float]):
+        if not datasets or len(datasets) != len(weights):
+            raise ValueError(f"got {len(datasets)} datasets and {len(weights)} weights; pass one weight each")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"weights {weights}: need non-negative weights with a positive sum")
+        self.datasets = datasets
+        self.weights = torch.tensor(weights, dtype=torch.float64)
+        self.offsets = [0]
+        for ds in datasets:
+            if len(ds) == 0:
+                raise ValueError(f"{type(ds).__name__} is empty; remove it from the mix")
+            self.offsets.append(self.offsets[-1] + len(ds))
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, index: int) -> tuple[ViewSample, ViewSample, float]:
+        k = bisect.bisect_right(self.offsets, index) - 1
+        return self.datasets[k][index - self.offsets[k]]
+
+    def sample(self, count: int, generator: torch.Generator) -> list[int]:
+        """`count` global indices: a dataset drawn by weight, then a pair uniformly within it."""
+        which = torch.multinomial(self.weights, count, replacement=True, generator=generator)
+        lengths = torch.tensor([len(ds) for ds in self.datasets], dtype=torch.float64)
+        local = (torch.rand(count, generator=generator, dtype=torch.float64) * lengths[which]).long()
+        offsets = torch.tensor(self.offsets[:-1])
+        return (offsets[which] + local).tolist()
+
+
+def build_mix(specs: Sequence[DatasetSpec]) -> MixedPairs:
+    """The weighted mixture of the datasets that `specs` name."""
+    return MixedPairs([build_dataset(spec) for spec in specs], [spec.weight for spec in specs])

@@ -1,0 +1,105 @@
+"""Training pairs: ground-truth pointmaps in view 1's frame, and batches of them at one resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+from pointmap.data.augment import AugmentConfig, augment_pair, crop_resize
+from pointmap.data.sample import ViewSample
+from pointmap.geometry.cameras import depth_to_points, invert_pose, transform_points
+
+
+def pair_pointmaps(view1: ViewSample, view2: ViewSample) -> tuple[Tensor, Tensor]:
+    """Ground-truth pointmaps of both views in view 1's camera frame (the network's targets).
+
+    Returns:
+        (pts1_in_1 (H1, W1, 3), pts2_in_1 (H2, W2, 3)); pixels without depth carry meaningless
+        points, so read both with the views' `valid` masks.
+    """
+    pts1_in_1 = depth_to_points(view1.depth[None], view1.intrinsics[None])[0]
+    pts2_in_2 = depth_to_points(view2.depth[None], view2.intrinsics[None])
+    cam2_to_cam1 = invert_pose(view1.cam2world[None]) @ view2.cam2world[None]
+    pts2_in_1 = transform_points(cam2_to_cam1, pts2_in_2)[0]
+    return pts1_in_1, pts2_in_1
+
+
+@dataclass
+class PairBatch:
+    """A batch of B training pairs at one resolution (H, W); all tensors on one device."""
+
+    img1: Tensor  # (B, 3, H, W) in [-1, 1]
+    img2: Tensor  # (B, 3, H, W)
+    pts1: Tensor  # (B, H, W, 3) view 1 in view 1's frame
+    pts2: Tensor  # (B, H, W, 3) view 2 in view 1's frame
+    valid1: Tensor  # (B, H, W) bool
+    valid2: Tensor  # (B, H, W) bool
+    intrinsics1: Tensor  # (B, 3, 3)
+    intrinsics2: Tensor  # (B, 3, 3)
+    cam2world1: Tensor  # (B, 4, 4)
+    cam2world2: Tensor  # (B, 4, 4)
+    overlap: Tensor  # (B,) co-visible share from the dataset, NaN where unknown
+
+    def to(self, device: torch.device | str) -> PairBatch:
+        """The same batch on `device` (non-blocking from pinned memory)."""
+        return PairBatch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+
+    def __len__(self) -> int:
+        return self.img1.shape[0]
+
+
+def stack_pairs(pairs: list[tuple[ViewSample, ViewSample, float]]) -> PairBatch:
+    """Stack pairs that already share one resolution into a PairBatch with their GT pointmaps."""
+    if not pairs:
+        raise ValueError("stack_pairs got no pairs; pass at least one (view1, view2, overlap)")
+    shapes = {tuple(view.image.shape) for v1, v2, _ in pairs for view in (v1, v2)}
+    if len(shapes) != 1:
+        raise ValueError(f"stack_pairs got images of shapes {sorted(shapes)}; crop them to one size first")
+    pointmaps = [pair_pointmaps(v1, v2) for v1, v2, _ in pairs]
+    return PairBatch(
+        img1=torch.stack([v1.image for v1, _, _ in pairs]),
+        img2=torch.stack([v2.image for _, v2, _ in pairs]),
+        pts1=torch.stack([p1 for p1, _ in pointmaps]),
+        pts2=torch.stack([p2 for _, p2 in pointmaps]),
+        valid1=torch.stack([v1.valid for v1, _, _ in pairs]),
+        valid2=torch.stack([v2.valid for _, v2, _ in pairs]),
+        intrinsics1=torch.stack([v1.intrinsics for v1, _, _ in pairs]),
+        intrinsics2=torch.stack([v2.intrinsics for _, v2, _ in pairs]),
+        cam2world1=torch.stack([v1.cam2world for v1, _, _ in pairs]),
+        cam2world2=torch.stack([v2.cam2world for _, v2, _ in pairs]),
+        overlap=torch.tensor([float("nan") if o is None else float(o) for _, _, o in pairs]),
+    )
+
+
+@dataclass(frozen=True)
+class PairCollate:
+    """DataLoader `collate_fn`: crops every pair of a batch to one resolution, augments, stacks.
+
+    Items are `(view1, view2, overlap, item_seed, batch_seed)`. The resolution is drawn from
+    `batch_seed` (the same for every item of a step, on every rank), the augmentation of each pair
+    from its `item_seed`; so a batch is a pure function of the seeds the sampler hands out.
+    With `augment=None` (evaluation) each view is centre-cropped to the first resolution.
+    """
+
+    resolutions: tuple[tuple[int, int], ...]
+    augment: AugmentConfig | None = None
+
+    def resolution(self, batch_seed: int) -> tuple[int, int]:
+        """The (H, W) that the batch of `batch_seed` is cropped to."""
+        if self.augment is None:
+            return self.resolutions[0]
+        generator = torch.Generator().manual_seed(batch_seed)
+        return self.resolutions[int(torch.randint(len(self.resolutions), (), generator=generator))]
+
+    def __call__(self, items: list[tuple[ViewSample, ViewSample, float, int, int]]) -> PairBatch:
+        size = self.resolution(items[0][4])
+        pairs = []
+        for view1, view2, overlap, item_seed, _ in items:
+            if self.augment is None:
+                view1, view2 = crop_resize(view1, size), crop_resize(view2, size)
+            else:
+                view1, view2 = augment_pair(view1, view2, size, self.augment, item_seed)
+            pairs.append((view1, view2, overlap))
+        return stack_pairs(pairs)

@@ -1,0 +1,263 @@
+"""The training loop: AdamW with warm-up + cosine, bf16 autocast, accumulation, DDP, checkpoints and logs.
+
+Run on one process (`train_from_config`) or many (`torchrun --nproc_per_node N -m pointmap.train.trainer
+CONFIG OUT`): with torchrun's environment set, each process trains its slice of every global batch
+under DistributedDataParallel (NCCL on GPUs, gloo on CPU) and rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pointmap.data.mix import build_mix
+from pointmap.data.pairs import PairBatch, PairCollate
+from pointmap.io_utils import atomic_write_text
+from pointmap.model.config import ModelConfig
+from pointmap.model.network import DUSt3R
+from pointmap.model.weights import load_model, save_model
+from pointmap.train.checkpoint import (
+    checkpoint_name,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from pointmap.train.config import TrainConfig, load_config
+from pointmap.train.logs import MetricsLog
+from pointmap.train.losses import pair_loss
+from pointmap.train.sampling import SeededPairs, StepBatchSampler, eval_batches
+from pointmap.train.schedule import learning_rate
+
+# Parameter name prefixes of the shared image encoder (DUSt3R's official names).
+ENCODER_PREFIXES = ("patch_embed.", "enc_blocks.", "enc_norm.")
+# CroCo's masked-patch token: DUSt3R never uses it, and DDP refuses parameters without gradients.
+UNUSED_PARAMETERS = ("mask_token",)
+
+
+def _distributed_setup() -> tuple[int, int, torch.device]:
+    """(rank, world_size, device) from torchrun's environment; initialises the process group if > 1."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return rank, world_size, device
+
+
+def initial_model(config: TrainConfig, device: torch.device) -> DUSt3R:
+    """The network to train: from scratch (seeded by run.seed) or loaded from `model.weights`."""
+    if config.model.init == "weights":
+        if not config.model.weights:
+            raise ValueError("model.init = 'weights' needs model.weights (an official .pth, a folder or a hub id)")
+        model = load_model(config.model.weights, device=device)
+    elif config.model.init == "scratch":
+        torch.manual_seed(config.run.seed)
+        model = DUSt3R(ModelConfig.from_dict(dict(config.model.config))).to(device)
+    else:
+        raise ValueError(f"model.init = {config.model.init!r}; pick 'scratch' or 'weights'")
+    for name, param in model.named_parameters():
+        frozen = name in UNUSED_PARAMETERS or (config.model.freeze_encoder and name.startswith(ENCODER_PREFIXES))
+        param.requires_grad_(not frozen)
+    return model.train()
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters; biases and normalisation weights (1-D) get no weight decay."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for _, p in trainable if p.ndim > 1], "weight_decay": config.optim.weight_decay},
+        {"params": [p for _, p in trainable if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
+
+
+def batch_loss(model: nn.Module, batch: PairBatch, config: TrainConfig) -> tuple[torch.Tensor, dict]:
+    """Forward a batch (under bf16 autocast if configured) and return the loss and its parts."""
+    with torch.autocast(batch.img1.device.type, dtype=torch.bfloat16, enabled=config.optim.amp == "bf16"):
+        out = model(batch.img1, batch.img2)
+    return pair_loss(out.pts1, out.conf1, out.pts2, out.conf2, batch.pts1, batch.pts2, batch.valid1, batch.valid2,
+                     config.loss)
+
+
+class Trainer:
+    """One training run in `out_dir` (resumed from its newest checkpoint when `resume`).
+
+    Attributes:
+        model: the bare network (unwrapped from DDP).
+        step: optimizer steps done so far.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path, resume: bool = True, verbose: bool = True):
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.verbose = verbose
+        self.rank, self.world_size, self.device = _distributed_setup()
+        if not config.data.train:
+            raise ValueError("data.train is empty; list at least one [[data.train]] dataset in the config")
+        checkpoints = list_checkpoints(self.out_dir)
+        if checkpoints and not resume:
+            raise FileExistsError(f"{self.out_dir} holds checkpoints; pass resume=True or choose a new folder")
+        self.model = initial_model(config, self.device)
+        self.optimizer = make_optimizer(self.model, config)
+        self.step = 0
+        if checkpoints:
+            self.step = load_checkpoint(checkpoints[-1], self.model, self.optimizer)["step"]
+        self.train_mix = build_mix(config.data.train)
+        self.eval_mix = build_mix(config.data.eval) if config.data.eval else None
+        self.log = None
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out_dir / "train_config.json", json.dumps(config.to_dict(), indent=1))
+            self.log = MetricsLog(self.out_dir, resume_step=self.step)
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def _train_loader(self) -> DataLoader:
+        data = self.config.data
+        sampler = StepBatchSampler(self.train_mix, data.batch_size, self.config.run.seed, self.step,
+                                   self.config.optim.steps, self.config.optim.accumulation, self.rank,
+                                   self.world_size)
+        collate = PairCollate(data.resolution_list(), data.augment)
+        return DataLoader(SeededPairs(self.train_mix), batch_sampler=sampler, collate_fn=collate,
+                          num_workers=data.num_workers, pin_memory=self.device.type == "cuda")
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss and regression error over the fixed held-out batches (the bare model, this rank)."""
+        if self.eval_mix is None:
+            return {}
+        data = self.config.data
+        batches = eval_batches(self.eval_mix, data.batch_size, data.eval_batches, self.config.run.seed)
+        loader = DataLoader(SeededPairs(self.eval_mix), batch_sampler=batches,
+                            collate_fn=PairCollate(data.resolution_list()), num_workers=data.num_workers)
+        self.model.eval()
+        totals, pairs = {"loss": 0.0, "regr": 0.0}, 0
+        for batch in loader:
+            loss, details = batch_loss(self.model, batch.to(self.device), self.config)
+            totals["loss"] += loss.item() * len(batch)
+            totals["regr"] += details["regr"].item() * len(batch)
+            pairs += len(batch)
+        self.model.train()
+        return {k: v / pairs for k, v in totals.items()}
+
+    def save(self) -> None:
+        """Checkpoint the current step (rank 0) and prune old checkpoints."""
+        if self.rank == 0:
+            run = self.config.run
+            folder = self.out_dir / "checkpoints" / checkpoint_name(self.step)
+            meta = {"model_config": self.model.config.to_dict(), "train_config": self.config.to_dict()}
+            save_checkpoint(folder, self.model, self.optimizer, self.step, meta, run.checkpoint_weights,
+                            run.checkpoint_optimizer, run.shard_mib)
+            prune_checkpoints(self.out_dir, run.keep_checkpoints)
+        self._barrier()
+
+    def fit(self) -> Path:
+        """Train to `optim.steps`, then write the final model folder; returns it (`out_dir/model`)."""
+        config, optim = self.config, self.config.optim
+        network = self.model
+        if self.world_size > 1:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            network = DistributedDataParallel(self.model, device_ids=device_ids)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        batches = iter(self._train_loader())
+        running = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, regr, micro-batches
+        pairs_done, tick, start = 0, time.perf_counter(), time.perf_counter()
+        progress = tqdm(total=optim.steps, initial=self.step, desc="train", unit="step",
+                        disable=not self.verbose or self.rank != 0)
+        while self.step < optim.steps:
+            lr = learning_rate(self.step, optim.steps, optim.lr, optim.min_lr, optim.warmup_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            for micro in range(optim.accumulation):
+                batch = next(batches).to(self.device)
+                last = micro == optim.accumulation - 1
+                sync = contextlib.nullcontext() if last or self.world_size == 1 else network.no_sync()
+                with sync:
+                    loss, details = batch_loss(network, batch, config)
+                    (loss / optim.accumulation).backward()
+                running += torch.stack([loss.detach().double(), details["regr"].double(), running.new_ones(())])
+                pairs_done += len(batch) * self.world_size
+            clip = optim.grad_clip if optim.grad_clip > 0 else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip).item()
+            if math.isfinite(grad_norm):
+                self.optimizer.step()
+            else:
+                warnings.warn(f"step {self.step}: gradient norm is {grad_norm}; update skipped", stacklevel=1)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            progress.update(1)
+            if self.step % config.run.log_every == 0 or self.step == optim.steps:
+                if self.world_size > 1:
+                    dist.all_reduce(running)
+                loss_mean, regr_mean = (running[:2] / running[2]).tolist()
+                now = time.perf_counter()
+                if self.log is not None:
+                    self.log.write(self.step, "train", {
+                        "loss": loss_mean, "regr": regr_mean, "lr": lr, "grad_norm": grad_norm,
+                        "pairs_per_s": pairs_done / (now - tick), "elapsed_s": now - start,
+                    })
+                progress.set_postfix(loss=f"{loss_mean:.4f}")
+                running.zero_()
+                pairs_done, tick = 0, now
+            if self.step % config.run.eval_every == 0 or self.step == optim.steps:
+                if self.rank == 0 and self.eval_mix is not None:
+                    self.log.write(self.step, "eval", self.evaluate())
+                self._barrier()
+            if self.step % config.run.checkpoint_every == 0 or self.step == optim.steps:
+                self.save()
+        progress.close()
+        final = self.out_dir / "model"
+        if self.rank == 0:
+            save_model(self.model, final)
+            self.log.close()
+        self._barrier()
+        return final
+
+
+def train_from_config(config_path: str | Path, out_dir: str | Path, resume: bool = True,
+                      verbose: bool = True) -> Path:
+    """Train as `config_path` (TOML) says, into `out_dir`; returns the final model folder.
+
+    `out_dir` receives metrics.csv, train_config.json, checkpoints/step-XXXXXXXX/ and model/ (the
+    format `pointmap.load_model` reads). With `resume`, a run continues from its newest checkpoint.
+    """
+    return Trainer(load_config(config_path), out_dir, resume=resume, verbose=verbose).fit()
+
+
+def main() -> None:
+    """`python -m pointmap.train.trainer CONFIG OUT` (what torchrun launches on every process)."""
+    parser = argparse.ArgumentParser(description="Train a DUSt3R network from a TOML config.")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args()
+    train_from_config(args.config, args.out, resume=not args.no_resume, verbose=not args.quiet)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The trainer end to end on a tiny model and a tiny generic-format dataset (CPU)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from train_testing import tiny_config, write_plane_dataset
+
+from pointmap.model.weights import load_model
+from pointmap.train.checkpoint import list_checkpoints
+from pointmap.train.logs import read_metrics
+from pointmap.train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_plane_dataset(tmp_path_factory.mktemp("planes"))
+
+
+def _train_rows(run_dir):
+    return {int(r["step"]): r for r in read_metrics(run_dir / "metrics.csv") if r["split"] == "train"}
+
+
+def test_overfits_a_fixed_pair(dataset, tmp_path):
+    # One scene, one pair in every batch: the regression error must fall well below its start.
+    config = tiny_config(dataset, steps=40, eval_every=100, checkpoint_every=100)
+    trainer = Trainer(config, tmp_path / "run", verbose=False)
+    trainer.train_mix.datasets[0].pairs = trainer.train_mix.datasets[0].pairs[:1]
+    trainer.fit()
+    rows = _train_rows(tmp_path / "run")
+    first, last = float(rows[1]["regr"]), float(rows[40]["regr"])
+    assert last < first / 3, (first, last)
+
+
+def test_run_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path):
+    final = Trainer(tiny_config(dataset), tmp_path / "run", verbose=False).fit()
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert [(int(r["step"]), r["split"]) for r in rows] == [
+        (1, "train"), (2, "train"), (3, "train"), (3, "eval"), (4, "train"), (5, "train"), (6, "train"), (6, "eval")
+    ]
+    assert all(float(r["loss"]) == float(r["loss"]) for r in rows)  # no NaN
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step-00000003", "step-00000006"]
+    model = load_model(final)
+    assert model.config.enc_embed_dim == 32
+    with pytest.raises(FileExistsError, match="resume=True"):
+        Trainer(tiny_config(dataset), tmp_path / "run", resume=False, verbose=False)
+
+
+def test_resume_after_a_kill_matches_the_uninterrupted_run(dataset, tmp_path):
+    whole = tmp_path / "whole"
+    Trainer(tiny_config(dataset), whole, verbose=False).fit()
+    # A run killed after its step-3 checkpoint, with log rows past it already written.
+    killed = tmp_path / "killed"
+    shutil.copytree(whole, killed)
+    shutil.rmtree(killed / "checkpoints" / "step-00000006")
+    shutil.rmtree(killed / "model")
+    trainer = Trainer(tiny_config(dataset), killed, verbose=False)
+    assert trainer.step == 3
+    trainer.fit()
+    rows_whole, rows_resumed = _train_rows(whole), _train_rows(killed)
+    assert sorted(rows_resumed) == [1, 2, 3, 4, 5, 6]
+    for step in (4, 5, 6):
+        assert rows_resumed[step]["loss"] == rows_whole[step]["loss"]
+    weights_whole, weights_resumed = load_model(whole / "model").state_dict(), load_model(killed / "model").state_dict()
+    for name, tensor in weights_whole.items():
+        assert torch.equal(tensor, weights_resumed[name]), name
