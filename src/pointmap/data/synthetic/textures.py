@@ -76,14 +76,12 @@ def value_noise(points: Tensor, seed: Tensor) -> Tensor:
     base = torch.floor(points)
     frac = points - base
     w = frac * frac * (3 - 2 * frac)  # smoothstep: no creases at cell borders
-    cells = base.long()
-    out = torch.zeros_like(points[..., 0])
-    for corner in range(8):
-        offset = torch.tensor([(corner >> 0) & 1, (corner >> 1) & 1, (corner >> 2) & 1], device=points.device)
-        value = hash_uniform(cells + offset, seed)
-        weight = torch.where(offset.bool(), w, 1 - w).prod(dim=-1)
-        out = out + weight * value
-    return out
+    corners = torch.tensor(
+        [[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], device=points.device
+    )  # (8, 3), x slowest
+    values = hash_uniform(base.long()[:, None, :] + corners, seed[:, None]).reshape(-1, 2, 2, 2)
+    wx, wy, wz = (torch.stack([1 - w[:, a], w[:, a]], dim=-1) for a in range(3))  # (N, 2) each
+    return torch.einsum("nijk,ni,nj,nk->n", values, wx, wy, wz)
 
 
 def fbm(points: Tensor, seed: Tensor, octaves: int = 4) -> Tensor:
@@ -169,39 +167,68 @@ def albedo(
     pattern, color_a, color_b = pick(materials.pattern), pick(materials.color_a), pick(materials.color_b)
     scale, seed, grime = pick(materials.scale).clamp_min(1e-3), pick(materials.seed), pick(materials.grime)
     uv = _surface_uv(p_local, n_local)
-    grid = uv / scale[:, None]
-    cells = torch.floor(grid).long()
-    cell_frac = grid - torch.floor(grid)
-    tile_shade = (0.85 + 0.3 * hash_uniform(cells, seed))[:, None]
-
-    noise = fbm(p_local / scale[:, None], seed)[:, None]
-    warp = fbm(p_local * torch.tensor([0.5, 0.5, 4.0], device=p_local.device) / scale[:, None], seed + 3)
-    stripes = (0.5 + 0.5 * torch.sin(2 * torch.pi * (grid[:, 0] + 1.5 * warp)))[:, None] ** 2
-    parity = ((cells[:, 0] + cells[:, 1]) % 2).bool()[:, None]
-    grout = ((cell_frac < 0.04) | (cell_frac > 0.96)).any(-1, keepdim=True)
-    window = ((cell_frac[:, 0] - 0.5).abs() < 0.3) & ((cell_frac[:, 1] - 0.55).abs() < 0.3)
-    # Each window reflects its own patch of sky: a per-cell brightness in the glass colour.
-    glass = color_b * (0.6 + 0.8 * hash_uniform(cells, seed + 5))[:, None]
-
-    candidates = {
-        "plain": color_a,
-        "noise": color_a * (1 - noise) + color_b * noise,
-        "stripes": color_a * (1 - stripes) + color_b * stripes,
-        "checkers": torch.where(parity, color_a, color_b) * tile_shade,
-        "tiles": torch.where(grout, color_b, color_a * tile_shade),
-        "windows": torch.where(window[:, None], glass, color_a),
-        "dead_leaves": _dead_leaves(uv, seed, color_a, color_b, scale),
-    }
-    if photos is not None and photos.shape[0] > 0:
-        photo_index = pick(materials.photo).clamp(0, photos.shape[0] - 1)
-        candidates["photo"] = _sample_photos(photos, photo_index, uv / scale[:, None] / 4)
-    else:
-        candidates["photo"] = candidates["dead_leaves"]
-    stack = torch.stack([candidates[name] for name in PATTERNS], dim=0)  # (K, N, 3)
-    colour = stack.gather(0, pattern[None, :, None].expand(1, -1, 3)).squeeze(0)
-    variation = fbm(p_local * 0.8, seed + 17, octaves=3) - 0.5
+    colour = color_a.clone()
+    # Each pattern is evaluated on its own hits only: noise is the costly part of rendering.
+    for pattern_id, name in enumerate(PATTERNS):
+        rows = (pattern == pattern_id).nonzero()[:, 0]
+        if name == "plain" or rows.numel() == 0:
+            continue
+        colour[rows] = _pattern(
+            name,
+            uv[rows],
+            p_local[rows],
+            seed[rows],
+            color_a[rows],
+            color_b[rows],
+            scale[rows],
+            photos,
+            pick(materials.photo)[rows],
+        )
+    variation = fbm(p_local * 0.8, seed + 17, octaves=2) - 0.5
     colour = colour * (1 + grime * 1.2 * variation)[:, None]
     return colour.clamp(0, 1), pick(materials.emission)
+
+
+def _pattern(
+    name: str,
+    uv: Tensor,
+    p_local: Tensor,
+    seed: Tensor,
+    color_a: Tensor,
+    color_b: Tensor,
+    scale: Tensor,
+    photos: Tensor | None,
+    photo_index: Tensor,
+) -> Tensor:
+    """(N, 3) albedo of one pattern at N hits (arguments as in `albedo`, already picked per hit)."""
+    if name == "dead_leaves" or (name == "photo" and (photos is None or photos.shape[0] == 0)):
+        return _dead_leaves(uv, seed, color_a, color_b, scale)
+    if name == "photo":
+        return _sample_photos(photos, photo_index.clamp(0, photos.shape[0] - 1), uv / scale[:, None] / 4)
+    if name == "noise":
+        noise = fbm(p_local / scale[:, None], seed)[:, None]
+        return color_a * (1 - noise) + color_b * noise
+    grid = uv / scale[:, None]
+    if name == "stripes":  # wood grain: stripes bent by stretched noise
+        stretch = torch.tensor([0.5, 0.5, 4.0], device=p_local.device)
+        warp = fbm(p_local * stretch / scale[:, None], seed + 3, octaves=3)
+        stripes = (0.5 + 0.5 * torch.sin(2 * torch.pi * (grid[:, 0] + 1.5 * warp)))[:, None] ** 2
+        return color_a * (1 - stripes) + color_b * stripes
+    cells = torch.floor(grid).long()
+    cell_frac = grid - torch.floor(grid)
+    if name == "windows":
+        window = ((cell_frac[:, 0] - 0.5).abs() < 0.3) & ((cell_frac[:, 1] - 0.55).abs() < 0.3)
+        # Each window reflects its own patch of sky: a per-cell brightness in the glass colour.
+        glass = color_b * (0.6 + 0.8 * hash_uniform(cells, seed + 5))[:, None]
+        return torch.where(window[:, None], glass, color_a)
+    tile_shade = (0.85 + 0.3 * hash_uniform(cells, seed))[:, None]
+    if name == "checkers":
+        parity = ((cells[:, 0] + cells[:, 1]) % 2).bool()[:, None]
+        return torch.where(parity, color_a, color_b) * tile_shade
+    if name == "tiles":
+        grout = ((cell_frac < 0.04) | (cell_frac > 0.96)).any(-1, keepdim=True)
+        return torch.where(grout, color_b, color_a * tile_shade)
+    raise ValueError(f"texture pattern {name!r} unknown; use one of {PATTERNS}")
 
 
 def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
