@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
-
 from pointmap.align.scene import Scene
 from pointmap.export.cameras import export_cameras, write_cameras_json
 from pointmap.export.colmap import write_colmap
-from pointmap.export.depthmaps import unique_stems, write_depth_maps
+from pointmap.export.depthmaps import encode_png, unique_stems, write_depth_maps
 from pointmap.export.gltf import write_glb
 from pointmap.export.nerfstudio import write_transforms
 from pointmap.export.ply import write_ply
@@ -29,10 +27,7 @@ def _write_missing_images(scene: Scene, names: list[str], folder: Path) -> None:
     folder.mkdir(exist_ok=True)
     for index, name in names:
         rgb = colors_uint8(scene.colors[index].detach().float().cpu().numpy())
-        ok, png = cv2.imencode(".png", rgb[..., ::-1])  # OpenCV writes BGR
-        if not ok:
-            raise RuntimeError(f"OpenCV could not encode {name}")
-        atomic_write_bytes(folder / name, png.tobytes())
+        atomic_write_bytes(folder / name, encode_png(rgb))
 
 
 def save_scene(

@@ -37,7 +37,8 @@ def unique_stems(names: list[str]) -> list[str]:
     return stems
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
+    """The .npy file content of `array`."""
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
@@ -69,13 +70,36 @@ def write_depth_maps(scene: Scene, folder: str | os.PathLike, stems: list[str]) 
     for index, stem in enumerate(stems):
         depth = scene.depths[index].detach().float().cpu().numpy()
         confidence = scene.confidences[index].detach().float().cpu().numpy()
-        atomic_write_bytes(depth_dir / f"{stem}.npy", _npy_bytes(depth))
-        atomic_write_bytes(conf_dir / f"{stem}.npy", _npy_bytes(confidence))
+        atomic_write_bytes(depth_dir / f"{stem}.npy", npy_bytes(depth))
+        atomic_write_bytes(conf_dir / f"{stem}.npy", npy_bytes(confidence))
         values, scale = quantize_depth(depth)
-        ok, png = cv2.imencode(".png", values)
-        if not ok:
-            raise RuntimeError(f"OpenCV could not encode the depth PNG of {stem}")
-        atomic_write_bytes(depth_dir / f"{stem}.png", png.tobytes())
+        atomic_write_bytes(depth_dir / f"{stem}.png", encode_png(values))
         scales.append(scale)
     atomic_write_text(depth_dir / "README.txt", DEPTH_README)
     return scales
+
+
+def colorize_depth(depth: np.ndarray) -> np.ndarray:
+    """(H, W) depth -> (H, W, 3) uint8 RGB: OpenCV's turbo colour map of inverse depth (near is red).
+
+    Inverse depth spreads the colours over near surfaces, where the detail is; the 2nd and 98th
+    percentiles set the range so that a few outliers do not flatten the picture.
+    """
+    valid = np.isfinite(depth) & (depth > 0)
+    inverse = np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0)
+    if valid.any():
+        low, high = np.percentile(inverse[valid], [2, 98])
+    else:
+        low, high = 0.0, 1.0
+    normalised = np.clip((inverse - low) / max(high - low, 1e-12), 0, 1)
+    bgr = cv2.applyColorMap(np.rint(normalised * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
+    bgr[~valid] = 0
+    return bgr[..., ::-1].copy()
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W) grey / uint16 or (H, W, 3) RGB uint8 image."""
+    ok, png = cv2.imencode(".png", image[..., ::-1] if image.ndim == 3 else image)  # OpenCV wants BGR
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode an image of shape {image.shape} as PNG")
+    return png.tobytes()

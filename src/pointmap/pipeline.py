@@ -1,0 +1,187 @@
+"""The reconstruct pipeline: photos or a video in, an aligned Scene out (load, pair, infer, align)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pointmap.align.scene import Scene
+from pointmap.images import View
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+PathLike = str | os.PathLike
+
+
+def collect_inputs(paths: PathLike | Sequence[PathLike]) -> list[str]:
+    """Expand folders into their image and video files (sorted by name); files pass through.
+
+    Files inside a folder that are neither images nor videos by their suffix are skipped with a warning.
+    Raises FileNotFoundError for a missing path and ValueError when nothing is left.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    files: list[str] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            entries = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            skipped = [p.name for p in entries if p.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+            if skipped:
+                warnings.warn(
+                    f"{path}: skipping {len(skipped)} non-image files ({', '.join(skipped[:5])})", stacklevel=2
+                )
+            files += [str(p) for p in entries if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+        elif path.is_file():
+            files.append(str(path))
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder; pass photos, a folder of photos or a video")
+    if not files:
+        raise ValueError(f"no images found in {', '.join(map(str, paths))}; pass JPEG/PNG photos or a video")
+    return files
+
+
+def resolve_model(model: nn.Module | PathLike | None, device: str | torch.device) -> nn.Module:
+    """A loaded network on `device`: None is the bundled default, a str or path goes to `load_model`."""
+    if isinstance(model, nn.Module):
+        return model.to(device).eval()
+    from pointmap.model.weights import load_model
+
+    return load_model(None if model is None else str(model), device=device).eval()
+
+
+def views_to_processed_focals(views: list[View], focals: float | Sequence[float]) -> list[float]:
+    """Focal lengths in original-photo pixels (one, or one per view) -> processed-image pixels."""
+    per_view = [float(focals)] * len(views) if np.isscalar(focals) else [float(f) for f in focals]
+    if len(per_view) != len(views):
+        raise ValueError(f"got {len(per_view)} focal lengths for {len(views)} images; pass one or one per image")
+    # to_original scales processed pixels by the same factor along x and y (resize then crop).
+    return [f / float(np.asarray(view.to_original)[0, 0]) for f, view in zip(per_view, views, strict=True)]
+
+
+def intrinsics_to_processed(views: list[View], intrinsics: np.ndarray) -> torch.Tensor:
+    """K in original-photo pixels, (3, 3) shared or (N, 3, 3) -> (N, 3, 3) K in processed pixels."""
+    K = np.asarray(intrinsics, dtype=np.float64)
+    if K.shape == (3, 3):
+        K = np.broadcast_to(K, (len(views), 3, 3))
+    if K.shape != (len(views), 3, 3):
+        raise ValueError(f"intrinsics of shape {K.shape} for {len(views)} images; pass (3, 3) or (N, 3, 3)")
+    processed = [np.linalg.inv(np.asarray(view.to_original)) @ k for view, k in zip(views, K, strict=True)]
+    return torch.tensor(np.stack(processed), dtype=torch.float32)
+
+
+def _colors(views: list[View]) -> list[torch.Tensor]:  # the aligner colours multi-view scenes itself
+    """(H, W, 3) colours in [0, 1] of each view's processed image."""
+    return [((view.img.detach().float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1) for view in views]
+
+
+def _single_view_scene(preds, focal: float | None) -> Scene:
+    """The (I, I) pair's pointmap as a one-camera scene: identity pose, Weiszfeld focal, z as depth."""
+    from pointmap.geometry.cameras import intrinsics_from_focal
+    from pointmap.geometry.focal import estimate_focal
+
+    pts = preds.pts_i[0].float().cpu()  # (H, W, 3), stacked tensor or list alike
+    conf = preds.conf_i[0].float().cpu()  # (H, W)
+    height, width = pts.shape[:2]
+    focal_t = torch.tensor([focal]) if focal is not None else estimate_focal(pts[None], conf[None])
+    return Scene(
+        poses=torch.eye(4)[None],
+        intrinsics=intrinsics_from_focal(focal_t.float(), height, width),
+        depths=[pts[..., 2]],
+        points=[pts],
+        confidences=[conf],
+        masks=[torch.ones(height, width, dtype=torch.bool)],
+    )
+
+
+def reconstruct(
+    paths: PathLike | Sequence[PathLike],
+    model: nn.Module | PathLike | None = None,
+    size: int | None = None,
+    graph: str = "complete",
+    iterations: int | None = None,
+    min_conf: float = 3.0,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    known_focals: float | Sequence[float] | None = None,
+    intrinsics: np.ndarray | None = None,
+    poses: np.ndarray | torch.Tensor | None = None,
+    every: int = 1,
+    verbose: bool = True,
+) -> Scene:
+    """Reconstruct a scene from photos (files or folders) or a video.
+
+    Args:
+        paths: image files, folders of images, or a video file.
+        model: a loaded network, a checkpoint path or hub id, or None for the bundled default model.
+        size: the processed image size (224 or 512); default the model's `image_size`.
+        graph: the pair graph (`make_pairs`): complete, swin-k, logwin-k, oneref-k.
+        iterations: most global alignment sweeps; default `AlignConfig.iterations` (it stops early on
+            convergence).
+        min_conf: points with a confidence at or below this are masked out of the exports.
+        device: where the network and the alignment run.
+        batch_size: pairs per network call.
+        known_focals: focal length in original-photo pixels, one for all images or one per image.
+        intrinsics: (3, 3) or (N, 3, 3) K in original-photo pixels, kept fixed (focals and principal points).
+        poses: (N, 4, 4) known cam2world poses (OpenCV axes).
+        every: keep every k-th frame of a video.
+        verbose: progress bars.
+    Returns:
+        The Scene, with `views` and `colors` set and `masks` keeping confidence > min_conf. One image
+        gives a one-camera scene from the (I, I) pair: its depth map and a focal estimate.
+    """
+    from pointmap.align import global_align
+    from pointmap.images import load_images
+    from pointmap.inference import infer_pairs
+    from pointmap.pairs import make_pairs
+
+    if known_focals is not None and intrinsics is not None:
+        raise ValueError("pass known_focals or intrinsics, not both (intrinsics carry the focals)")
+    files = collect_inputs(paths)
+    network = resolve_model(model, device)
+    views = load_images(files, size=size or network.image_size, every=every, verbose=verbose)
+    if not views:
+        raise ValueError(f"no images could be read from {', '.join(files[:3])}; pass JPEG/PNG photos or a video")
+
+    K = None if intrinsics is None else intrinsics_to_processed(views, intrinsics)  # (N, 3, 3)
+    focals = None if known_focals is None else views_to_processed_focals(views, known_focals)
+
+    if len(views) == 1:
+        warnings.warn(
+            f"{views[0].path}: a single image, so no alignment: monocular depth and focal from the (I, I) pair",
+            stacklevel=2,
+        )
+        preds = infer_pairs(network, views, [(0, 0)], batch_size=batch_size, device=device, verbose=verbose)
+        focal = focals[0] if focals is not None else None
+        if K is not None:
+            focal = float(K[0, 0, 0] + K[0, 1, 1]) / 2
+        scene = _single_view_scene(preds, focal)
+        scene.views, scene.colors = views, _colors(views)
+        scene.masks = [scene.confidences[0] > min_conf]
+    else:
+        pairs = make_pairs(len(views), graph=graph)
+        preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
+        known_poses = None if poses is None else torch.as_tensor(np.asarray(poses), dtype=torch.float32)
+        if known_poses is not None and known_poses.shape != (len(views), 4, 4):
+            raise ValueError(
+                f"poses of shape {tuple(known_poses.shape)} for {len(views)} images; pass (N, 4, 4) cam2world"
+            )
+        options = {} if iterations is None else {"iterations": iterations}
+        scene = global_align(
+            preds,
+            known_focals=None if focals is None else torch.tensor(focals),
+            known_intrinsics=K,
+            known_poses=known_poses,
+            views=views,
+            min_conf=min_conf,
+            device=str(device),
+            verbose=verbose,
+            **options,
+        )
+    return scene
