@@ -1,4 +1,5 @@
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -122,3 +123,15 @@ def test_depth_end_to_end(tmp_path, capsys, model_dir):
     depth = np.load(out / "depth.npy")
     assert depth.shape == tuple(np.load(out / "confidence.npy").shape)
     assert camera["focal_original"] == pytest.approx(camera["focal"] * camera["K_original"][0][0] / camera["K"][0][0])
+
+
+def test_view_without_viser_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "viser", None)  # makes `import viser` fail
+    assert main(["view", str(tmp_path)]) == 2
+    assert "pip install pointmap[viewer]" in _error_line(capsys)
+
+
+def test_view_of_a_folder_without_results(tmp_path, capsys):
+    pytest.importorskip("viser")
+    assert main(["view", str(tmp_path)]) == 2
+    assert "folder written by `pointmap reconstruct`" in _error_line(capsys)
