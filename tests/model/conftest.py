@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_testing import TINY, random_model, rules_state_dict
+from model_testing import TINY, TINY_DPT, random_model, rules_state_dict
 
 from pointmap.model.network import DUSt3R
 
@@ -34,3 +34,9 @@ def golden_rules(golden: Path) -> Callable[[str], tuple[str, dict[str, torch.Ten
 @pytest.fixture
 def tiny_model() -> DUSt3R:
     return random_model(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_dpt() -> DUSt3R:
+    """A small DPT model (the DPT head keeps its official widths, so building it takes a second)."""
+    return random_model(TINY_DPT, seed=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -22,6 +23,8 @@ TINY = ModelConfig(
     head_type="linear",
 )
 
+TINY_DPT = dataclasses.replace(TINY, image_size=512, head_type="dpt")
+
 
 def rules_state_dict(weights_json: Path) -> tuple[str, dict[str, torch.Tensor]]:
     """The official constructor string and the state dict rebuilt from a golden weights.json."""
@@ -34,12 +37,17 @@ def rules_state_dict(weights_json: Path) -> tuple[str, dict[str, torch.Tensor]]:
 
 
 def random_model(config: ModelConfig, seed: int = 0) -> DUSt3R:
-    """A model of `config` with reproducible random weights (std 0.2 keeps the outputs in a sane range)."""
+    """A model of `config` with reproducible random weights, scaled by fan-in so activations stay O(1)."""
     generator = torch.Generator().manual_seed(seed)
-    model = DUSt3R(config)
+    # built on the meta device: the default initialisation would be overwritten anyway
+    model = DUSt3R(config, device="meta").to_empty(device="cpu")
     with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=generator)
+            if param.ndim >= 2:
+                param.copy_(noise * (param[0].numel() ** -0.5))
+            else:
+                param.copy_(noise * 0.1 + (1.0 if "norm" in name and name.endswith(".weight") else 0.0))
     return model.eval()
 
 
