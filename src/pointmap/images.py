@@ -186,14 +186,20 @@ def read_video(path: str | os.PathLike, every: int = 1) -> Iterator[tuple[int, P
 
 
 def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """Files named by `paths`: files as given, folders as their sorted images, globs as sorted matches."""
+    """Files named by `paths`: files as given, folders as their sorted images (hidden files skipped), globs
+    as sorted matches."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files: list[Path] = []
     for entry in paths:
         text = os.fspath(entry)
         if Path(text).is_dir():
-            found = sorted(p for p in Path(text).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            # Hidden files are skipped: "._IMG_1.jpg" AppleDouble files carry a photo's name but no image.
+            found = sorted(
+                p
+                for p in Path(text).iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+            )
             if not found:
                 raise ValueError(f"{text}: folder holds no images ({', '.join(IMAGE_EXTENSIONS)}); pass another folder")
             files.extend(found)
