@@ -135,3 +135,19 @@ def test_view_of_a_folder_without_results(tmp_path, capsys):
     pytest.importorskip("viser")
     assert main(["view", str(tmp_path)]) == 2
     assert "folder written by `pointmap reconstruct`" in _error_line(capsys)
+
+
+def test_pair_end_to_end(tmp_path, model_dir):
+    pytest.importorskip("pointmap.two_view")
+    photos = write_photos(tmp_path / "photos", count=2)
+    out = tmp_path / "out"
+    args = ["pair", str(photos / "img_0.png"), str(photos / "img_1.png"), "-o", str(out), "--model", str(model_dir)]
+    assert main([*args, "--quiet"]) == 0
+    summary = json.loads((out / "pair.json").read_text())
+    pose = np.array(summary["cam2_to_cam1"])
+    np.testing.assert_allclose(pose[:3, :3] @ pose[:3, :3].T, np.eye(3), atol=1e-4)  # a rotation
+    assert np.load(out / "depth1.npy").shape == np.load(out / "depth2.npy").shape
+    import cv2
+
+    matches = cv2.imread(str(out / "matches.png"))
+    assert matches.shape[1] == 2 * np.load(out / "depth1.npy").shape[1]
