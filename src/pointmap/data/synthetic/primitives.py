@@ -138,8 +138,12 @@ def _cylinder_t(o: Tensor, d: Tensor, half: Tensor) -> Tensor:
     return best
 
 
+def _exact_t(kind: str, o_local: Tensor, d_local: Tensor, half: Tensor) -> Tensor:
+    return {"quad": _quad_t, "box": _box_t, "cylinder": _cylinder_t}[kind](o_local, d_local, half)
+
+
 def shape_distances(kind: str, shapes: ShapeSet, origins: Tensor, dirs: Tensor) -> Tensor:
-    """Hit distance of every ray against every shape of one kind.
+    """Hit distance of every ray against every shape of one kind (dense: for tests and few rays).
 
     Args:
         kind: one of KINDS.
@@ -153,9 +157,31 @@ def shape_distances(kind: str, shapes: ShapeSet, origins: Tensor, dirs: Tensor) 
         t = _sphere_t(shapes, origins, dirs)
     else:
         o, d = _to_local(shapes, origins, dirs)
-        half = shapes.half[:, None]
-        t = {"quad": _quad_t, "box": _box_t, "cylinder": _cylinder_t}[kind](o, d, half)
+        t = _exact_t(kind, o, d, shapes.half[:, None])
     return torch.where(shapes.alive[:, None, :], t, torch.full_like(t, torch.inf))
+
+
+def _nearest_culled(kind: str, shapes: ShapeSet, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
+    """Nearest hit (S, R) distance and shape index over one kind, testing exactly only the ray-shape
+    pairs whose bounding sphere the ray meets: most pairs miss, and the exact tests cost 5-10x more."""
+    rel = shapes.center[:, None, :, :] - origins[:, :, None, :]  # (S, R, P, 3)
+    along = (rel * dirs[:, :, None, :]).sum(-1)
+    radius2 = (shapes.half * shapes.half).sum(-1)[:, None, :]  # bounding sphere of the half extents
+    off_axis2 = (rel * rel).sum(-1) - along * along
+    candidate = (off_axis2 <= radius2) & ((along > 0) | (along * along <= radius2)) & shapes.alive[:, None, :]
+    s_idx, r_idx, p_idx = candidate.nonzero(as_tuple=True)
+    rotation = shapes.rotation[s_idx, p_idx]  # (K, 3, 3)
+    o_local = ((origins[s_idx, r_idx] - shapes.center[s_idx, p_idx])[:, None, :] @ rotation)[:, 0]
+    d_local = (dirs[s_idx, r_idx][:, None, :] @ rotation)[:, 0]
+    t = _exact_t(kind, o_local, d_local, shapes.half[s_idx, p_idx])  # (K,)
+    num_scenes, num_rays = origins.shape[:2]
+    ray = s_idx * num_rays + r_idx
+    best = torch.full((num_scenes * num_rays,), torch.inf, device=t.device, dtype=t.dtype)
+    best = best.scatter_reduce(0, ray, t, reduce="amin")
+    index = torch.zeros(num_scenes * num_rays, device=t.device, dtype=torch.long)
+    winner = t == best[ray]
+    index[ray[winner]] = p_idx[winner]
+    return best.reshape(num_scenes, num_rays), index.reshape(num_scenes, num_rays)
 
 
 def cast_rays(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, chunk_elements: int = 1 << 24) -> Hit:
@@ -181,7 +207,10 @@ def cast_rays(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, chunk_
         for kind_id, kind in enumerate(KINDS):
             if kind not in shapes or shapes[kind].count == 0:
                 continue
-            t_min, index = shape_distances(kind, shapes[kind], o, d).min(dim=-1)
+            if kind == "sphere":  # the exact test is as cheap as a bounding test
+                t_min, index = shape_distances(kind, shapes[kind], o, d).min(dim=-1)
+            else:
+                t_min, index = _nearest_culled(kind, shapes[kind], o, d)
             closer = t_min < best_t
             best_t = torch.where(closer, t_min, best_t)
             best_kind = torch.where(closer, kind_id, best_kind)

@@ -119,6 +119,45 @@ def tone_map(radiance: Tensor, exposure: float = 1.6) -> Tensor:
     return (1 - torch.exp(-exposure * radiance)).clamp(0, 1) ** (1 / 2.2)
 
 
+def _flatten_cameras(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor):
+    """(S, B, 3, 3) and (S, B, 4, 4) float32 cameras on the scene's device, from (B, ...) or (S, B, ...)."""
+    if intrinsics.dim() == 3:
+        if scene.num_scenes != 1:
+            raise ValueError("render: stacked scenes need (S, B, 3, 3) intrinsics and (S, B, 4, 4) poses")
+        intrinsics, cam2world = intrinsics[None], cam2world[None]
+    if intrinsics.shape[0] != scene.num_scenes or cam2world.shape[:2] != intrinsics.shape[:2]:
+        raise ValueError(
+            f"render: cameras {tuple(intrinsics.shape)} / {tuple(cam2world.shape)} do not match "
+            f"{scene.num_scenes} scene(s); pass (S, B, 3, 3) intrinsics and (S, B, 4, 4) poses"
+        )
+    device = scene.device
+    return intrinsics.to(device, torch.float32), cam2world.to(device, torch.float32)
+
+
+def _scene_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, supersample: int):
+    num_scenes = intrinsics.shape[0]
+    o, d, z = camera_rays(intrinsics.reshape(-1, 3, 3), cam2world.reshape(-1, 4, 4), height, width, supersample)
+    return o.reshape(num_scenes, -1, 3), d.reshape(num_scenes, -1, 3), z.reshape(num_scenes, -1)
+
+
+def render_depth(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, height: int, width: int) -> Tensor:
+    """Exact z-depth only (no shading): cheap enough to probe candidate cameras.
+
+    Args:
+        scene, intrinsics, cam2world, height, width: as in render_views.
+    Returns:
+        (B, H, W) depth, or (S, B, H, W) for stacked scenes; 0 where a ray escapes.
+    """
+    stacked = intrinsics.dim() == 4
+    intrinsics, cam2world = _flatten_cameras(scene, intrinsics, cam2world)
+    origins, dirs, z_per_t = _scene_rays(intrinsics, cam2world, height, width, 1)
+    t = cast_rays(scene.shapes, origins, dirs).t
+    depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t)).reshape(
+        *intrinsics.shape[:2], height, width
+    )
+    return depth if stacked else depth[0]
+
+
 def render_views(
     scene: SyntheticScene,
     intrinsics: Tensor,
@@ -145,29 +184,16 @@ def render_views(
         ((S, B, ...) for stacked scenes); device of the scene.
     """
     stacked = intrinsics.dim() == 4
-    if not stacked:
-        if scene.num_scenes != 1:
-            raise ValueError("render_views: stacked scenes need (S, B, 3, 3) intrinsics and (S, B, 4, 4) poses")
-        intrinsics, cam2world = intrinsics[None], cam2world[None]
+    intrinsics, cam2world = _flatten_cameras(scene, intrinsics, cam2world)
     num_scenes, batch = intrinsics.shape[:2]
-    if num_scenes != scene.num_scenes:
-        raise ValueError(f"render_views: cameras for {num_scenes} scenes but the scene holds {scene.num_scenes}")
-    device = scene.device
-    intrinsics = intrinsics.to(device=device, dtype=torch.float32).reshape(-1, 3, 3)
-    cam2world = cam2world.to(device=device, dtype=torch.float32).reshape(-1, 4, 4)
-
-    def rays(s: int):
-        o, d, z = camera_rays(intrinsics, cam2world, height, width, s)
-        return o.reshape(num_scenes, -1, 3), d.reshape(num_scenes, -1, 3), z.reshape(num_scenes, -1)
-
-    origins, dirs, z_per_t = rays(supersample)
+    origins, dirs, z_per_t = _scene_rays(intrinsics, cam2world, height, width, supersample)
     radiance, t = shade_rays(scene, origins, dirs, shadows)
     rgb = tone_map(radiance, exposure).reshape(num_scenes * batch, height, supersample, width, supersample, 3)
-    rgb = rgb.mean(dim=(2, 4)).permute(0, 3, 1, 2)
+    rgb = rgb.mean(dim=(2, 4)).permute(0, 3, 1, 2).reshape(num_scenes, batch, 3, height, width)
     if supersample > 1:
-        origins, dirs, z_per_t = rays(1)
-        t = cast_rays(scene.shapes, origins, dirs).t
-    depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t))
-    rgb = rgb.reshape(num_scenes, batch, 3, height, width)
-    depth = depth.reshape(num_scenes, batch, height, width)
+        depth = render_depth(scene, intrinsics, cam2world, height, width)
+    else:
+        depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t)).reshape(
+            num_scenes, batch, height, width
+        )
     return (rgb, depth) if stacked else (rgb[0], depth[0])

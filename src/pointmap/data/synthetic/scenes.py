@@ -106,8 +106,16 @@ def _frame_from_normal(normal: Vec, up: Vec) -> Mat3:
 
 
 @dataclass
-class _Builder:
-    """Accumulates shapes and materials of one scene as Python values."""
+class SceneBuilder:
+    """Accumulates shapes, materials and lights of one scene as Python values; `to_scene` makes tensors.
+
+    Compose scenes of your own with it (tests do), e.g.:
+        b = SceneBuilder(random.Random(0))
+        grey = b.material(MaterialSpec("plain", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
+        b.add("sphere", (0, 0, 5), (1, 1, 1), grey)
+        b.lights.append(((0, -3, 0), (5, 5, 5), False))  # (position or direction, colour, directional)
+        scene = b.to_scene(Layout("objects", 0, (1, 1, 1), (0, 0, 5)))
+    """
 
     rng: random.Random
     num_photos: int = 0
@@ -123,12 +131,22 @@ class _Builder:
         return self.material(random_material(self.rng, name, self.num_photos))
 
     def add(self, kind: str, center: Vec, half: Vec, material: int, rotation: Mat3 = _IDENTITY) -> None:
+        """One shape of KINDS: centre (world), half extents, material index, local-to-world rotation."""
         self.shapes[kind].append((center, rotation, half, material))
 
     def box(self, center: Vec, half: Vec, material: int, yaw: float = 0.0) -> None:
         self.add("box", center, half, material, _yaw(yaw))
 
-    def to_scene(self, layout: Layout, sky: Vec, ground: Vec, horizon: Vec, device, photos) -> SyntheticScene:
+    def to_scene(
+        self,
+        layout: Layout,
+        sky: Vec = (0.3, 0.3, 0.32),
+        ground: Vec = (0.1, 0.1, 0.1),
+        horizon: Vec = (0.7, 0.75, 0.8),
+        device=None,
+        photos: Tensor | None = None,
+    ) -> SyntheticScene:
+        """The scene as tensors on `device` (ambient light from the sky and the ground, sky colours)."""
         shapes = {}
         for kind in KINDS:
             items = self.shapes[kind]
@@ -254,7 +272,7 @@ def _local(x: float, y: float, yaw: float, dx: float, dy: float, z: float) -> Ve
     return (x + c * dx - s * dy, y + s * dx + c * dy, z)
 
 
-def _clutter(b: _Builder, x: float, y: float, z: float, spread_x: float, spread_y: float, count: int) -> None:
+def _clutter(b: SceneBuilder, x: float, y: float, z: float, spread_x: float, spread_y: float, count: int) -> None:
     """Small things (books, cups, vases, fruit) standing on a surface at height z."""
     rng = b.rng
     for _ in range(count):
@@ -273,7 +291,7 @@ def _clutter(b: _Builder, x: float, y: float, z: float, spread_x: float, spread_
             b.add("sphere", (px, py, z + radius), (radius, radius, radius), material)
 
 
-def _furniture(b: _Builder, placer: _Placer) -> None:
+def _furniture(b: SceneBuilder, placer: _Placer) -> None:
     """One furniture-like object at a free spot of the floor."""
     rng = b.rng
     kind = rng.choice(["table", "cabinet", "sofa", "bed", "chair", "lamp", "plant", "ottoman", "shelf"])
@@ -385,7 +403,7 @@ def _furniture(b: _Builder, placer: _Placer) -> None:
             b.add("cylinder", (x, y, 0.22), (hx, hx, 0.22), cover)
 
 
-def _room(b: _Builder) -> tuple[Layout, Vec, Vec, Vec]:
+def _room(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     rng = b.rng
     hx, hy, height = rng.uniform(1.8, 3.6), rng.uniform(1.8, 4.0), rng.uniform(2.5, 3.2)
     floor = b.material(floor_material(rng, b.num_photos))
@@ -461,7 +479,7 @@ def _room(b: _Builder) -> tuple[Layout, Vec, Vec, Vec]:
     return layout, sky, shade(sky, 0.5), sky
 
 
-def _sun(b: _Builder, strength: float) -> tuple[Vec, Vec, Vec]:
+def _sun(b: SceneBuilder, strength: float) -> tuple[Vec, Vec, Vec]:
     """Add a sun (shadow-casting directional light); return sky, ground and horizon colours."""
     rng = b.rng
     elevation, azimuth = rng.uniform(0.3, 1.2), rng.uniform(-math.pi, math.pi)
@@ -474,7 +492,7 @@ def _sun(b: _Builder, strength: float) -> tuple[Vec, Vec, Vec]:
     return tuple(0.45 * c for c in zenith), (0.12, 0.11, 0.1), horizon
 
 
-def _composite_object(b: _Builder, x: float, y: float, size: float) -> None:
+def _composite_object(b: SceneBuilder, x: float, y: float, size: float) -> None:
     """A toy-like object of a few shapes standing at (x, y)."""
     rng = b.rng
     kind = rng.choice(["stack", "vase", "ball_on_stand", "house", "crate", "blocks"])
@@ -515,7 +533,7 @@ def _composite_object(b: _Builder, x: float, y: float, size: float) -> None:
             )
 
 
-def _objects(b: _Builder) -> tuple[Layout, Vec, Vec, Vec]:
+def _objects(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     rng = b.rng
     indoor = rng.random() < 0.5
     ground = b.material(floor_material(rng, b.num_photos)) if indoor else b.family(rng.choice(["grass", "stone"]))
@@ -558,7 +576,7 @@ def _objects(b: _Builder) -> tuple[Layout, Vec, Vec, Vec]:
     return Layout("objects", 0, (0.8, 0.8, 0.5), (0.0, 0.0, 0.25)), sky, low, horizon
 
 
-def _street(b: _Builder) -> tuple[Layout, Vec, Vec, Vec]:
+def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     rng = b.rng
     road_half, walk = rng.uniform(3.0, 5.5), rng.uniform(1.5, 3.5)
     length = 60.0
@@ -638,7 +656,7 @@ def make_scene(kind: str, seed: int, device=None, photos: Tensor | None = None) 
     builders = {"room": _room, "objects": _objects, "street": _street}
     if kind not in builders:
         raise ValueError(f"make_scene: unknown kind {kind!r}; pass one of {SCENE_KINDS}")
-    b = _Builder(random.Random(f"{kind}:{seed}"), num_photos=0 if photos is None else photos.shape[0])
+    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=0 if photos is None else photos.shape[0])
     layout, sky, ground, horizon = builders[kind](b)
     layout.seed = seed
     return b.to_scene(layout, sky, ground, horizon, device, photos)
