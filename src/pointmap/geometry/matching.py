@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
 
 
-def nearest_neighbour_search(points: Tensor, chunk_size: int = 4096) -> Callable[[Tensor], Tensor]:
+def nearest_neighbour_search(
+    points: Tensor, method: Literal["auto", "kdtree", "brute"] = "auto", chunk_size: int = 4096
+) -> Callable[[Tensor], Tensor]:
     """A function mapping (Q, 3) queries to the (Q,) index of their nearest point among `points` (N, 3).
 
-    A scipy kd-tree for CPU tensors, built once; exact brute force by chunks of `chunk_size` queries
-    (torch.cdist) on other devices, where a chunk holds chunk_size x N distances.
+    "kdtree": a scipy kd-tree, built once (on the CPU). "brute": exact search by chunks of `chunk_size`
+    queries with torch.cdist on the points' device, a chunk holding chunk_size x N distances. "auto"
+    picks the kd-tree for CPU tensors and brute force on accelerators.
     """
-    if points.device.type == "cpu":
-        tree = cKDTree(points.detach().double().numpy())
+    if method not in ("auto", "kdtree", "brute"):
+        raise ValueError(f"method={method!r}: pick 'auto', 'kdtree' or 'brute'")
+    if method == "kdtree" or (method == "auto" and points.device.type == "cpu"):
+        tree = cKDTree(points.detach().double().cpu().numpy())
 
         def query_tree(queries: Tensor) -> Tensor:
-            _, index = tree.query(queries.detach().double().numpy(), k=1)
-            return torch.from_numpy(index).long()
+            _, index = tree.query(queries.detach().double().cpu().numpy(), k=1)
+            return torch.from_numpy(index).long().to(points.device)
 
         return query_tree
 
     def query_brute_force(queries: Tensor) -> Tensor:
-        found = [torch.cdist(part, points).argmin(dim=-1) for part in queries.split(chunk_size)]
+        # The matmul form of cdist loses digits to cancellation in float32 and picks wrong neighbours.
+        found = [
+            torch.cdist(part, points, compute_mode="donot_use_mm_for_euclid_dist").argmin(dim=-1)
+            for part in queries.split(chunk_size)
+        ]
         return torch.cat(found) if found else torch.zeros(0, dtype=torch.long, device=points.device)
 
     return query_brute_force
