@@ -89,28 +89,39 @@ def _direction(yaw: Tensor, pitch: Tensor) -> Tensor:
     return torch.stack([torch.cos(pitch) * torch.cos(yaw), torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch)], -1)
 
 
+def clear_of_obstacles(layout: Layout, eyes: Tensor, margin: float = 0.2) -> Tensor:
+    """(N,) bool: True where a camera centre (N, 3) stands outside every obstacle footprint plus margin."""
+    if not layout.obstacles:
+        return torch.ones(eyes.shape[0], dtype=torch.bool, device=eyes.device)
+    footprints = torch.tensor(layout.obstacles, dtype=eyes.dtype, device=eyes.device)  # (O, 3)
+    distance = (eyes[:, None, :2] - footprints[None, :, :2]).norm(dim=-1)
+    return (distance > footprints[:, 2] + margin).all(dim=-1)
+
+
+def _clear_eye(layout: Layout, generator: torch.Generator, low: Tensor, high: Tensor, tries: int = 32) -> Tensor:
+    """(3,) the first uniform draw in the box [low, high] that clears the obstacles (the last draw if none)."""
+    draws = low + (high - low) * torch.rand(tries, 3, generator=generator)
+    clear = clear_of_obstacles(layout, draws)
+    return draws[clear.float().argmax()]
+
+
 def sample_first_camera(layout: Layout, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """(3,) eye and (3,) target of a first view that suits the scene kind (CPU float32)."""
-    hx, hy, hz = layout.extent
+    hx, hy, _ = layout.extent
     target0 = torch.tensor(layout.target)
     if layout.kind == "room":
-        eye = torch.cat(
-            [
-                _uniform(generator, -hx + 0.4, hx - 0.4),
-                _uniform(generator, -hy + 0.4, hy - 0.4),
-                _uniform(generator, 0.9, 1.9),
-            ]
+        eye = _clear_eye(
+            layout, generator, torch.tensor([-hx + 0.4, -hy + 0.4, 0.9]), torch.tensor([hx - 0.4, hy - 0.4, 1.9])
         )
         # Look across the room: towards the far half, at a random height.
         far = -torch.sign(eye[:2]) * torch.tensor([hx, hy]) * _uniform(generator, 0.0, 0.9, 2)
-        target = torch.cat([far, _uniform(generator, 0.2, 1.5)])
-        return eye, target
+        return eye, torch.cat([far, _uniform(generator, 0.2, 1.5)])
     if layout.kind == "objects":
         radius, azimuth = _uniform(generator, 1.2, 3.5), _uniform(generator, -math.pi, math.pi)
         elevation = _uniform(generator, 0.15, 0.9)
         eye = target0 + radius * _direction(azimuth, elevation)[0]
         return eye, target0 + 0.15 * torch.randn(3, generator=generator)
-    eye = torch.cat([_uniform(generator, -hx, hx), _uniform(generator, -hy, hy), _uniform(generator, 1.3, 2.2)])
+    eye = _clear_eye(layout, generator, torch.tensor([-hx, -hy, 1.3]), torch.tensor([hx, hy, 2.2]))
     along = torch.where(torch.rand(1, generator=generator) < 0.5, math.pi / 2, -math.pi / 2)
     yaw = along + _uniform(generator, -1.0, 1.0)
     pitch = _uniform(generator, -0.15, 0.25)

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..sample import ViewSample
-from .cameras import intrinsics_from_fov, look_at
+from .cameras import clear_of_obstacles, intrinsics_from_fov, look_at
 from .render import render_views
 from .scenes import make_scene
 
@@ -46,9 +46,10 @@ def room_capture(
 ) -> list[ViewSample]:
     """A furnished room seen by cameras spread around it, each looking across the room.
 
-    Cameras stand on an ellipse at 70 % of the room's half sizes, at eye height (1.3-1.7 m), evenly spaced
-    in angle with a little jitter, and look at points near the room centre: neighbours overlap strongly,
-    opposite cameras see each other's side of the room.
+    Cameras stand on an ellipse at 70 % of the room's half sizes (moved inwards or outwards where
+    furniture stands there), at eye height (1.3-1.7 m), evenly spaced in angle with a little jitter, and
+    look at points near the room centre: neighbours overlap strongly, opposite cameras see each other's
+    side of the room.
 
     Args:
         seed: the room (make_scene("room", seed)) and the camera jitter.
@@ -66,7 +67,18 @@ def room_capture(
     generator = torch.Generator().manual_seed(seed)
     jitter = torch.rand(num_cameras, 6, generator=generator) - 0.5
     angle = 2 * math.pi * torch.arange(num_cameras) / num_cameras + jitter[:, 0] * (math.pi / num_cameras)
-    eye = torch.stack([0.7 * half_x * torch.cos(angle), 0.7 * half_y * torch.sin(angle), 1.5 + 0.4 * jitter[:, 1]], -1)
+    # Candidate ellipses, preferred first; each camera keeps the first that clears the furniture.
+    ring = torch.tensor([0.7, 0.8, 0.6, 0.88, 0.5, 0.4, 0.3])
+    eyes = torch.stack(
+        [
+            ring[:, None] * half_x * torch.cos(angle),
+            ring[:, None] * half_y * torch.sin(angle),
+            (1.5 + 0.4 * jitter[:, 1]).expand(len(ring), -1),
+        ],
+        -1,
+    )  # (ring, N, 3)
+    clear = clear_of_obstacles(scene.layouts[0], eyes.reshape(-1, 3)).reshape(len(ring), num_cameras)
+    eye = eyes[clear.float().argmax(0), torch.arange(num_cameras)]
     target = torch.stack([0.6 * jitter[:, 2], 0.6 * jitter[:, 3], 0.9 + 0.4 * jitter[:, 4]], -1)
     cam2world = look_at(eye, target, roll=torch.deg2rad(4 * jitter[:, 5]))
     intrinsics = intrinsics_from_fov(torch.full((num_cameras,), hfov_deg), height, width)

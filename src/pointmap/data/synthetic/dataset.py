@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ..sample import ViewSample
 from .cameras import (
+    clear_of_obstacles,
     intrinsics_from_fov,
     look_at,
     overlap,
@@ -116,8 +117,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         cam2world = look_at(torch.cat([eye[None], eyes]), torch.cat([target[None], targets]), roll)
         return cam2world, fov
 
-    def _choose(self, overlaps: Tensor) -> Tensor:
-        """(N,) index of the kept candidate per item from (N, C) probe overlaps."""
+    def _choose(self, overlaps: Tensor, usable: Tensor) -> Tensor:
+        """(N,) index of the kept candidate per item from (N, C) probe overlaps and usability."""
+        overlaps = torch.where(usable, overlaps, -1.0)
         in_range = (overlaps >= self.config.min_overlap) & (overlaps <= self.config.max_overlap)
         first = torch.where(in_range.any(-1), in_range.float().argmax(-1), -1)
         below = torch.where(overlaps <= self.config.max_overlap, overlaps, -1.0)
@@ -154,7 +156,13 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             first_k,
             first_pose,
         )
-        chosen = 1 + self._choose(torch.minimum(forward, backward).reshape(-1, count))  # (N,)
+        # Unusable candidates stand in furniture or trees, or nearly touch a surface.
+        nearest = torch.where(probe[:, 1:] > 0, probe[:, 1:], torch.inf).amin(dim=(-2, -1))  # (N, C)
+        clear = torch.stack(
+            [clear_of_obstacles(s.layouts[0], c[1:, :3, 3]) for s, c in zip(scenes, cam2world, strict=True)]
+        )
+        usable = clear.to(nearest.device) & (nearest > 0.3)
+        chosen = 1 + self._choose(torch.minimum(forward, backward).reshape(-1, count), usable)  # (N,)
 
         rows = torch.arange(len(indices))
         pair_pose = torch.stack([cam2world[:, 0], cam2world[rows, chosen]], 1)  # (N, 2, 4, 4)

@@ -33,12 +33,14 @@ class Layout:
         seed: the seed the scene was made from.
         extent: (x, y, z) half sizes of the room, of the object area, or of the street (x across, y along).
         target: a point worth looking at (room centre at eye level, the objects' centre).
+        obstacles: (x, y, radius) footprints of things a camera must not stand in (furniture, trees).
     """
 
     kind: str
     seed: int
     extent: Vec
     target: Vec
+    obstacles: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass
@@ -475,7 +477,7 @@ def _room(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
             )
         )
     sky = tuple(rng.uniform(0.12, 0.2) * c for c in (0.95, 0.97, 1.0))
-    layout = Layout("room", 0, (hx, hy, height), (0.0, 0.0, 1.2))
+    layout = Layout("room", 0, (hx, hy, height), (0.0, 0.0, 1.2), tuple(placer.discs))
     return layout, sky, shade(sky, 0.5), sky
 
 
@@ -587,6 +589,7 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     for y in range(-int(length), int(length), 6):
         b.add("quad", (0, y + 1.5, 0.004), (0.08, 1.5, 0), paint)
     kerb = b.family("stone")
+    obstacles: list[tuple[float, float, float]] = []
     for side in (-1, 1):
         b.box((side * (road_half + walk / 2), 0, 0.08), (walk / 2, length, 0.08), kerb)
         y = -length
@@ -606,6 +609,7 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
             y += 2 * width
         for y in range(-int(length), int(length), rng.randrange(7, 15)):
             x = side * (road_half + walk * rng.uniform(0.3, 0.7))
+            obstacles.append((x, y, 1.6))
             if rng.random() < 0.6:
                 trunk_h = rng.uniform(1.5, 3.0)
                 b.add("cylinder", (x, y, trunk_h / 2), (0.12, 0.12, trunk_h / 2), b.family("wood"))
@@ -627,6 +631,7 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
                 b.add("cylinder", (x, y, 2.5), (0.06, 0.06, 2.5), pole)
         for _ in range(rng.randrange(1, 5)):  # parked cars
             x, y = side * (road_half - 1.1), rng.uniform(-length * 0.8, length * 0.8)
+            obstacles.append((x, y, 2.3))
             body = b.family("vivid")
             b.box((x, y, 0.55), (0.9, 2.1, 0.35), body)
             b.box((x, y - 0.2, 1.1), (0.8, 1.1, 0.25), b.family("glass"))
@@ -639,7 +644,8 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
         angle = rng.uniform(-math.pi, math.pi)
         b.add("sphere", (100 * math.cos(angle), 100 * math.sin(angle), -r * 0.6), (r, r, r), b.family("grass"))
     sky, low, horizon = _sun(b, rng.uniform(2.0, 3.2))
-    return Layout("street", 0, (road_half + walk * 0.5, length * 0.7, 1.0), (0.0, 0.0, 1.6)), sky, low, horizon
+    layout = Layout("street", 0, (road_half + walk * 0.5, length * 0.7, 1.0), (0.0, 0.0, 1.6), tuple(obstacles))
+    return layout, sky, low, horizon
 
 
 def make_scene(kind: str, seed: int, device=None, photos: Tensor | None = None) -> SyntheticScene:
