@@ -1,0 +1,77 @@
+"""The synthetic pair dataset: item format, determinism by index, disjoint splits, reported overlap."""
+
+import pytest
+import torch
+
+from pointmap.data.sample import ViewSample
+from pointmap.data.synthetic.cameras import overlap
+from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset, scene_seed
+
+CONFIG = SyntheticConfig(train_length=64, val_length=16, pairs_per_scene=4, candidates=4, probe_size=(12, 16))
+SIZE = (24, 32)
+
+
+@pytest.fixture(scope="module")
+def train():
+    return SyntheticPairDataset(CONFIG, "train", SIZE)
+
+
+def test_item_format(train):
+    view1, view2, value = train[1]
+    for view in (view1, view2):
+        assert isinstance(view, ViewSample)
+        assert view.image.shape == (3, *SIZE) and view.image.dtype == torch.float32
+        assert view.image.min() >= -1 and view.image.max() <= 1
+        assert view.depth.shape == SIZE and view.depth.dtype == torch.float32
+        assert view.valid.dtype == torch.bool and torch.equal(view.valid, view.depth > 0)
+        assert view.intrinsics.shape == (3, 3) and view.cam2world.shape == (4, 4)
+        assert view.intrinsics[0, 2].item() == SIZE[1] / 2 and view.intrinsics[1, 2].item() == SIZE[0] / 2
+        fov = 2 * torch.rad2deg(torch.atan(SIZE[1] / 2 / view.intrinsics[0, 0]))
+        assert CONFIG.hfov_deg[0] - 1e-3 <= fov <= CONFIG.hfov_deg[1] + 1e-3
+    assert view1.source.endswith("/view=1") and view2.source.endswith("/view=2")
+    assert not torch.equal(view1.cam2world, view2.cam2world)
+    assert isinstance(value, float) and 0 <= value <= 1
+    expected = overlap(
+        view1.depth[None],
+        view1.intrinsics[None],
+        view1.cam2world[None],
+        view2.depth[None],
+        view2.intrinsics[None],
+        view2.cam2world[None],
+    )
+    assert value == pytest.approx(expected.item())
+
+
+def test_same_index_same_item_batched_or_not(train):
+    again = SyntheticPairDataset(CONFIG, "train", SIZE)
+    a1, a2, overlap_a = train[5]
+    b1, b2, overlap_b = again.render_batch([2, 5])[1]
+    assert overlap_a == pytest.approx(overlap_b, abs=1e-6)
+    for a, b in ((a1, b1), (a2, b2)):
+        assert a.source == b.source
+        torch.testing.assert_close(a.image, b.image, atol=1e-5, rtol=0)
+        torch.testing.assert_close(a.depth, b.depth, atol=1e-5, rtol=0)
+        assert torch.equal(a.cam2world, b.cam2world)
+
+
+def test_items_of_one_scene_differ_in_cameras(train):
+    first, second = train.render_batch([0, 1])
+    assert first[0].source.rsplit("/pair=", 1)[0] == second[0].source.rsplit("/pair=", 1)[0]
+    assert not torch.equal(first[0].cam2world, second[0].cam2world)
+
+
+def test_most_pairs_reach_the_overlap_range(train):
+    values = [item[2] for item in train.render_batch([0, 4, 8, 12, 16, 20])]
+    assert sum(v >= CONFIG.min_overlap * 0.8 for v in values) >= 4
+
+
+def test_val_and_train_scenes_are_disjoint():
+    train_seeds = {scene_seed("train", i) for i in range(10_000)}
+    val_seeds = {scene_seed("val", i) for i in range(10_000)}
+    assert not train_seeds & val_seeds
+    val = SyntheticPairDataset(CONFIG, "val", SIZE)
+    assert len(val) == 16
+    train_ds = SyntheticPairDataset(CONFIG, "train", SIZE)
+    assert {val.scene_of(i)[1] for i in range(16)}.isdisjoint({train_ds.scene_of(i)[1] for i in range(64)})
+    with pytest.raises(ValueError, match="split"):
+        SyntheticPairDataset(CONFIG, "test", SIZE)
