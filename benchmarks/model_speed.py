@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile encode and decode (warmup compiles)")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -68,9 +69,14 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = DUSt3R(config, device=device).eval()
     n_params = sum(p.numel() for p in model.parameters())
+    if args.compile:
+        # instance attributes shadow the methods, so predict_pair also goes through the compiled functions
+        model.encode = torch.compile(model.encode)
+        model.decode = torch.compile(model.decode)
     print(
         f"# {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}, "
         f"{n_params / 1e6:.0f}M parameters, {args.head} head, {args.height}x{args.width} (height x width)"
+        f"{', torch.compile' if args.compile else ''}"
     )
     print(f"{'batch':>5} {'dtype':>5} {'pairs/s':>9} {'decode pairs/s':>15} {'peak GiB':>9}")
     generator = torch.Generator(device=device).manual_seed(args.seed)

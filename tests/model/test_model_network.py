@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from pointmap.model.config import ModelConfig
 from pointmap.model.heads import LinearHead, postprocess
 from pointmap.model.layers import RoPE2D, apply_rope
 from pointmap.model.network import DUSt3R, EncodedImage
+from pointmap.model.weights import load_model
 
 _OUTPUTS = ("pts1", "conf1", "pts2", "conf2")
 
@@ -169,3 +171,32 @@ def test_dtype_follows_the_model():
     out = model(random_images(1, 32, 32).double(), random_images(1, 32, 32, seed=1).double())
     assert out.pts1.dtype == torch.float64 and out.conf2.dtype == torch.float64
     assert model.image_size == 224 and model.config is TINY
+
+
+def test_training_after_inference_mode_backpropagates(tiny_model):
+    img = random_images(1, 32, 32)
+    with torch.inference_mode():
+        tiny_model(img, img)  # fills the RoPE cache inside inference mode
+    out = tiny_model(img, img)
+    (out.pts1.square().mean() + out.conf2.mean()).backward()
+    grads = [p.grad for p in tiny_model.enc_blocks[0].attn.qkv.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_autocast_stays_close(golden):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    data = np.load(golden / "linear224" / "case0.npz")
+    img1, img2 = torch.from_numpy(data["img1"]).cuda(), torch.from_numpy(data["img2"]).cuda()
+    model = load_model(golden / "linear224" / "checkpoint.pth", device="cuda")
+    expected = torch.from_numpy(data["pts3d_2_in_1"]).cuda()
+    # float32 reference: no TF32 in the patch-embedding convolution (cudnn's default), only inside this block
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        out = model(img1, img2)
+        assert (out.pts2 - expected).abs().max() <= 1e-4 * expected.abs().max()
+        for dtype in (torch.bfloat16, torch.float16):
+            with torch.autocast("cuda", dtype=dtype):
+                fast = model(img1, img2)
+            assert fast.pts2.dtype == torch.float32
+            assert (fast.pts2 - expected).abs().max() <= 0.05 * expected.abs().max()

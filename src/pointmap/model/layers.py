@@ -46,7 +46,9 @@ class RoPE2D(nn.Module):
         """
         key = (grid_h, grid_w, head_dim, str(device))
         if key not in self._cache:
-            self._cache[key] = self._build(grid_h, grid_w, head_dim, device)
+            # Built as normal tensors even under inference_mode, so that the cache also serves training.
+            with torch.inference_mode(False):
+                self._cache[key] = self._build(grid_h, grid_w, head_dim, device)
         return self._cache[key]
 
     def _build(self, grid_h: int, grid_w: int, head_dim: int, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -39,6 +39,10 @@ class EncodedImage:
             index = torch.as_tensor(index, dtype=torch.long, device=self.tokens.device)
         return EncodedImage(self.tokens[index], self.height, self.width)
 
+    def to(self, device: torch.device | str) -> EncodedImage:
+        """The same encoding on another device (e.g. a GPU batch from a CPU cache)."""
+        return EncodedImage(self.tokens.to(device, non_blocking=True), self.height, self.width)
+
     @staticmethod
     def cat(items: Sequence[EncodedImage]) -> EncodedImage:
         """Concatenate along the batch; all items must come from images of one shape."""
