@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
+from pointmap.geometry.cameras import invert_pose
 from pointmap.images import View
 
 
@@ -35,3 +36,39 @@ class Scene:
 
     def __len__(self) -> int:
         return len(self.poses)
+
+    def clean(self, pairs: list[tuple[int, int]] | None = None, tolerance: float = 0.001) -> Scene:
+        """A copy whose masks drop the points that another camera sees in front of its own surface.
+
+        A point of view j that projects into camera i at a pixel whose kept depth is larger by more than
+        the relative `tolerance`, where view i is more confident, would hide what camera i saw: it is a
+        floater or a misplaced point of view j, and its mask is cleared (confidences are kept).
+
+        Args:
+            pairs: the (i, j) to test (either order tests both ways); None tests every pair of images.
+            tolerance: relative depth margin.
+        """
+        num_images = len(self)
+        neighbours: list[set[int]] = [set() for _ in range(num_images)]
+        for i, j in pairs if pairs is not None else ((i, j) for i in range(num_images) for j in range(num_images)):
+            if i != j:
+                neighbours[i].add(j)
+                neighbours[j].add(i)
+        world2cam = invert_pose(self.poses)
+        masks = [mask.clone() for mask in self.masks]
+        for i in range(num_images):
+            height, width = self.depths[i].shape
+            trusted_depth = torch.where(self.masks[i], self.depths[i], torch.inf).reshape(-1)
+            conf_i = self.confidences[i].reshape(-1)
+            for j in sorted(neighbours[i]):
+                cam_pts = self.points[j].reshape(-1, 3) @ world2cam[i, :3, :3].T + world2cam[i, :3, 3]
+                z = cam_pts[:, 2]
+                in_front = z > 0
+                uv = (cam_pts @ self.intrinsics[i].T)[:, :2] / torch.where(in_front, z, 1)[:, None]
+                col, row = uv.round().long().unbind(-1)
+                inside = in_front & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+                pixel = torch.where(inside, row * width + col, 0)
+                occludes = inside & (z < (1 - tolerance) * trusted_depth[pixel])
+                occludes &= conf_i[pixel] > self.confidences[j].reshape(-1)
+                masks[j] &= ~occludes.reshape(masks[j].shape)
+        return replace(self, masks=masks)

@@ -1,0 +1,105 @@
+"""The unknowns of the alignment: per-image cameras and grid depths, and per-edge similarities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class CameraState:
+    """Cameras and grid depths of N images (OpenCV axes, camera-to-world).
+
+    Attributes:
+        rotation: (N, 3, 3) camera-to-world rotation.
+        centre: (N, 3) camera centre in the world.
+        focal: (N,) focal length in pixels.
+        pp: (N, 2) principal point (cx, cy) in pixels.
+        depth: (N, M) z-depth at the grid samples.
+    """
+
+    rotation: Tensor
+    centre: Tensor
+    focal: Tensor
+    pp: Tensor
+    depth: Tensor
+
+    def rays(self, pixels: Tensor) -> Tensor:
+        """(N, M, 3) camera-frame rays (z = 1) through pixels (N, M, 2)."""
+        xy = (pixels - self.pp[:, None]) / self.focal[:, None, None]
+        return torch.cat([xy, torch.ones_like(xy[..., :1])], -1)
+
+    def world_points(self, pixels: Tensor) -> Tensor:
+        """(N, M, 3) world points of the grid depths along the rays through pixels (N, M, 2)."""
+        cam_pts = self.depth[..., None] * self.rays(pixels)
+        return cam_pts @ self.rotation.transpose(1, 2) + self.centre[:, None]
+
+    def poses(self) -> Tensor:
+        """(N, 4, 4) cam2world."""
+        out = torch.zeros(len(self.focal), 4, 4, device=self.focal.device, dtype=self.focal.dtype)
+        out[:, :3, :3] = self.rotation
+        out[:, :3, 3] = self.centre
+        out[:, 3, 3] = 1
+        return out
+
+    def intrinsics(self) -> Tensor:
+        """(N, 3, 3) K."""
+        out = torch.zeros(len(self.focal), 3, 3, device=self.focal.device, dtype=self.focal.dtype)
+        out[:, 0, 0] = self.focal
+        out[:, 1, 1] = self.focal
+        out[:, :2, 2] = self.pp
+        out[:, 2, 2] = 1
+        return out
+
+
+@dataclass
+class EdgeSimilarities:
+    """Per-edge similarity x -> scale * rotation @ x + translation, from edge frame (camera i) to world.
+
+    Attributes:
+        scale: (E,)
+        rotation: (E, 3, 3)
+        translation: (E, 3)
+    """
+
+    scale: Tensor
+    rotation: Tensor
+    translation: Tensor
+
+    def apply(self, pts: Tensor) -> Tensor:
+        """(E, ..., 3) edge-frame points to the world."""
+        flat = pts.reshape(len(self.scale), -1, 3)
+        out = self.scale[:, None, None] * flat @ self.rotation.transpose(1, 2) + self.translation[:, None]
+        return out.reshape(pts.shape)
+
+
+@dataclass
+class KnownCameras:
+    """What the caller knows; NaN marks unknown entries.
+
+    Attributes:
+        focal: (N,) px.
+        pp: (N, 2) px.
+        poses: (N, 4, 4) cam2world.
+    """
+
+    focal: Tensor
+    pp: Tensor
+    poses: Tensor
+
+    @property
+    def has_focal(self) -> Tensor:
+        """(N,) bool."""
+        return torch.isfinite(self.focal)
+
+    @property
+    def has_pp(self) -> Tensor:
+        """(N,) bool."""
+        return torch.isfinite(self.pp).all(-1)
+
+    @property
+    def has_pose(self) -> Tensor:
+        """(N,) bool."""
+        return torch.isfinite(self.poses).flatten(1).all(-1)
