@@ -97,8 +97,8 @@ class DUSt3R(nn.Module):
         )
         self.enc_norm = nn.LayerNorm(enc_dim, eps=LN_EPS, **dd)
         # CroCo's pre-training token for masked patches: never used by DUSt3R, kept so that official
-        # state dicts load with strict key matching.
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim, **dd))
+        # state dicts load with strict key matching. Frozen: DDP would otherwise wait for its gradient.
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim, **dd), requires_grad=False)
         self.decoder_embed = nn.Linear(enc_dim, dec_dim, **dd)
         self.dec_blocks = nn.ModuleList(
             DecoderBlock(dec_dim, config.dec_num_heads, config.mlp_ratio, **dd) for _ in range(config.dec_depth)
