@@ -173,16 +173,20 @@ def test_dtype_follows_the_model():
     assert model.image_size == 224 and model.config is TINY
 
 
-def test_training_after_inference_mode_backpropagates(tiny_model):
+@pytest.mark.parametrize("head_type", ["linear", "dpt"])
+def test_training_after_inference_mode_backpropagates(head_type, tiny_dpt):
+    model = random_model(TINY, seed=11) if head_type == "linear" else tiny_dpt
     img = random_images(1, 32, 32)
     with torch.inference_mode():
-        tiny_model(img, img)  # fills the RoPE cache inside inference mode
-    out = tiny_model(img, img)
+        model(img, img)  # fills the RoPE cache inside inference mode
+    model.zero_grad(set_to_none=True)
+    out = model(img, img)
     (out.pts1.square().mean() + out.conf2.mean()).backward()
-    # every trainable parameter gets a gradient (DDP needs it); the unused CroCo mask token is frozen
-    assert [name for name, p in tiny_model.named_parameters() if p.requires_grad and p.grad is None] == []
-    assert not tiny_model.mask_token.requires_grad
-    assert tiny_model.enc_blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    # every trainable parameter gets a gradient (DDP needs it); the parameters that never run are frozen
+    assert [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None] == []
+    assert not model.mask_token.requires_grad
+    assert model.enc_blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)
 
 
 @pytest.mark.gpu

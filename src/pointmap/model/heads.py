@@ -112,6 +112,9 @@ class _DPT(nn.Module):
             ]
         )
         self.scratch = _Scratch(layer_dims, feature_dim, **dd)
+        # The coarsest fusion block has no skip input, so its first unit never runs; frozen, it does not
+        # leave DDP waiting for gradients.
+        self.scratch.refinenet4.resConfUnit1.requires_grad_(False)
         self.head = nn.Sequential(
             nn.Conv2d(feature_dim, feature_dim // 2, 3, padding=1, **dd),
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
