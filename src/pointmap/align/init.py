@@ -22,7 +22,11 @@ def edge_scores(samples: EdgeSamples) -> Tensor:
 
 
 def check_connected(edges: list[tuple[int, int]], num_images: int) -> None:
-    """Raise a ValueError naming the images that no chain of edges links to image 0."""
+    """Raise a ValueError naming the images in no edge, or else those no chain of edges links to image 0."""
+    seen = {k for edge in edges for k in edge}
+    missing = [k for k in range(num_images) if k not in seen]
+    if missing:
+        raise ValueError(f"images {missing} appear in no edge: add pairs with them or drop them from the set")
     rows, cols = zip(*edges, strict=True)
     graph = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(num_images, num_images))
     count, labels = connected_components(graph, directed=False)
@@ -154,8 +158,8 @@ def initialize(samples: EdgeSamples, known: KnownCameras) -> CameraState:
     return state
 
 
-def align_to_known_poses(state: CameraState, known: KnownCameras) -> None:
-    """Move the whole reconstruction by the similarity that best matches the known poses, then set them.
+def similarity_to_known(state: CameraState, known: KnownCameras) -> tuple[Tensor, Tensor, Tensor]:
+    """The world similarity (scale, rotation (3, 3), translation (3,)) best matching the known poses.
 
     The rotation is the chordal mean of known R_k @ R_k^T; scale and translation fit the camera centres
     (scale 1 when fewer than two known centres are apart, e.g. a single known pose).
@@ -166,16 +170,26 @@ def align_to_known_poses(state: CameraState, known: KnownCameras) -> None:
     u, _, vh = torch.linalg.svd((poses[:, :3, :3] @ est_rot.transpose(1, 2)).sum(0).double())
     flip = torch.ones(3, dtype=torch.float64, device=u.device)
     flip[2] = torch.sign(torch.linalg.det(u @ vh))
-    world_rotation = (u @ torch.diag(flip) @ vh).to(state.rotation.dtype)
+    rotation = (u @ torch.diag(flip) @ vh).to(state.rotation.dtype)
     known_centre = poses[:, :3, 3]
-    est_offsets = (est_centre - est_centre.mean(0)) @ world_rotation.T
+    est_offsets = (est_centre - est_centre.mean(0)) @ rotation.T
     known_offsets = known_centre - known_centre.mean(0)
     spread = (est_offsets**2).sum()
     apart = spread > 1e-12 * (1 + (est_centre**2).sum()) and (known_offsets**2).sum() > 0
     scale = (known_offsets * est_offsets).sum() / spread if apart else torch.ones((), device=spread.device)
-    translation = known_centre.mean(0) - scale * est_centre.mean(0) @ world_rotation.T
-    state.rotation = world_rotation @ state.rotation
-    state.centre = scale * state.centre @ world_rotation.T + translation
+    return scale, rotation, known_centre.mean(0) - scale * est_centre.mean(0) @ rotation.T
+
+
+def move_world(state: CameraState, scale: Tensor, rotation: Tensor, translation: Tensor) -> None:
+    """Apply x -> scale * rotation @ x + translation to the world (cameras and depths) in place."""
+    state.rotation = rotation @ state.rotation
+    state.centre = scale * state.centre @ rotation.T + translation
     state.depth = scale * state.depth
-    state.rotation[has_pose] = poses[:, :3, :3]
-    state.centre[has_pose] = known_centre
+
+
+def align_to_known_poses(state: CameraState, known: KnownCameras) -> None:
+    """Move the whole reconstruction onto the known poses (best similarity), then set them exactly."""
+    move_world(state, *similarity_to_known(state, known))
+    has_pose = known.has_pose.to(state.focal.device)
+    state.rotation[has_pose] = known.poses[has_pose, :3, :3].to(state.rotation.device)
+    state.centre[has_pose] = known.poses[has_pose, :3, 3].to(state.centre.device)

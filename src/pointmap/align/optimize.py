@@ -93,57 +93,30 @@ def depth_along_rays(rays: Tensor, cam_pts: Tensor) -> Tensor:
     return ((rays * cam_pts).sum(-1) / (rays * rays).sum(-1)).clamp_min(0)
 
 
-def fit_intrinsics(
-    state: CameraState, pixels: Tensor, cam_pts: Tensor, depth: Tensor, weights: Tensor, free_focal: Tensor,
-    free_pp: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Focal and principal point minimising sum w || cam_pts - depth K^-1 (x, y, 1) || ^ 2 at fixed depths.
-
-    Exact in 3D: the residual X - depth (x - cx) / f is linear in (1 / f, cx / f), so all three cases
-    (both free, focal only, principal point only) are linear least squares.
-
-    Args:
-        cam_pts: (N, M, 3) target points in each camera's frame.
-        depth: (N, M) z-depths along the rays.
-        weights: (N, M).
-        free_focal, free_pp: (N,) bool.
-    Returns:
-        focal (N,), pp (N, 2).
-    """
-    w = (weights / weights.sum(-1, keepdim=True).clamp_min(1e-30)).double()
-    d, target, xy = depth.double(), cam_pts[..., :2].double(), pixels.double()
-    wdd = w * d * d
-    # Both free: unknowns (1 / f, cx / f, cy / f); residual X - d x / f + d cx / f.
-    normal = torch.zeros(len(w), 3, 3, device=w.device, dtype=torch.float64)
-    normal[:, 0, 0] = (wdd * (xy * xy).sum(-1)).sum(-1)
-    normal[:, 0, 1:] = normal[:, 1:, 0] = -(wdd[..., None] * xy).sum(1)
-    normal[:, 1, 1] = normal[:, 2, 2] = wdd.sum(-1)
-    rhs = torch.cat([(w * d * (xy * target).sum(-1)).sum(-1, keepdim=True), -((w * d)[..., None] * target).sum(1)], -1)
-    usable = wdd.sum(-1) > 0
-    eye = torch.eye(3, device=w.device, dtype=torch.float64)
-    solution = torch.linalg.solve(torch.where(usable[:, None, None], normal, eye), rhs)
-    inv_focal = solution[:, 0].clamp_min(1e-30)
-    focal_both, pp_both = 1 / inv_focal, solution[:, 1:] / inv_focal[:, None]
-    # Focal only (known principal point): unknown 1 / f.
-    offsets = xy - state.pp.double()[:, None]
-    inv_focal = (w * d * (offsets * target).sum(-1)).sum(-1)
-    inv_focal = inv_focal / (wdd * (offsets * offsets).sum(-1)).sum(-1).clamp_min(1e-30)
-    focal_only = 1 / inv_focal.clamp_min(1e-30)
-    # Principal point only (known focal): c = sum w d (d x - f X) / sum w d^2.
-    focal = state.focal.double()[:, None, None]
-    pp_only = ((w * d)[..., None] * (d[..., None] * xy - focal * target)).sum(1)
-    pp_only = pp_only / wdd.sum(-1, keepdim=True).clamp_min(1e-30)
-    both = free_focal & free_pp & usable
-    focal_out = torch.where(both, focal_both, torch.where(free_focal & usable, focal_only, state.focal.double()))
-    pp_out = torch.where(both[:, None], pp_both, torch.where((free_pp & usable)[:, None], pp_only, state.pp.double()))
-    return focal_out.to(state.focal.dtype), pp_out.to(state.pp.dtype)
+def skew(v: Tensor) -> Tensor:
+    """(..., 3, 3) cross-product matrices [v]x of (..., 3) vectors."""
+    zero = torch.zeros_like(v[..., 0])
+    x, y, z = v.unbind(-1)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*v.shape, 3)
 
 
 def fit_cameras(
-    state: CameraState, pixels: Tensor, targets: Tensor, weights: Tensor, free_pose: Tensor, free_focal: Tensor,
+    state: CameraState,
+    pixels: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    free_pose: Tensor,
+    free_focal: Tensor,
     free_pp: Tensor,
+    steps: int = 3,
 ) -> CameraState:
-    """One orthogonal-iteration step fitting every camera's rays to its fused target points.
+    """Fit every camera's rays to its fused target points (a weighted PnP), then set the depths along them.
+
+    Gauss-Newton on the lateral offset at equal depth, e = Z_xy - Z_z (x - c) / f with Z = R^T (Y - c_cam),
+    over rotation, centre, log focal and principal point (9 unknowns per camera, the fixed ones held by
+    identity rows). The depth is then the closest point of each ray to its target. Unlike alternating
+    depths and poses (orthogonal iteration), this does not crawl along the dolly-zoom direction
+    (camera along its axis + focal), which the depth spread of a scene resolves only weakly.
 
     Args:
         pixels: (N, M, 2).
@@ -151,14 +124,37 @@ def fit_cameras(
         weights: (N, M).
         free_pose, free_focal, free_pp: (N,) bool, which unknowns may move.
     """
-    rays = state.rays(pixels)
-    depth = depth_along_rays(rays, (targets - state.centre[:, None]) @ state.rotation)
-    _, rotation, centre = weighted_procrustes(depth[..., None] * rays, targets, weights, with_scale=False)
-    rotation = torch.where(free_pose[:, None, None], rotation, state.rotation)
-    centre = torch.where(free_pose[:, None], centre, state.centre)
-    cam_pts = (targets - centre[:, None]) @ rotation
-    focal, pp = fit_intrinsics(state, pixels, cam_pts, depth, weights, free_focal, free_pp)
-    new = CameraState(rotation, centre, focal, pp, state.depth)
+    dtype = state.focal.dtype
+    rotation, centre = state.rotation.double(), state.centre.double()
+    focal, pp = state.focal.double(), state.pp.double()
+    w = (weights / weights.sum(-1, keepdim=True).clamp_min(1e-30)).double()
+    targets64, pixels64 = targets.double(), pixels.double()
+    free = torch.cat([free_pose[:, None].expand(-1, 6), free_focal[:, None], free_pp[:, None].expand(-1, 2)], -1)
+    free &= (w.sum(-1) > 0)[:, None]
+    hold = torch.diag_embed((~free).double())
+    eye2 = torch.eye(2, dtype=torch.float64, device=w.device)
+    for _ in range(steps):
+        cam_pts = (targets64 - centre[:, None]) @ rotation  # (N, M, 3) R^T (Y - c)
+        ray_xy = (pixels64 - pp[:, None]) / focal[:, None, None]  # (N, M, 2)
+        z = cam_pts[..., 2:]
+        residual = cam_pts[..., :2] - z * ray_xy
+        cross = skew(cam_pts)  # d(cam_pts) / d(omega) for R <- R exp([omega]x)
+        jac_rot = cross[..., :2, :] - ray_xy[..., None] * cross[..., 2:, :]
+        jac_centre = torch.cat([-eye2.expand_as(jac_rot[..., :2]), ray_xy[..., None]], -1)
+        jac_focal = (z * ray_xy)[..., None]
+        jac_pp = (z / focal[:, None, None])[..., None] * eye2
+        jac = torch.cat([jac_rot, jac_centre, jac_focal, jac_pp], -1) * free[:, None, None, :]  # (N, M, 2, 9)
+        normal = torch.einsum("nm,nmki,nmkj->nij", w, jac, jac)
+        # A whisper of Levenberg damping keeps near-degenerate cameras (e.g. all targets on one ray) finite.
+        normal = normal + 1e-9 * torch.diag_embed(torch.diagonal(normal, dim1=-2, dim2=-1)) + hold
+        gradient = torch.einsum("nm,nmki,nmk->ni", w, jac, residual)
+        step = -torch.linalg.solve(normal, gradient)
+        rotation = rotation @ torch.linalg.matrix_exp(skew(step[:, :3]))
+        centre = centre + (rotation @ step[:, 3:6, None])[..., 0]
+        focal = focal * torch.exp(step[:, 6])
+        pp = pp + step[:, 7:]
+    new = CameraState(rotation.to(dtype), centre.to(dtype), focal.to(dtype), pp.to(dtype), state.depth)
+    cam_pts = (targets - new.centre[:, None]) @ new.rotation
     new.depth = depth_along_rays(new.rays(pixels), cam_pts)
     return new
 

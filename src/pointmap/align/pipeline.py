@@ -9,7 +9,7 @@ from torch import Tensor
 
 from pointmap.align.config import AlignConfig
 from pointmap.align.dense import dense_depths
-from pointmap.align.init import check_connected, initialize
+from pointmap.align.init import check_connected, initialize, move_world, similarity_to_known
 from pointmap.align.optimize import optimize
 from pointmap.align.samples import gather_samples
 from pointmap.align.scene import Scene
@@ -98,6 +98,11 @@ def global_align(
         samples, state, known, config.iterations, config.tolerance, config.robust, config.fix_poses,
         config.fix_focals, config.optimize_pp, config.verbose,
     )
+    if known.has_pose.any() and not config.fix_poses:
+        # Known poses used as the initialisation: return the result in their frame and units.
+        world = similarity_to_known(state, known)
+        move_world(state, *world)
+        edges = edges.moved(*world)
     depths, confidences = dense_depths(preds, state, edges, samples.shapes, config.conf_transform, config.chunk_size)
     poses, intrinsics = state.poses(), state.intrinsics()
     points = [

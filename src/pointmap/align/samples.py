@@ -45,7 +45,7 @@ class EdgeSamples:
 
 
 def image_shapes(preds: PairPredictions, num_images: int) -> list[tuple[int, int]]:
-    """(H, W) of each image, checked to agree across all its edges."""
+    """(H, W) of each image, checked to agree across all its edges (every image must be in an edge)."""
     shapes: list[tuple[int, int] | None] = [None] * num_images
     for e, (i, j) in enumerate(preds.edges):
         for image, field in ((i, preds.pts_i), (j, preds.pts_j)):
@@ -57,9 +57,6 @@ def image_shapes(preds: PairPredictions, num_images: int) -> list[tuple[int, int
                     f"image {image} has shape {shapes[image]} in one edge and {shape} in edge {e} {(i, j)}: "
                     "predictions of one image must share its resolution"
                 )
-    missing = [k for k, shape in enumerate(shapes) if shape is None]
-    if missing:
-        raise ValueError(f"images {missing} appear in no edge: add pairs with them or drop them from the set")
     return shapes
 
 

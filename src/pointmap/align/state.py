@@ -68,6 +68,12 @@ class EdgeSimilarities:
     rotation: Tensor
     translation: Tensor
 
+    def moved(self, scale: Tensor, rotation: Tensor, translation: Tensor) -> EdgeSimilarities:
+        """The similarities followed by the world similarity x -> scale * rotation @ x + translation."""
+        return EdgeSimilarities(
+            scale * self.scale, rotation @ self.rotation, scale * self.translation @ rotation.T + translation
+        )
+
     def apply(self, pts: Tensor) -> Tensor:
         """(E, ..., 3) edge-frame points to the world."""
         flat = pts.reshape(len(self.scale), -1, 3)
