@@ -37,15 +37,42 @@ class DatasetSpec:
     """(H, W) rendered by the synthetic engine (folder formats keep their stored size)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the reader (e.g. min_overlap, mask_background) or synthetic config fields."""
+    in_memory: int = 0
+    """Use only the first N pairs, loaded once and kept in memory (0: all pairs, read on demand)."""
+
+
+class InMemoryPairs:
+    """The first `count` pairs of a dataset, loaded at construction (batched when it can render batches)."""
+
+    def __init__(self, dataset: PairDataset, count: int, chunk: int = 16):
+        count = min(count, len(dataset))
+        render_batch = getattr(dataset, "render_batch", None)
+        self.items: list[tuple[ViewSample, ViewSample, float]] = []
+        for start in range(0, count, chunk):
+            indices = list(range(start, min(count, start + chunk)))
+            self.items += render_batch(indices) if render_batch else [dataset[i] for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[ViewSample, ViewSample, float]:
+        return self.items[index]
 
 
 def build_dataset(spec: DatasetSpec) -> PairDataset:
-    """The pair dataset a spec names."""
+    """The pair dataset a spec names (wrapped in InMemoryPairs when `in_memory` > 0)."""
+    dataset = _open_dataset(spec)
+    return InMemoryPairs(dataset, spec.in_memory) if spec.in_memory > 0 else dataset
+
+
+def _open_dataset(spec: DatasetSpec) -> PairDataset:
     if spec.kind == "synthetic":
         # Imported here: folder datasets must not pay for (or depend on) the synthetic engine's import.
-        from pointmap.data.synthetic import SyntheticConfig, SyntheticPairDataset
+        from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
 
-        return SyntheticPairDataset(SyntheticConfig(**spec.options), spec.split, size=tuple(spec.size))
+        # TOML arrays arrive as lists; the config's sequence fields are tuples.
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.options.items()}
+        return SyntheticPairDataset(SyntheticConfig(**options), spec.split, size=tuple(spec.size))
     if not spec.root:
         raise ValueError(f"dataset kind {spec.kind!r} needs root = the dataset folder")
     if spec.kind == "generic":

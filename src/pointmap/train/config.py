@@ -101,6 +101,9 @@ class RunSection:
     """Precision of AdamW's moments in a checkpoint; "none" drops them (rebuilt from zero on resume)."""
     shard_mib: float = 16.0
     """Largest checkpoint shard file, in MiB."""
+    cpu_threads: int = 0
+    """torch CPU threads for the run (0: torch's default). 1 is much faster for tiny CPU runs on a
+    shared machine, where OpenMP threads otherwise wait on each other."""
 
 
 @dataclass(frozen=True)

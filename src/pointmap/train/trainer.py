@@ -110,6 +110,8 @@ class Trainer:
         self.config = config
         self.out_dir = Path(out_dir)
         self.verbose = verbose
+        if config.run.cpu_threads > 0:
+            torch.set_num_threads(config.run.cpu_threads)
         self.rank, self.world_size, self.device = _distributed_setup()
         if not config.data.train:
             raise ValueError("data.train is empty; list at least one [[data.train]] dataset in the config")
