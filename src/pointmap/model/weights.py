@@ -112,8 +112,7 @@ def build_model(
     Raises:
         ValueError listing missing keys, unexpected keys and shape mismatches.
     """
-    with torch.device("meta"):
-        model = DUSt3R(config)
+    model = DUSt3R(config, device="meta")
     state_dict = _with_aliases(state_dict)
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     missing = sorted(set(expected) - set(state_dict))
