@@ -1,8 +1,8 @@
 import pytest
 import torch
-from two_view_scene import angle_between_deg, corrupt, make_two_view_scene, rotation_error_deg
+from two_view_scene import angle_between_deg, corrupt, make_two_view_scene, noisy_depth_points, rotation_error_deg
 
-from pointmap.geometry.cameras import depth_to_points, pixel_grid, transform_points
+from pointmap.geometry.cameras import pixel_grid
 from pointmap.geometry.pnp import pnp_ransac, relative_pose_procrustes
 
 HEIGHT, WIDTH = 96, 128
@@ -11,15 +11,6 @@ HEIGHT, WIDTH = 96, 128
 @pytest.fixture(scope="module")
 def scene():
     return make_two_view_scene(HEIGHT, WIDTH, focal1=116.0, focal2=132.0)
-
-
-def noisy_depth_points(depth, K, generator, cam2world=None):
-    """Pointmap of a depth map with 1 % multiplicative depth noise and 5 % outliers, optionally moved."""
-    noisy = depth * (1 + 0.01 * torch.randn(depth.shape, generator=generator, dtype=depth.dtype))
-    pts = depth_to_points(noisy[None], K[None])
-    if cam2world is not None:
-        pts = transform_points(cam2world[None], pts)
-    return corrupt(pts[0], generator, depth_noise=0.0, outliers=0.05)
 
 
 def test_procrustes_pose_noise_free_is_exact(scene):

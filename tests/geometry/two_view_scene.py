@@ -84,6 +84,18 @@ def corrupt(pts3d: Tensor, generator: torch.Generator, depth_noise: float = 0.01
     return noisy
 
 
+def noisy_depth_points(
+    depth: Tensor, K: Tensor, generator: torch.Generator, cam2world: Tensor | None = None, outliers: float = 0.05
+) -> Tensor:
+    """(H, W, 3) pointmap of a depth map with 1 % multiplicative depth noise (along the rays) and a fraction
+    of `outliers` points thrown anywhere; moved by `cam2world` if given."""
+    noisy = depth * (1 + 0.01 * torch.randn(depth.shape, generator=generator, dtype=depth.dtype))
+    pts = depth_to_points(noisy[None], K[None])
+    if cam2world is not None:
+        pts = transform_points(cam2world[None], pts)
+    return corrupt(pts[0], generator, depth_noise=0.0, outliers=outliers)
+
+
 def rotation_error_deg(R_estimate: Tensor, R_true: Tensor) -> float:
     """Angle of R_estimate^T R_true in degrees."""
     cos = ((R_estimate.transpose(-1, -2) @ R_true).diagonal().sum() - 1) / 2

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+
+from geometry.two_view_scene import (
+    angle_between_deg,
+    corrupt,
+    make_two_view_scene,
+    noisy_depth_points,
+    rotation_error_deg,
+)
+from pointmap.geometry.cameras import invert_pose, project_points, transform_points
+from pointmap.images import View
+from pointmap.model.network import EncodedImage, PairOutput
+from pointmap.two_view import analyze_pair, monocular_depth
+
+HEIGHT, WIDTH = 96, 128
+FOCAL1, FOCAL2 = 116.0, 132.0
+
+
+class OracleModel(torch.nn.Module):
+    """Stands in for DUSt3R: returns given pointmaps for each pair of view ids.
+
+    A view's id is written in its pixels (img = id / 10); `answers[(a, b)]` = (pts_a_in_a, pts_b_in_a).
+    """
+
+    def __init__(self, answers: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]], conf: float = 5.0):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
+        self.answers, self.conf = answers, conf
+
+    def encode(self, img):
+        return EncodedImage(img[:, :1, :1, 0], img.shape[-2], img.shape[-1])  # (B, 1, 1) ids
+
+    def decode(self, enc1, enc2):
+        ids1 = (enc1.tokens.flatten() * 10).round().long().tolist()
+        ids2 = (enc2.tokens.flatten() * 10).round().long().tolist()
+        pts1 = torch.stack([self.answers[(a, b)][0] for a, b in zip(ids1, ids2, strict=True)]).float()
+        pts2 = torch.stack([self.answers[(a, b)][1] for a, b in zip(ids1, ids2, strict=True)]).float()
+        return PairOutput(pts1, torch.full(pts1.shape[:-1], self.conf), pts2, torch.full(pts2.shape[:-1], self.conf))
+
+
+def view(index: int) -> View:
+    return View(torch.full((3, HEIGHT, WIDTH), index / 10), (HEIGHT, WIDTH), f"{index}.png", np.eye(3), (HEIGHT, WIDTH))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_two_view_scene(HEIGHT, WIDTH, FOCAL1, FOCAL2)
+
+
+def oracle_answers(scene, generator=None):
+    """Both directions; the (2, 1) prediction at 0.7 times the scale. Noisy when a generator is given."""
+    cam1_to_cam2 = invert_pose(scene.cam2_to_cam1[None])[0]
+    if generator is None:
+        pts1_in_2 = transform_points(cam1_to_cam2[None], scene.pts1_in_1[None])[0]
+        return {(1, 2): (scene.pts1_in_1, scene.pts2_in_1), (2, 1): (0.7 * scene.pts2_in_2, 0.7 * pts1_in_2)}
+    return {
+        (1, 2): (
+            noisy_depth_points(scene.depth1, scene.K1, generator),
+            noisy_depth_points(scene.depth2, scene.K2, generator, scene.cam2_to_cam1),
+        ),
+        (2, 1): (
+            0.7 * noisy_depth_points(scene.depth2, scene.K2, generator),
+            0.7 * noisy_depth_points(scene.depth1, scene.K1, generator, cam1_to_cam2),
+        ),
+    }
+
+
+@pytest.mark.parametrize("pose_method", ["pnp", "procrustes"])
+def test_analyze_pair_noise_free(scene, pose_method):
+    result = analyze_pair(OracleModel(oracle_answers(scene)), view(1), view(2), pose_method=pose_method, subsample=4)
+    torch.testing.assert_close(result.cam2_to_cam1.double(), scene.cam2_to_cam1, atol=1e-4, rtol=0)
+    assert abs(result.focal1 / FOCAL1 - 1) < 1e-4 and abs(result.focal2 / FOCAL2 - 1) < 1e-4
+    torch.testing.assert_close(result.depth1.double(), scene.depth1, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result.depth2.double(), scene.depth2, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(result.pts2.double(), scene.pts2_in_1, atol=1e-5, rtol=1e-5)
+    assert result.conf1.shape == (HEIGHT, WIDTH) and float(result.conf2.min()) == 5.0
+    # Matches: the true projection of each image-1 point into image 2 is within a pixel.
+    assert len(result.matches1) > 500
+    pts = scene.pts1_in_1[result.matches1[:, 1], result.matches1[:, 0]]
+    in_2 = transform_points(invert_pose(scene.cam2_to_cam1[None]), pts[None])
+    error = (project_points(in_2, scene.K2[None])[0] - result.matches2.double()).norm(dim=-1)
+    assert float((error < 1.0).float().mean()) >= 0.99
+
+
+@pytest.mark.parametrize("pose_method", ["pnp", "procrustes"])
+def test_analyze_pair_with_depth_noise_and_outliers(scene, pose_method):
+    answers = oracle_answers(scene, torch.Generator().manual_seed(5))
+    result = analyze_pair(OracleModel(answers), view(1), view(2), pose_method=pose_method)
+    true = scene.cam2_to_cam1
+    assert rotation_error_deg(result.cam2_to_cam1[:3, :3].double(), true[:3, :3]) < 0.1
+    assert angle_between_deg(result.cam2_to_cam1[:3, 3].double(), true[:3, 3]) < 0.5
+    assert abs(result.focal1 / FOCAL1 - 1) < 0.005 and abs(result.focal2 / FOCAL2 - 1) < 0.005
+    assert result.cam2_to_cam1.dtype == torch.float32
+
+
+def test_monocular_depth_and_focal(scene):
+    # Harder than depth noise: 1 % of the depth as noise on every axis, and 5 % outliers.
+    pts = corrupt(scene.pts1_in_1, torch.Generator().manual_seed(6))
+    result = monocular_depth(OracleModel({(1, 1): (pts, pts)}), view(1))
+    assert abs(result.focal / FOCAL1 - 1) < 0.005
+    torch.testing.assert_close(result.depth, pts[..., 2].float())
+    assert result.conf.shape == (HEIGHT, WIDTH) and result.pts3d.shape == (HEIGHT, WIDTH, 3)
+
+
+def test_analyze_pair_rejects_unknown_pose_method(scene):
+    with pytest.raises(ValueError, match="pose_method='ransac': pick 'pnp' or 'procrustes'"):
+        analyze_pair(OracleModel(oracle_answers(scene)), view(1), view(2), pose_method="ransac")
