@@ -1,0 +1,99 @@
+"""The held-out synthetic benchmark: two-view pose and depth per overlap bucket on the engine's "val" split.
+
+The "val" split draws scenes from odd seeds and training from even ones (`data.synthetic.dataset.scene_seed`),
+so no scene evaluated here was ever trained on. Item k is dataset item k * pairs_per_scene + k % pairs_per_scene:
+one pair per scene, so N pairs cover N different scenes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from tqdm import tqdm
+
+from pointmap.data.sample import ViewSample
+from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
+from pointmap.eval.pairs import PairMethod, evaluate_pairs
+from pointmap.eval.report import EvalResult, Plot
+
+PAIR_PLOTS = (Plot("pose_err", "pose error, max(rotation, translation) (deg)", 30.0),
+              Plot("abs_rel", "depth AbsRel (median scaled)", 0.5))
+
+
+@dataclass(frozen=True)
+class SyntheticEvalConfig:
+    """What `evaluate_synthetic` renders and how it groups the pairs."""
+
+    pairs: int = 64
+    """Number of pairs (each from its own scene)."""
+    size: tuple[int, int] = (224, 224)
+    """(H, W) of the rendered images; multiples of 16, fed to the network as they are."""
+    buckets: tuple[float, ...] = (0.3, 0.5, 0.7, 1.0)
+    """Edges of the overlap buckets (fraction of view 1 seen by view 2); rows 30-50 %, 50-70 %, 70-100 %."""
+    seed: int = 0
+    """Base seed of the val split (SyntheticConfig.seed): another seed, another held-out set."""
+    shadows: bool = True
+    """Render cast shadows, as the training data does."""
+    render_batch: int = 8
+    """Pairs rendered in one batched pass."""
+    device: str = "cpu"
+    """Where the scenes are ray-cast (the methods run where they were built to)."""
+
+    def __post_init__(self) -> None:
+        if self.pairs < 1:
+            raise ValueError(f"pairs={self.pairs}: pass 1 or more")
+        if any(side % 16 for side in self.size):
+            raise ValueError(f"size={self.size}: pass (H, W) multiples of 16, e.g. (224, 224) or (384, 512)")
+        if list(self.buckets) != sorted(self.buckets) or len(self.buckets) < 2:
+            raise ValueError(f"buckets={self.buckets}: pass at least two increasing overlap edges in [0, 1]")
+
+
+def bucket_name(overlap: float, edges: Sequence[float]) -> str:
+    """The overlap bucket "30-50%" holding `overlap` (upper edge included only for the last bucket)."""
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        if low <= overlap < high or (high == edges[-1] and overlap == high):
+            return f"{round(100 * low)}-{round(100 * high)}%"
+    return f"<{round(100 * edges[0])}%" if overlap < edges[0] else f">{round(100 * edges[-1])}%"
+
+
+def held_out_pairs(
+    config: SyntheticEvalConfig, verbose: bool = True
+) -> Iterator[tuple[int, ViewSample, ViewSample, float]]:
+    """(item, view1, view2, overlap) of the benchmark's pairs, rendered `render_batch` at a time."""
+    engine = SyntheticConfig(shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0])
+    dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
+    per_scene = engine.pairs_per_scene
+    items = [k * per_scene + k % per_scene for k in range(config.pairs)]
+    with tqdm(total=len(items), desc="rendering held-out pairs", unit="pair", disable=not verbose) as bar:
+        for start in range(0, len(items), config.render_batch):
+            chunk = items[start : start + config.render_batch]
+            for item, (view1, view2, overlap) in zip(chunk, dataset.render_batch(chunk), strict=True):
+                yield item, view1, view2, overlap
+            bar.update(len(chunk))
+
+
+def evaluate_synthetic(
+    methods: Mapping[str, PairMethod], config: SyntheticEvalConfig | None = None, verbose: bool = True
+) -> EvalResult:
+    """Every method on the same held-out pairs; a table row per method and overlap bucket, plus "all".
+
+    Args:
+        methods: name -> pair method (e.g. {"pointmap": PointmapPairs(model), "sift": SiftPairs()}).
+        config: the pairs and buckets.
+        verbose: progress bars.
+    Returns:
+        EvalResult with a row for every (method, bucket), empty buckets included (0 pairs), and per-pair
+        records (pose errors in degrees, depth AbsRel and delta<1.25 of both views, seconds, failures).
+    """
+    config = config or SyntheticEvalConfig()
+    groups = [bucket_name(low, config.buckets) for low in config.buckets[:-1]]
+    items = (
+        (view1.source.rsplit("/view=", 1)[0], bucket_name(overlap, config.buckets), view1, view2,
+         {"index": index, "overlap": overlap})
+        for index, view1, view2, overlap in held_out_pairs(config, verbose)
+    )
+    result = evaluate_pairs("synthetic", methods, items, groups)
+    result.settings.update(asdict(config))
+    result.plots = PAIR_PLOTS
+    return result

@@ -1,0 +1,125 @@
+"""The synthetic benchmark harness: ground-truth methods score what they must, `pointmap eval synthetic` runs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from pointmap.eval import run_eval
+from pointmap.eval.command import main
+from pointmap.eval.methods import oracle_pairs
+from pointmap.eval.pairs import PAIR_COLUMNS, PairEstimate, evaluate_pairs, pair_truth
+from pointmap.eval.report import to_markdown
+from pointmap.eval.synthetic import SyntheticEvalConfig, bucket_name, held_out_pairs
+from pointmap.model.config import ModelConfig
+from pointmap.model.network import DUSt3R
+
+TINY = (64, 64)
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    config = SyntheticEvalConfig(pairs=2, size=TINY, shadows=False)
+    return [
+        (f"pair{index}", bucket_name(overlap, config.buckets), view1, view2, {"overlap": overlap})
+        for index, view1, view2, overlap in held_out_pairs(config, verbose=False)
+    ]
+
+
+def scaled_oracle(view1, view2):
+    """Ground truth in another scale: every metric is scale-free, so it scores perfectly too."""
+    truth = oracle_pairs(view1, view2)
+    pose = truth.cam2_to_cam1.copy()
+    pose[:3, 3] *= 7
+    return PairEstimate(pose, 3 * truth.depth1, 3 * truth.depth2)
+
+
+def turned_oracle(view1, view2):
+    """Ground truth with T_1to2's rotation off by 2 degrees and its translation exact."""
+    T_1to2 = np.linalg.inv(pair_truth(view1, view2).cam2_to_cam1)
+    T_1to2[:3, :3] = Rotation.from_euler("x", 2, degrees=True).as_matrix() @ T_1to2[:3, :3]
+    return PairEstimate(np.linalg.inv(T_1to2))
+
+
+def failing(view1, view2):
+    return PairEstimate(None)
+
+
+def test_held_out_pairs_come_from_the_val_split(rendered):
+    assert len(rendered) == 2
+    for _, group, view1, _view2, extra in rendered:
+        assert "seed=" in view1.source
+        seed = int(view1.source.split("seed=")[1].split("/")[0])
+        assert seed % 2 == 1  # odd seeds: the split training never draws
+        assert view1.image.shape == (3, *TINY)
+        assert 0.3 <= extra["overlap"] <= 1.0 and group.endswith("%")
+
+
+def test_ground_truth_methods_score_exactly(rendered):
+    methods = {"oracle": oracle_pairs, "scaled": scaled_oracle, "turned": turned_oracle, "failing": failing}
+    result = evaluate_pairs("synthetic", methods, rendered, ["30-50%", "50-70%", "70-100%"])
+    rows = {(row["method"], row["group"]): row for row in result.summary}
+    assert len(rows) == 4 * 4
+    for name in ("oracle", "scaled"):
+        row = rows[(name, "all")]
+        assert row["pairs"] == 2 and row["failed"] == 0
+        assert row["rot_med"] < 1e-4 and row["trans_med"] < 1e-4
+        assert row["auc@5"] == pytest.approx(100, abs=1e-2)
+        assert row["abs_rel"] == pytest.approx(0, abs=1e-6) and row["delta_1.25"] == 1.0
+    turned = rows[("turned", "all")]
+    assert turned["rot_med"] == pytest.approx(2, abs=1e-4) and turned["trans_med"] == pytest.approx(0, abs=1e-4)
+    # Both pairs at 2 deg: the curve runs (0, 0) -> (2, 0.5), steps to 1, stays: area 0.5 + (t - 2).
+    assert turned["auc@5"] == pytest.approx(100 * 3.5 / 5, abs=1e-3)
+    assert turned["auc@10"] == pytest.approx(100 * 8.5 / 10, abs=1e-3)
+    assert turned["auc@20"] == pytest.approx(100 * 18.5 / 20, abs=1e-3)
+    assert turned["acc@3"] == 1.0
+    assert math.isnan(turned["abs_rel"])  # no depth given: an empty cell, not a zero
+    fail = rows[("failing", "all")]
+    assert fail["failed"] == 2 and fail["pairs"] == 2
+    assert fail["auc@20"] == 0 and fail["rot_med"] == math.inf
+    assert sum(rows[("oracle", g)]["pairs"] for g in ("30-50%", "50-70%", "70-100%")) == 2
+
+
+def test_bucket_names():
+    edges = (0.3, 0.5, 0.7, 1.0)
+    assert bucket_name(0.3, edges) == "30-50%"
+    assert bucket_name(0.5, edges) == "50-70%"
+    assert bucket_name(1.0, edges) == "70-100%"
+    assert bucket_name(0.1, edges) == "<30%"
+
+
+def test_pointmap_eval_synthetic_end_to_end(tmp_path):
+    torch.manual_seed(0)
+    model = DUSt3R(ModelConfig(image_size=224, enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=48,
+                               dec_depth=2, dec_num_heads=4, head_type="linear"))
+    result = run_eval("synthetic", out=tmp_path, model=model, methods=["pointmap", "sift", "oracle"], pairs=1,
+                      resolution=TINY, verbose=False)
+    assert [(row["method"], row["group"]) for row in result.summary] == [
+        (method, group) for method in ("pointmap", "sift", "oracle") for group in ("30-50%", "50-70%", "70-100%", "all")
+    ]
+    rows = {row["method"]: row for row in result.summary if row["group"] == "all"}
+    for row in rows.values():
+        assert row["pairs"] == 1 and set(PAIR_COLUMNS) <= set(row)
+    point = rows["pointmap"]
+    assert point["failed"] == 0
+    for key in ("rot_med", "trans_med", "abs_rel", "delta_1.25", "auc@20"):
+        assert math.isfinite(point[key])
+    assert rows["oracle"]["abs_rel"] == pytest.approx(0, abs=1e-6) and rows["oracle"]["auc@20"] > 99.9
+    assert math.isnan(rows["sift"]["abs_rel"])
+
+    table = (tmp_path / "results.md").read_text()
+    assert table == to_markdown(result)
+    assert table.splitlines()[2].startswith("| method | group | pairs | failed | rot_med")
+    assert len([line for line in table.splitlines() if line.startswith("| pointmap")]) == 4
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["benchmark"] == "synthetic" and len(saved["records"]) == 3
+    assert saved["settings"]["size"] == list(TINY)
+
+
+def test_command_line_rejects_bad_input(capsys):
+    assert main(["synthetic", "--methods", "sift,magic", "--pairs", "1", "--quiet"]) == 2
+    assert "magic" in capsys.readouterr().err
+    assert main(["synthetic", "--methods", "sift", "--resolution", "big", "--quiet"]) == 2
