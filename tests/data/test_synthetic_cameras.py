@@ -53,7 +53,8 @@ def test_overlap_depth_test_hides_occluded_pixels():
     depth, K, pose = _plane_view(0.0)
     blocked = depth.clone()
     blocked[:, :, :10] = 2.0  # something in front of the plane over the left quarter of view 2
-    assert overlap(depth, K, pose, blocked, K, pose).item() == pytest.approx(0.75)
+    # Columns 0-8 are hidden; column 9 borders the plane (3x3 depth range test), so 31 of 40 columns count.
+    assert overlap(depth, K, pose, blocked, K, pose).item() == pytest.approx(31 / 40)
     depth_sky = depth.clone()
     depth_sky[:, :10] = 0  # sky in view 1's top half does not count at all
     assert overlap(depth_sky, K, pose, depth, K, pose).item() == 1.0

@@ -57,8 +57,9 @@ def overlap(
 ) -> Tensor:
     """Fraction of view 1's valid pixels that view 2 sees too (reprojection with a depth test).
 
-    A pixel of view 1 counts when its 3D point projects inside view 2, in front of it, onto a valid pixel
-    (nearest) whose depth agrees within rel_tol of the projected depth (not hidden).
+    A pixel of view 1 counts when its 3D point projects inside view 2, in front of it, and its depth
+    in view 2 lies within rel_tol of the depth range of the 3x3 valid pixels around where it lands
+    (a range, not the nearest pixel, so that surfaces seen at grazing angles are not rejected).
 
     Args:
         depth1: (B, H1, W1) z-depth, 0 where invalid; K1 (B, 3, 3); cam2world1 (B, 4, 4).
@@ -73,12 +74,33 @@ def overlap(
     height2, width2 = depth2.shape[-2:]
     col, row = torch.round(uv[..., 0]).long(), torch.round(uv[..., 1]).long()
     inside = (col >= 0) & (col < width2) & (row >= 0) & (row < height2) & (pts_in_2[..., 2] > 0)
+    valid2 = depth2 > 0
+    near = -torch.nn.functional.max_pool2d(torch.where(valid2, -depth2, -torch.inf)[:, None], 3, 1, 1)[:, 0]
+    far = torch.nn.functional.max_pool2d(torch.where(valid2, depth2, -torch.inf)[:, None], 3, 1, 1)[:, 0]
     flat = (row.clamp(0, height2 - 1) * width2 + col.clamp(0, width2 - 1)).reshape(depth1.shape[0], -1)
-    seen_depth = depth2.reshape(depth2.shape[0], -1).gather(1, flat).reshape(depth1.shape)
+
+    def at_landing(x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], -1).gather(1, flat).reshape(depth1.shape)
+
     z = pts_in_2[..., 2]
-    visible = inside & (seen_depth > 0) & ((seen_depth - z).abs() <= rel_tol * z)
+    visible = (
+        inside & at_landing(valid2) & (z >= at_landing(near) * (1 - rel_tol)) & (z <= at_landing(far) * (1 + rel_tol))
+    )
     valid1 = depth1 > 0
     return (visible & valid1).sum(dim=(-2, -1)) / valid1.sum(dim=(-2, -1)).clamp_min(1)
+
+
+def open_view(depth: Tensor, min_valid: float = 0.4, min_nearest: float = 0.3, min_median: float = 1.0) -> Tensor:
+    """Whether probe depth maps (..., h, w) show a view worth training on.
+
+    True where at least min_valid of the pixels hit a surface (not sky), none nearer than min_nearest
+    metres, and the median hit lies beyond min_median metres (not staring at a close wall or sofa).
+    """
+    valid = depth > 0
+    fraction = valid.float().mean(dim=(-2, -1))
+    nearest = torch.where(valid, depth, torch.inf).amin(dim=(-2, -1))
+    median = torch.where(valid, depth, torch.nan).flatten(-2).nanmedian(dim=-1).values
+    return (fraction >= min_valid) & (nearest > min_nearest) & (median > min_median)
 
 
 def _uniform(generator: torch.Generator, low: float, high: float, n: int = 1) -> Tensor:

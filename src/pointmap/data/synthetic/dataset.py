@@ -13,6 +13,7 @@ from .cameras import (
     clear_of_obstacles,
     intrinsics_from_fov,
     look_at,
+    open_view,
     overlap,
     sample_first_camera,
     sample_fov,
@@ -43,6 +44,8 @@ class SyntheticConfig:
     """Smallest accepted fraction of view 1 visible in view 2."""
     max_overlap: float = 0.95
     """Largest accepted overlap (near-duplicate views teach little)."""
+    first_candidates: int = 4
+    """First-view candidates probed per pair; the first with an open view (see cameras.open_view) is kept."""
     candidates: int = 8
     """Second-view candidates probed per pair; the first one in the overlap range is kept."""
     probe_size: tuple[int, int] = (24, 32)
@@ -105,68 +108,78 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             self._scene_cache[seed] = make_scene(kind, seed, device=self.device, photos=self._photos)
         return self._scene_cache[seed]
 
-    def _cameras(self, index: int, scene: SyntheticScene) -> tuple[Tensor, Tensor]:
-        """(1 + candidates) eyes and targets for item `index`: the first view, then second-view candidates."""
+    def _generator(self, index: int) -> torch.Generator:
         _, seed = self.scene_of(index)
-        generator = torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
-        layout = scene.layouts[0]
-        eye, target = sample_first_camera(layout, generator)
-        eyes, targets = sample_second_cameras(layout, eye, target, self.config.candidates, generator)
-        fov = sample_fov(1 + self.config.candidates, generator, *self.config.hfov_deg)
-        roll = sample_roll(1 + self.config.candidates, generator)
-        cam2world = look_at(torch.cat([eye[None], eyes]), torch.cat([target[None], targets]), roll)
-        return cam2world, fov
+        return torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
+
+    def _probe(self, scene: SyntheticScene, cam2world: Tensor, fov: Tensor) -> tuple[Tensor, Tensor]:
+        """Depth-only renders (N, C, h, w) of N x C cameras at probe size, and their intrinsics (N, C, 3, 3)."""
+        probe_h, probe_w = self.config.probe_size
+        probe_k = intrinsics_from_fov(fov.reshape(-1), probe_h, probe_w).reshape(*fov.shape, 3, 3)
+        return render_depth(scene, probe_k, cam2world, probe_h, probe_w), probe_k.to(scene.device)
+
+    def _first_views(self, batch: SyntheticScene, scenes, generators) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Per item, the first of a few first-view candidates that sees open space: pose (N, 4, 4),
+        fov (N,), eye target (N, 3)."""
+        count = self.config.first_candidates
+        eyes, targets, fovs, rolls = [], [], [], []
+        for scene, generator in zip(scenes, generators, strict=True):
+            pairs = [sample_first_camera(scene.layouts[0], generator) for _ in range(count)]
+            eyes.append(torch.stack([e for e, _ in pairs]))
+            targets.append(torch.stack([t for _, t in pairs]))
+            fovs.append(sample_fov(count, generator, *self.config.hfov_deg))
+            rolls.append(sample_roll(count, generator))
+        eye, target, fov = torch.stack(eyes), torch.stack(targets), torch.stack(fovs)  # (N, F, ...)
+        cam2world = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), torch.cat(rolls)).reshape(*fov.shape, 4, 4)
+        probe, _ = self._probe(batch, cam2world, fov)
+        pick = _first_true(open_view(probe).cpu())
+        rows = torch.arange(len(scenes))
+        return cam2world[rows, pick], fov[rows, pick], eye[rows, pick], target[rows, pick]
 
     def _choose(self, overlaps: Tensor, usable: Tensor) -> Tensor:
         """(N,) index of the kept candidate per item from (N, C) probe overlaps and usability."""
         overlaps = torch.where(usable, overlaps, -1.0)
         in_range = (overlaps >= self.config.min_overlap) & (overlaps <= self.config.max_overlap)
-        first = torch.where(in_range.any(-1), in_range.float().argmax(-1), -1)
         below = torch.where(overlaps <= self.config.max_overlap, overlaps, -1.0)
-        return torch.where(first >= 0, first, below.argmax(-1))
+        return torch.where(in_range.any(-1), _first_true(in_range), below.argmax(-1))
 
     def render_batch(self, indices: list[int]) -> list[tuple[ViewSample, ViewSample, float]]:
         """Items `indices`, rendered together: the same values as one by one."""
         height, width = self.size
         scenes = [self._scene(i) for i in indices]
         batch = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
-        cams = [self._cameras(i, s) for i, s in zip(indices, scenes, strict=True)]
-        cam2world = torch.stack([c for c, _ in cams])  # (N, 1 + C, 4, 4)
-        fov = torch.stack([f for _, f in cams])  # (N, 1 + C)
-        probe_h, probe_w = self.config.probe_size
-        probe_k = intrinsics_from_fov(fov.reshape(-1), probe_h, probe_w).reshape(*fov.shape, 3, 3)
-        probe = render_depth(batch, probe_k, cam2world, probe_h, probe_w)  # (N, 1 + C, h, w)
+        generators = [self._generator(i) for i in indices]
+        pose1, fov1, eye1, target1 = self._first_views(batch, scenes, generators)
+
         count = self.config.candidates
-        first = probe[:, :1].expand(-1, count, -1, -1).reshape(-1, probe_h, probe_w)
-        first_k = probe_k[:, :1].expand(-1, count, -1, -1).reshape(-1, 3, 3)
-        first_pose = cam2world[:, :1].expand(-1, count, -1, -1).reshape(-1, 4, 4)
-        forward = overlap(
-            first,
-            first_k,
-            first_pose,
-            probe[:, 1:].reshape(first.shape),
-            probe_k[:, 1:].reshape(-1, 3, 3),
-            cam2world[:, 1:].reshape(-1, 4, 4),
-        )
-        backward = overlap(
-            probe[:, 1:].reshape(first.shape),
-            probe_k[:, 1:].reshape(-1, 3, 3),
-            cam2world[:, 1:].reshape(-1, 4, 4),
-            first,
-            first_k,
-            first_pose,
-        )
-        # Unusable candidates stand in furniture or trees, or nearly touch a surface.
-        nearest = torch.where(probe[:, 1:] > 0, probe[:, 1:], torch.inf).amin(dim=(-2, -1))  # (N, C)
-        clear = torch.stack(
-            [clear_of_obstacles(s.layouts[0], c[1:, :3, 3]) for s, c in zip(scenes, cam2world, strict=True)]
-        )
-        usable = clear.to(nearest.device) & (nearest > 0.3)
-        chosen = 1 + self._choose(torch.minimum(forward, backward).reshape(-1, count), usable)  # (N,)
+        eyes, targets, fovs, rolls = [], [], [], []
+        for n, (scene, generator) in enumerate(zip(scenes, generators, strict=True)):
+            e, t = sample_second_cameras(scene.layouts[0], eye1[n], target1[n], count, generator)
+            eyes.append(e)
+            targets.append(t)
+            fovs.append(sample_fov(count, generator, *self.config.hfov_deg))
+            rolls.append(sample_roll(count, generator))
+        fov2 = torch.stack(fovs)  # (N, C)
+        pose2 = look_at(torch.cat(eyes), torch.cat(targets), torch.cat(rolls)).reshape(-1, count, 4, 4)
+        probe, probe_k = self._probe(batch, torch.cat([pose1[:, None], pose2], 1), torch.cat([fov1[:, None], fov2], 1))
+        flat = probe[:, 1:].reshape(-1, *probe.shape[-2:])
+        flat_k, flat_pose = probe_k[:, 1:].reshape(-1, 3, 3), pose2.reshape(-1, 4, 4).to(probe.device)
+
+        def repeat_first(x: Tensor) -> Tensor:
+            return x[:, :1].expand(-1, count, *x.shape[2:]).reshape(-1, *x.shape[2:])
+
+        first, first_k = repeat_first(probe), repeat_first(probe_k)
+        first_pose = repeat_first(pose1[:, None].to(probe.device))
+        forward = overlap(first, first_k, first_pose, flat, flat_k, flat_pose)
+        backward = overlap(flat, flat_k, flat_pose, first, first_k, first_pose)
+        # Unusable candidates stand in furniture or trees, or stare at a close surface.
+        clear = torch.stack([clear_of_obstacles(s.layouts[0], e) for s, e in zip(scenes, eyes, strict=True)])
+        usable = clear.to(probe.device) & open_view(probe[:, 1:])
+        chosen = self._choose(torch.minimum(forward, backward).reshape(-1, count), usable).cpu()  # (N,)
 
         rows = torch.arange(len(indices))
-        pair_pose = torch.stack([cam2world[:, 0], cam2world[rows, chosen]], 1)  # (N, 2, 4, 4)
-        pair_fov = torch.stack([fov[:, 0], fov[rows, chosen]], 1)
+        pair_pose = torch.stack([pose1, pose2[rows, chosen]], 1)  # (N, 2, 4, 4)
+        pair_fov = torch.stack([fov1, fov2[rows, chosen]], 1)
         pair_k = intrinsics_from_fov(pair_fov.reshape(-1), height, width).reshape(-1, 2, 3, 3)
         rgb, depth = render_views(batch, pair_k, pair_pose, height, width, self.config.shadows, self.config.supersample)
         pair_k, pair_pose = pair_k.to(depth.device), pair_pose.to(depth.device)
@@ -175,8 +188,12 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         for n, index in enumerate(indices):
             kind, seed = self.scene_of(index)
             name = f"synthetic/{kind}/seed={seed}/pair={index % self.config.pairs_per_scene}"
-            view1, view2 = views_to_samples(
-                rgb[n], depth[n], pair_k[n], pair_pose[n], [f"{name}/view=1", f"{name}/view=2"]
-            )
+            sources = [f"{name}/view=1", f"{name}/view=2"]
+            view1, view2 = views_to_samples(rgb[n], depth[n], pair_k[n], pair_pose[n], sources)
             items.append((view1, view2, float(full_overlap[n])))
         return items
+
+
+def _first_true(mask: Tensor) -> Tensor:
+    """(N,) index of the first True along the last axis of (N, C), 0 where none is."""
+    return mask.float().argmax(-1)

@@ -48,6 +48,7 @@ class MaterialSpec:
     scale: float = 1.0
     grime: float = 0.3
     emission: float = 0.0
+    gloss: float = 0.0
     photo: int = -1
 
 
@@ -57,18 +58,22 @@ def random_material(rng: random.Random, family: str, num_photos: int = 0) -> Mat
     if num_photos and family in ("wall", "fabric", "vivid", "facade") and rng.random() < 0.25:
         return MaterialSpec("photo", a, a, scale=rng.uniform(0.3, 1.5), grime=0.1, photo=rng.randrange(num_photos))
     if family == "wood":
-        return MaterialSpec("stripes", a, shade(a, rng.uniform(0.45, 0.75)), scale=rng.uniform(0.02, 0.08))
+        b = shade(a, rng.uniform(0.45, 0.75))
+        return MaterialSpec("stripes", a, b, scale=rng.uniform(0.02, 0.08), gloss=rng.uniform(0.0, 0.3))
     if family == "wall":
         pattern = rng.choices(["plain", "noise", "stripes", "dead_leaves", "tiles"], [5, 3, 1, 0.5, 0.5])[0]
         b = shade(a, rng.uniform(0.75, 0.92)) if pattern != "dead_leaves" else random_colour(rng, "vivid")
         return MaterialSpec(pattern, a, b, scale=rng.uniform(0.15, 0.6), grime=rng.uniform(0.1, 0.35))
     if family in ("fabric", "vivid"):
         pattern = rng.choices(["plain", "noise", "checkers", "stripes", "dead_leaves"], [3, 2, 1, 1, 2])[0]
-        return MaterialSpec(pattern, a, random_colour(rng, family), scale=rng.uniform(0.03, 0.3), grime=0.2)
+        gloss = rng.uniform(0.1, 0.4) if family == "vivid" else 0.0  # plastic and paint shine, cloth does not
+        b = random_colour(rng, family)
+        return MaterialSpec(pattern, a, b, scale=rng.uniform(0.03, 0.3), grime=0.2, gloss=gloss)
     if family in ("stone", "ceiling", "metal"):
         pattern = rng.choice(["noise", "tiles"] if family == "stone" else ["plain", "noise"])
         b = shade(a, rng.uniform(0.6, 0.9))
-        return MaterialSpec(pattern, a, b, scale=rng.uniform(0.1, 0.8), grime=rng.uniform(0.1, 0.4))
+        gloss = rng.uniform(0.3, 0.7) if family == "metal" else 0.0
+        return MaterialSpec(pattern, a, b, scale=rng.uniform(0.1, 0.8), grime=rng.uniform(0.1, 0.4), gloss=gloss)
     if family == "facade":
         glass = random_colour(rng, "glass")
         return MaterialSpec("windows", a, glass, scale=rng.uniform(2.6, 3.6), grime=rng.uniform(0.2, 0.5))
@@ -80,12 +85,12 @@ def floor_material(rng: random.Random, num_photos: int = 0) -> MaterialSpec:
     kind = rng.choice(["parquet", "tiles", "carpet", "concrete"])
     if kind == "parquet":
         a = random_colour(rng, "wood")
-        return MaterialSpec("stripes", a, shade(a, 0.6), scale=rng.uniform(0.03, 0.09), grime=0.4)
+        return MaterialSpec("stripes", a, shade(a, 0.6), scale=rng.uniform(0.03, 0.09), grime=0.4, gloss=0.2)
     if kind == "tiles":
-        a = random_colour(rng, rng.choice(["stone", "wall", "vivid"]))
+        a = random_colour(rng, rng.choice(["stone", "wall", "wood"]))
         b = random_colour(rng, "stone") if rng.random() < 0.5 else a
         pattern = "checkers" if b is not a and rng.random() < 0.4 else "tiles"
-        return MaterialSpec(pattern, a, shade(b, 0.7), scale=rng.uniform(0.2, 0.6), grime=0.3)
+        return MaterialSpec(pattern, a, shade(b, 0.7), scale=rng.uniform(0.2, 0.6), grime=0.3, gloss=0.3)
     if kind == "carpet":
         return random_material(rng, "fabric", num_photos)
     return MaterialSpec("noise", random_colour(rng, "stone"), random_colour(rng, "stone"), scale=0.4, grime=0.5)

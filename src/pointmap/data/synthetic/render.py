@@ -77,9 +77,12 @@ def shade_rays(scene: SyntheticScene, origins: Tensor, dirs: Tensor, shadows: bo
 
     lights = scene.lights
     scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(hit.kind)
-    colour, emission = albedo(
-        scene.materials, scene_index[valid], shape["material"][valid], p_local[valid], n_local[valid], scene.photos
-    )
+    hit_scene, hit_material = scene_index[valid], shape["material"][valid]
+    colour = albedo(scene.materials, hit_scene, hit_material, p_local[valid], n_local[valid], scene.photos)
+    emission = scene.materials.emission[hit_scene, hit_material][:, None]
+    gloss = scene.materials.gloss[hit_scene, hit_material][:, None]
+    to_eye = -dirs[valid]
+    specular = torch.zeros_like(colour)
     n, p = normals[valid], points[valid]  # (N, 3)
     up = n[:, 2:3]
     irradiance = lights.sky[scene_index[valid]] * (0.5 + 0.5 * up) + lights.ground[scene_index[valid]] * (
@@ -93,7 +96,7 @@ def shade_rays(scene: SyntheticScene, origins: Tensor, dirs: Tensor, shadows: bo
         to_light = to_light / distance
         falloff = torch.where(directional, torch.ones_like(distance), 1.0 / (distance**2 + 0.1))
         lambert = (n * to_light).sum(-1, keepdim=True).clamp_min(0)
-        contribution = lights.colour[:, light][scene_index[valid]] * lambert * falloff
+        arriving = lights.colour[:, light][scene_index[valid]] * falloff * (lambert > 0)  # (N, 3)
         if shadows and light == 0:
             shadow_origin = torch.zeros_like(origins)
             shadow_dir = torch.zeros_like(dirs)
@@ -103,9 +106,13 @@ def shade_rays(scene: SyntheticScene, origins: Tensor, dirs: Tensor, shadows: bo
             shadow_dir[valid] = to_light
             max_t[valid] = torch.where(directional, torch.full_like(distance, torch.inf), distance)[:, 0]
             blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t)[valid]
-            contribution = contribution * (~blocked)[:, None]
-        irradiance = irradiance + contribution
-    radiance_hit = colour * (irradiance + emission[:, None])
+            arriving = arriving * (~blocked)[:, None]
+        irradiance = irradiance + arriving * lambert
+        # Blinn-Phong highlight: view-dependent, as on real varnish, plastic and paint.
+        half_vector = to_light + to_eye
+        half_vector = half_vector / half_vector.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        specular = specular + arriving * (n * half_vector).sum(-1, keepdim=True).clamp_min(0) ** 40
+    radiance_hit = colour * (irradiance + emission) + gloss * specular
 
     elevation = dirs[..., 2:3].clamp(0, 1).sqrt()
     sky = lights.horizon[:, None] * (1 - elevation) + 2 * lights.sky[:, None] * elevation  # (S, R, 3)

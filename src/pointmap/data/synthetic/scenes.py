@@ -169,6 +169,7 @@ class SceneBuilder:
             photo=torch.tensor([[m.photo for m in specs]]),
             grime=torch.tensor([[m.grime for m in specs]], dtype=torch.float32),
             emission=torch.tensor([[m.emission for m in specs]], dtype=torch.float32),
+            gloss=torch.tensor([[m.gloss for m in specs]], dtype=torch.float32),
         )
         lights = Lights(
             position=torch.tensor([[p for p, _, _ in self.lights]], dtype=torch.float32).reshape(1, -1, 3),

@@ -33,6 +33,7 @@ class Materials:
         photo: (S, M) long index into the photo bank (used by the "photo" pattern).
         grime: (S, M) amplitude of a low-frequency brightness variation, in [0, 1].
         emission: (S, M) self-lit radiance added to the shading (windows, lamp shades, screens).
+        gloss: (S, M) strength of a white specular highlight (varnish, plastic, metal, paint), in [0, 1].
     """
 
     pattern: Tensor
@@ -43,6 +44,7 @@ class Materials:
     photo: Tensor
     grime: Tensor
     emission: Tensor
+    gloss: Tensor
 
 
 def hash_uniform(cells: Tensor, seed: Tensor) -> Tensor:
@@ -146,7 +148,7 @@ def albedo(
     p_local: Tensor,
     n_local: Tensor,
     photos: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> Tensor:
     """Surface colour at hit points.
 
     Args:
@@ -158,7 +160,7 @@ def albedo(
         photos: (T, 3, h, w) linear RGB photo bank in [0, 1], or None (the "photo" pattern then falls
             back to dead leaves).
     Returns:
-        (N, 3) linear albedo in [0, 1] and (N,) emission.
+        (N, 3) linear albedo in [0, 1].
     """
 
     def pick(field: Tensor) -> Tensor:
@@ -186,7 +188,7 @@ def albedo(
         )
     variation = fbm(p_local * 0.8, seed + 17, octaves=2) - 0.5
     colour = colour * (1 + grime * 1.2 * variation)[:, None]
-    return colour.clamp(0, 1), pick(materials.emission)
+    return colour.clamp(0, 1)
 
 
 def _pattern(
