@@ -107,3 +107,15 @@ def test_monocular_depth_and_focal(scene):
 def test_analyze_pair_rejects_unknown_pose_method(scene):
     with pytest.raises(ValueError, match="pose_method='ransac': pick 'pnp' or 'procrustes'"):
         analyze_pair(OracleModel(oracle_answers(scene)), view(1), view(2), pose_method="ransac")
+
+
+def test_pnp_failure_falls_back_to_procrustes(scene, monkeypatch):
+    def no_pose(*args, **kwargs):
+        raise ValueError("PnP-RANSAC found no pose")
+
+    monkeypatch.setattr("pointmap.two_view.pnp_ransac", no_pose)
+    model = OracleModel(oracle_answers(scene))
+    with pytest.warns(UserWarning, match="2.png: PnP-RANSAC found no pose; using pose_method='procrustes'"):
+        result = analyze_pair(model, view(1), view(2), pose_method="pnp")
+    expected = analyze_pair(model, view(1), view(2), pose_method="procrustes")
+    assert torch.equal(result.cam2_to_cam1, expected.cam2_to_cam1)

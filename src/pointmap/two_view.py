@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -92,7 +93,8 @@ def analyze_pair(
     Args:
         model: a DUSt3R network.
         view1, view2: images from `load_images`.
-        pose_method: "pnp" or "procrustes".
+        pose_method: "pnp" or "procrustes"; "pnp" falls back to "procrustes" with a warning when RANSAC
+            finds no pose (e.g. on the flat output of an untrained model).
         min_conf: confidence threshold for matches and for the points the pose is fitted on.
         subsample: stride of the start grid of the matching.
         amp_dtype: None for float32, or "bf16" / "fp16" autocast.
@@ -115,8 +117,12 @@ def analyze_pair(
         height2, width2 = pts2.shape[:2]
         K2 = intrinsics_from_focal(torch.tensor([focal2], dtype=torch.float64), height2, width2)[0]
         pixels2 = pixel_grid(height2, width2, dtype=torch.float64)
-        cam2_to_cam1, _ = pnp_ransac(pts2[mask2], pixels2[mask2], K2, seed=seed)
-    else:
+        try:
+            cam2_to_cam1, _ = pnp_ransac(pts2[mask2], pixels2[mask2], K2, seed=seed)
+        except ValueError as err:
+            warnings.warn(f"{view2.path}: {err}; using pose_method='procrustes' instead", stacklevel=2)
+            pose_method = "procrustes"
+    if pose_method == "procrustes":
         weights = torch.where(mask2, conf2 * conf2_in_2, torch.zeros_like(conf2))
         cam2_to_cam1 = relative_pose_procrustes(pts2[None].double(), pts2_in_2[None].double(), weights[None])[0][0]
     cam2_to_cam1 = cam2_to_cam1.float()
