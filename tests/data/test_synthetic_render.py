@@ -61,10 +61,11 @@ def test_same_seed_same_scene_and_pixels_other_seed_differs():
 def test_stacked_scenes_render_like_single_scenes():
     K, pose = _two_cameras()
     scenes = [make_scene("room", 2), make_scene("objects", 3), make_scene("street", 4)]
-    rgb, depth = render_views(stack_scenes(scenes), K.expand(3, -1, -1, -1), pose.expand(3, -1, -1, -1), H, W)
-    assert rgb.shape == (3, 2, 3, H, W) and depth.shape == (3, 2, H, W)
+    h, w = 15, 20
+    rgb, depth = render_views(stack_scenes(scenes), K.expand(3, -1, -1, -1), pose.expand(3, -1, -1, -1), h, w)
+    assert rgb.shape == (3, 2, 3, h, w) and depth.shape == (3, 2, h, w)
     for index, scene in enumerate(scenes):
-        rgb_one, depth_one = render_views(scene, K, pose, H, W)
+        rgb_one, depth_one = render_views(scene, K, pose, h, w)
         torch.testing.assert_close(rgb[index], rgb_one, rtol=0, atol=1e-5)
         torch.testing.assert_close(depth[index], depth_one, rtol=0, atol=1e-5)
 
@@ -91,3 +92,16 @@ def test_room_capture_views():
         torch.testing.assert_close(rotation @ rotation.T, torch.eye(3), atol=1e-5, rtol=0)
         assert 1.2 < view.cam2world[2, 3] < 1.8
     assert not torch.equal(views[0].cam2world, views[1].cam2world)
+
+
+def test_rendering_in_several_passes_gives_the_same_pixels(monkeypatch):
+    from pointmap.data.synthetic import render
+
+    scenes = stack_scenes([make_scene("room", 1), make_scene("objects", 2)])
+    K, pose = _two_cameras()
+    K, pose = K.expand(2, -1, -1, -1), pose.expand(2, -1, -1, -1)
+    rgb, depth = render_views(scenes, K, pose, 12, 16)
+    for max_rays in (12 * 16, 3 * 12 * 16, 7):  # one view per pass, views of two scenes mixed, tiny
+        monkeypatch.setattr(render, "MAX_RAYS_PER_PASS", max_rays)
+        rgb_split, depth_split = render_views(scenes, K, pose, 12, 16)
+        assert torch.equal(rgb, rgb_split) and torch.equal(depth, depth_split)

@@ -7,8 +7,8 @@ import math
 import torch
 
 from ..sample import ViewSample
-from .cameras import clear_of_obstacles, intrinsics_from_fov, look_at
-from .render import render_views
+from .cameras import clear_of_obstacles, intrinsics_from_fov, look_at, open_view
+from .render import render_depth, render_views
 from .scenes import make_scene
 
 
@@ -67,7 +67,8 @@ def room_capture(
     generator = torch.Generator().manual_seed(seed)
     jitter = torch.rand(num_cameras, 6, generator=generator) - 0.5
     angle = 2 * math.pi * torch.arange(num_cameras) / num_cameras + jitter[:, 0] * (math.pi / num_cameras)
-    # Candidate ellipses, preferred first; each camera keeps the first that clears the furniture.
+    # Candidate ellipses, preferred first; each camera keeps the first that clears the furniture and
+    # sees open space (probe depth maps).
     ring = torch.tensor([0.7, 0.8, 0.6, 0.88, 0.5, 0.4, 0.3])
     eyes = torch.stack(
         [
@@ -76,11 +77,18 @@ def room_capture(
             (1.5 + 0.4 * jitter[:, 1]).expand(len(ring), -1),
         ],
         -1,
-    )  # (ring, N, 3)
-    clear = clear_of_obstacles(scene.layouts[0], eyes.reshape(-1, 3)).reshape(len(ring), num_cameras)
-    eye = eyes[clear.float().argmax(0), torch.arange(num_cameras)]
+    ).reshape(-1, 3)  # (ring * N, 3), ring-major
     target = torch.stack([0.6 * jitter[:, 2], 0.6 * jitter[:, 3], 0.9 + 0.4 * jitter[:, 4]], -1)
-    cam2world = look_at(eye, target, roll=torch.deg2rad(4 * jitter[:, 5]))
+    roll = torch.deg2rad(4 * jitter[:, 5])
+    candidates = look_at(eyes, target.repeat(len(ring), 1), roll.repeat(len(ring)))
+    probe_k = intrinsics_from_fov(torch.full((len(eyes),), hfov_deg), 24, 32)
+    probe = render_depth(scene, probe_k, candidates, 24, 32).cpu()
+    clear = clear_of_obstacles(scene.layouts[0], eyes).reshape(len(ring), num_cameras)
+    good = clear & open_view(probe).reshape(len(ring), num_cameras)
+    # Without a good one, the candidate that sees farthest (median probe depth) wins.
+    median = probe.flatten(1).median(dim=1).values.reshape(len(ring), num_cameras)
+    pick = torch.where(good.any(0), good.float().argmax(0), median.argmax(0))
+    cam2world = candidates.reshape(len(ring), num_cameras, 4, 4)[pick, torch.arange(num_cameras)]
     intrinsics = intrinsics_from_fov(torch.full((num_cameras,), hfov_deg), height, width)
     rgb, depth = render_views(scene, intrinsics, cam2world, height, width, supersample=supersample)
     sources = [f"synthetic/room/seed={seed}/cam={i}" for i in range(num_cameras)]

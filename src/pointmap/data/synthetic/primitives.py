@@ -201,17 +201,20 @@ def _nearest_culled(kind: str, shapes: ShapeSet, origins: Tensor, dirs: Tensor) 
     return best.reshape(num_scenes, num_rays), index.reshape(num_scenes, num_rays)
 
 
-def cast_rays(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, chunk_elements: int = 1 << 24) -> Hit:
+def cast_rays(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, chunk_elements: int | None = None) -> Hit:
     """Nearest hit of every ray over all shapes of its scene.
 
     Args:
         shapes: kind -> ShapeSet, each with the same S.
         origins: (S, R, 3) ray origins, world frame.
         dirs: (S, R, 3) unit ray directions, world frame.
-        chunk_elements: rays are cast in chunks of about this many ray-shape tests, to bound memory.
+        chunk_elements: rays are cast in chunks of about this many ray-shape tests, to bound memory;
+            None: 2^26 on a GPU (a few GB of temporaries), 2^22 on a CPU (cache-friendly).
     Returns:
         the nearest Hit per ray.
     """
+    if chunk_elements is None:
+        chunk_elements = 1 << 26 if origins.is_cuda else 1 << 22
     num_scenes, num_rays = origins.shape[:2]
     total = max(1, sum(s.count for s in shapes.values()))
     step = max(256, chunk_elements // (num_scenes * total))

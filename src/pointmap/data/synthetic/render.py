@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ...geometry.cameras import pixel_grid
 from .primitives import KINDS, cast_rays, local_normals, occluded
-from .scenes import SyntheticScene
+from .scenes import SyntheticScene, select_scenes
 from .textures import albedo
 
 
@@ -147,6 +147,32 @@ def _scene_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, 
     return o.reshape(num_scenes, -1, 3), d.reshape(num_scenes, -1, 3), z.reshape(num_scenes, -1)
 
 
+MAX_RAYS_PER_PASS = 1 << 21
+"""Rays traced and shaded at once; bigger requests are split (shading temporaries grow with it)."""
+
+
+def _in_passes(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, rays_per_view: int, render):
+    """Run render(sub_scene, K (s, b, 3, 3), pose (s, b, 4, 4)) -> tensors (s, b, ...) over groups of
+    scenes and views of at most about MAX_RAYS_PER_PASS rays, and join the results."""
+    num_scenes, batch = intrinsics.shape[:2]
+    views_per_pass = max(1, MAX_RAYS_PER_PASS // rays_per_view)
+    scenes_per_pass = max(1, views_per_pass // batch)
+    views_step = min(batch, views_per_pass)
+    rows = []
+    for s in range(0, num_scenes, scenes_per_pass):
+        sub = scene if scenes_per_pass >= num_scenes else select_scenes(scene, s, s + scenes_per_pass)
+        parts = [
+            render(
+                sub,
+                intrinsics[s : s + scenes_per_pass, b : b + views_step],
+                cam2world[s : s + scenes_per_pass, b : b + views_step],
+            )
+            for b in range(0, batch, views_step)
+        ]
+        rows.append(tuple(torch.cat(column, dim=1) for column in zip(*parts, strict=True)))
+    return tuple(torch.cat(column, dim=0) for column in zip(*rows, strict=True))
+
+
 def render_depth(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, height: int, width: int) -> Tensor:
     """Exact z-depth only (no shading): cheap enough to probe candidate cameras.
 
@@ -157,11 +183,14 @@ def render_depth(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, h
     """
     stacked = intrinsics.dim() == 4
     intrinsics, cam2world = _flatten_cameras(scene, intrinsics, cam2world)
-    origins, dirs, z_per_t = _scene_rays(intrinsics, cam2world, height, width, 1)
-    t = cast_rays(scene.shapes, origins, dirs).t
-    depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t)).reshape(
-        *intrinsics.shape[:2], height, width
-    )
+
+    def render(sub: SyntheticScene, K: Tensor, pose: Tensor) -> tuple[Tensor]:
+        origins, dirs, z_per_t = _scene_rays(K, pose, height, width, 1)
+        t = cast_rays(sub.shapes, origins, dirs).t
+        depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t))
+        return (depth.reshape(*K.shape[:2], height, width),)
+
+    (depth,) = _in_passes(scene, intrinsics, cam2world, height * width, render)
     return depth if stacked else depth[0]
 
 
@@ -192,15 +221,18 @@ def render_views(
     """
     stacked = intrinsics.dim() == 4
     intrinsics, cam2world = _flatten_cameras(scene, intrinsics, cam2world)
-    num_scenes, batch = intrinsics.shape[:2]
-    origins, dirs, z_per_t = _scene_rays(intrinsics, cam2world, height, width, supersample)
-    radiance, t = shade_rays(scene, origins, dirs, shadows)
-    rgb = tone_map(radiance, exposure).reshape(num_scenes * batch, height, supersample, width, supersample, 3)
-    rgb = rgb.mean(dim=(2, 4)).permute(0, 3, 1, 2).reshape(num_scenes, batch, 3, height, width)
-    if supersample > 1:
-        depth = render_depth(scene, intrinsics, cam2world, height, width)
-    else:
-        depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t)).reshape(
-            num_scenes, batch, height, width
-        )
+
+    def render(sub: SyntheticScene, K: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+        num_scenes, batch = K.shape[:2]
+        origins, dirs, z_per_t = _scene_rays(K, pose, height, width, supersample)
+        radiance, t = shade_rays(sub, origins, dirs, shadows)
+        rgb = tone_map(radiance, exposure).reshape(num_scenes * batch, height, supersample, width, supersample, 3)
+        rgb = rgb.mean(dim=(2, 4)).permute(0, 3, 1, 2).reshape(num_scenes, batch, 3, height, width)
+        if supersample > 1:
+            depth = render_depth(sub, K, pose, height, width)
+        else:
+            depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t))
+        return rgb, depth.reshape(num_scenes, batch, height, width)
+
+    rgb, depth = _in_passes(scene, intrinsics, cam2world, height * width * supersample**2, render)
     return (rgb, depth) if stacked else (rgb[0], depth[0])

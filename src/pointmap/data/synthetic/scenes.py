@@ -198,6 +198,21 @@ def to_device(scene: SyntheticScene, device) -> SyntheticScene:
     )
 
 
+def select_scenes(scene: SyntheticScene, start: int, stop: int) -> SyntheticScene:
+    """Scenes start..stop-1 of a stack (views of the same tensors, padding kept)."""
+
+    def part(obj):
+        return type(obj)(**{k: v[start:stop] for k, v in vars(obj).items()})
+
+    return SyntheticScene(
+        shapes={k: part(v) for k, v in scene.shapes.items()},
+        materials=part(scene.materials),
+        lights=part(scene.lights),
+        layouts=scene.layouts[start:stop],
+        photos=scene.photos,
+    )
+
+
 def _pad_cat(tensors: list[Tensor], fill: float | bool = 0) -> Tensor:
     """Concatenate (1, n_i, ...) tensors into (S, max n_i, ...), padding with `fill`."""
     width = max(t.shape[1] for t in tensors)
