@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -14,14 +15,24 @@ from pointmap.eval.report import EvalResult, save_result, to_markdown
 
 PAIR_METHODS = ("pointmap", "sift", "oracle")
 """Methods of the two-view benchmarks; "oracle" returns the ground truth (a check of the harness)."""
-SEQUENCE_METHODS = ("pointmap", "colmap")
+SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
 """Methods of the multi-view pose benchmarks."""
-BENCHMARKS = ("synthetic",)
-"""Benchmarks `run_eval` knows."""
-DEFAULT_METHODS = {"synthetic": ("pointmap", "sift")}
+BENCHMARK_METHODS = {
+    "synthetic": PAIR_METHODS,
+    "co3d": SEQUENCE_METHODS,
+    "realestate10k": SEQUENCE_METHODS,
+}
+"""Benchmarks `run_eval` knows, with the methods each can run."""
+DEFAULT_METHODS = {"synthetic": ("pointmap", "sift"), "co3d": ("pointmap", "colmap"),
+                   "realestate10k": ("pointmap", "colmap")}
 
 EPILOG = """benchmarks:
-  synthetic   held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap bucket
+  synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
+                  bucket; no --data
+  co3d            CO3Dv2 multi-view pose (10 frames per test sequence, RRA@15, RTA@15, mAA30); --data ROOT
+                  holding CATEGORY/frame_annotations.jgz, sequence_annotations.jgz, set_lists/, SEQUENCE/images/
+  realestate10k   RealEstate10K multi-view pose (10 frames per test clip); --data ROOT holding test/CLIP.txt
+                  camera files and frames/CLIP/TIMESTAMP.png
 
 outputs in OUT (default eval-BENCHMARK/): results.json (every item and the table), results.md (the table),
 *.png (cumulative error distributions, needs matplotlib)."""
@@ -29,7 +40,7 @@ outputs in OUT (default eval-BENCHMARK/): results.json (every item and the table
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `pointmap eval` (shared by `pointmap.cli` and `main`)."""
-    parser.add_argument("benchmark", choices=BENCHMARKS, help="which benchmark")
+    parser.add_argument("benchmark", choices=tuple(BENCHMARK_METHODS), help="which benchmark")
     parser.add_argument("--data", default=None, help="the benchmark's folder (not needed for synthetic)")
     parser.add_argument("-o", "--out", default=None, help="output folder (default: eval-BENCHMARK)")
     parser.add_argument("--model", default=None, help="checkpoint file, hub folder or hub id (default: bundled)")
@@ -37,11 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network image size (default: the model's)")
     parser.add_argument("--device", default="cpu", help="torch device for the network (default: cpu)")
     parser.add_argument("--methods", default=None,
-                        help=f"comma-separated, from {', '.join(PAIR_METHODS)} (default: pointmap,sift)")
+                        help="comma-separated: pointmap, oracle and sift (pairs) or colmap (multi-view); "
+                        "default pointmap and the benchmark's classical baseline")
     parser.add_argument("--pairs", type=int, default=64, help="synthetic: number of held-out pairs (64)")
     parser.add_argument("--resolution", default=None, metavar="HxW",
                         help="synthetic: render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic: base seed of the held-out split (0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the frame sampling (0)")
+    parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence (10)")
+    parser.add_argument("--max-sequences", type=int, default=None,
+                        help="multi-view: at most this many sequences (per category on co3d)")
+    parser.add_argument("--categories", default=None, help="co3d: comma-separated categories (default: all)")
+    parser.add_argument("--min-frames", type=int, default=50, help="co3d: skip sequences with fewer frames (50)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no printed table")
 
 
@@ -67,49 +84,93 @@ def run_eval(
     pairs: int = 64,
     resolution: tuple[int, int] | None = None,
     seed: int = 0,
+    frames: int = 10,
+    max_sequences: int | None = None,
+    categories: Sequence[str] | None = None,
+    min_frames: int = 50,
     verbose: bool = True,
 ) -> EvalResult:
     """Run a benchmark, save results.json / results.md / plots into `out` (when given) and return the result.
 
     Args:
-        benchmark: one of BENCHMARKS.
+        benchmark: a key of BENCHMARK_METHODS.
         data: the dataset folder (None for "synthetic").
         out: output folder, or None to write nothing.
         model: a loaded network, a checkpoint path or hub id, or None for the bundled model; loaded only
             when "pointmap" is among the methods.
-        methods: names from PAIR_METHODS; default DEFAULT_METHODS[benchmark].
+        methods: names from BENCHMARK_METHODS[benchmark]; default DEFAULT_METHODS[benchmark].
         size: network image size (224 or 512); default the model's.
         device: where the network runs.
-        pairs, resolution, seed: the synthetic set (see SyntheticEvalConfig).
+        pairs, resolution: the synthetic set (see SyntheticEvalConfig).
+        seed: the synthetic split's base seed, or the frame sampling's seed.
+        frames, max_sequences, categories, min_frames: the multi-view sets (see Co3dEvalConfig,
+            RealEstate10kEvalConfig).
         verbose: progress bars.
     """
-    from pointmap.eval.baselines import SiftPairs
-    from pointmap.eval.methods import PointmapPairs, oracle_pairs
-    from pointmap.eval.synthetic import SyntheticEvalConfig, evaluate_synthetic
-
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"benchmark {benchmark!r} unknown; pick one of {', '.join(BENCHMARKS)}")
+    if benchmark not in BENCHMARK_METHODS:
+        raise ValueError(f"benchmark {benchmark!r} unknown; pick one of {', '.join(BENCHMARK_METHODS)}")
     names = tuple(methods or DEFAULT_METHODS[benchmark])
-    unknown = [name for name in names if name not in PAIR_METHODS]
+    unknown = [name for name in names if name not in BENCHMARK_METHODS[benchmark]]
     if unknown:
-        raise ValueError(f"methods {unknown} unknown for {benchmark}; pick from {', '.join(PAIR_METHODS)}")
+        raise ValueError(
+            f"methods {unknown} unknown for {benchmark}; pick from {', '.join(BENCHMARK_METHODS[benchmark])}"
+        )
+    if benchmark != "synthetic" and data is None:
+        raise ValueError(f"{benchmark} needs the dataset: pass --data PATH (see `pointmap eval --help`)")
     network = None
     if "pointmap" in names:
         from pointmap.pipeline import resolve_model
 
         network = resolve_model(model, device)
-    image_size = size or (network.image_size if network is not None else 224)
+    if benchmark == "synthetic":
+        result = _run_synthetic(names, network, size, device, pairs, resolution, seed, verbose)
+    else:
+        result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
+                                categories, min_frames, verbose)
+    result.settings.update(
+        benchmark=benchmark, data=None if data is None else str(data), image_size=size, device=str(device),
+        model=None if model is None or isinstance(model, nn.Module) else str(model),
+    )
+    if out is not None:
+        save_result(result, out)
+    return result
+
+
+def _run_synthetic(names, network, size, device, pairs, resolution, seed, verbose) -> EvalResult:
+    from pointmap.eval.baselines import SiftPairs
+    from pointmap.eval.methods import PointmapPairs, oracle_pairs
+    from pointmap.eval.synthetic import SyntheticEvalConfig, evaluate_synthetic
+
     builders = {
         "pointmap": lambda: PointmapPairs(network, device=device),
         "sift": SiftPairs,
         "oracle": lambda: oracle_pairs,
     }
-    chosen = {name: builders[name]() for name in names}
+    image_size = size or (network.image_size if network is not None else 224)
     config = SyntheticEvalConfig(pairs=pairs, size=resolution or parse_resolution(None, image_size), seed=seed)
-    result = evaluate_synthetic(chosen, config, verbose=verbose)
-    result.settings["model"] = None if model is None or isinstance(model, nn.Module) else str(model)
-    if out is not None:
-        save_result(result, out)
+    return evaluate_synthetic({name: builders[name]() for name in names}, config, verbose=verbose)
+
+
+def _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences, categories,
+                   min_frames, verbose) -> EvalResult:
+    from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences
+    from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
+    from pointmap.eval.sequences import ColmapSequences, OracleSequences, PointmapSequences, evaluate_sequences
+
+    if benchmark == "co3d":
+        config = Co3dEvalConfig(frames=frames, seed=seed, max_sequences=max_sequences, min_frames=min_frames,
+                                categories=None if categories is None else tuple(categories))
+        sequences = co3d_sequences(data, config)
+    else:
+        config = RealEstate10kEvalConfig(frames=frames, seed=seed, max_sequences=max_sequences)
+        sequences = realestate10k_sequences(data, config)
+    builders = {
+        "pointmap": lambda: PointmapSequences(network, size=size, device=device),
+        "colmap": ColmapSequences,
+        "oracle": lambda: OracleSequences(sequences),
+    }
+    result = evaluate_sequences(benchmark, {name: builders[name]() for name in names}, sequences, verbose)
+    result.settings.update(asdict(config))
     return result
 
 
@@ -128,6 +189,10 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         pairs=args.pairs,
         resolution=None if args.resolution is None else parse_resolution(args.resolution, 224),
         seed=args.seed,
+        frames=args.frames,
+        max_sequences=args.max_sequences,
+        min_frames=args.min_frames,
+        categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,
     )
     if not args.quiet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -143,6 +144,7 @@ def evaluate_pairs(
         benchmark: the name in the report.
         methods: name -> pair method, each called with (view1, view2).
         items: (item name, group, view1, view2, extra record fields) per pair, ground truth in the samples.
+            A method raising RuntimeError or ValueError on a pair fails it (message in the record's "error").
         groups: the groups that get a table row, in order, even when empty (0 pairs); "all" is added.
     Returns:
         EvalResult with columns PAIR_COLUMNS.
@@ -153,8 +155,16 @@ def evaluate_pairs(
     for name, group, view1, view2, extra in items:
         truth = pair_truth(view1, view2)
         for method_name, method in methods.items():
-            scores = score_pair(method(view1, view2), truth)
-            records.append({"method": method_name, "item": name, "group": group, **extra, **scores})
+            error = None
+            try:
+                estimate = method(view1, view2)
+            except (RuntimeError, ValueError) as err:
+                # A pair that breaks a method is that method's failure on it, not the end of the run.
+                error = f"{type(err).__name__}: {err}"
+                warnings.warn(f"{benchmark}: {method_name} failed on {name} ({error}); counted", stacklevel=2)
+                estimate = PairEstimate(None)
+            scores = score_pair(estimate, truth)
+            records.append({"method": method_name, "item": name, "group": group, **extra, **scores, "error": error})
     summary = []
     for method_name in methods:
         for group in [*groups, "all"]:
