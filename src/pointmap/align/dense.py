@@ -57,7 +57,7 @@ def dense_depths(
             # Edge frame -> camera v: R_v^T (sigma_e R_e X + t_e - c_v).
             linear = world2cam_rot[index] @ (edges.scale[chunk, None, None] * edges.rotation[chunk])
             offset = (world2cam_rot[index] @ (edges.translation[chunk] - state.centre[index])[..., None])[..., 0]
-            cam_pts = torch.einsum("chwk,cjk->chwj", pts, linear) + offset[:, None, None]
+            cam_pts = (pts.flatten(1, 2) @ linear.transpose(1, 2) + offset[:, None]).reshape(pts.shape)
             ray = torch.stack([rays[k] for k in images])
             depth = (ray * cam_pts).sum(-1) / (ray * ray).sum(-1)
             usable = torch.isfinite(depth) & torch.isfinite(conf)

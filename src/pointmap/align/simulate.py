@@ -73,8 +73,8 @@ def simulate_predictions(
     Args:
         cam2world: (N, 4, 4).
         intrinsics: (N, 3, 3).
-        depths: (N, H, W) z-depth, > 0.
-        generator: a CPU torch.Generator (noise is drawn on the CPU, then moved).
+        depths: (N, H, W) z-depth, 0 where unknown.
+        generator: a torch.Generator on the device of `depths`.
     """
     noise = noise or PredictionNoise()
     device = depths.device
@@ -85,12 +85,14 @@ def simulate_predictions(
     median_depth = depths.flatten(1).median(-1).values
 
     def noisy_view(k: int) -> tuple[Tensor, Tensor]:
-        factor = 1 + noise.depth_noise * torch.randn(height, width, generator=generator)
-        outlier = torch.rand(height, width, generator=generator) < noise.outliers
-        factor = torch.where(outlier, 0.6 + 0.8 * torch.rand(height, width, generator=generator), factor)
-        conf = 1 + torch.exp(1.5 + 0.5 * torch.randn(height, width, generator=generator))
-        conf = torch.where(outlier, 1 + 0.3 * torch.rand(height, width, generator=generator), conf)
-        return pts_own[k] * factor.to(device)[..., None], conf.to(device)
+        factor = 1 + noise.depth_noise * torch.randn(height, width, generator=generator, device=device)
+        outlier = torch.rand(height, width, generator=generator, device=device) < noise.outliers
+        factor = torch.where(outlier, 0.6 + 0.8 * torch.rand(height, width, generator=generator, device=device), factor)
+        conf = 1 + torch.exp(1.5 + 0.5 * torch.randn(height, width, generator=generator, device=device))
+        conf = torch.where(outlier, 1 + 0.3 * torch.rand(height, width, generator=generator, device=device), conf)
+        # No ground truth (e.g. sky): the network still predicts something there, with the lowest confidence.
+        conf = torch.where(depths[k] > 0, conf, 1)
+        return pts_own[k] * factor[..., None], conf
 
     num_edges = len(edges)
     storage = {
@@ -102,11 +104,11 @@ def simulate_predictions(
         pts_j, conf_j = noisy_view(j)
         j_to_i = world2cam[i] @ cam2world[j]
         pts_j = pts_j @ j_to_i[:3, :3].T + j_to_i[:3, 3]
-        scale = math.exp(noise.scale_spread * (2 * torch.rand(1, generator=generator).item() - 1))
+        scale = math.exp(noise.scale_spread * (2 * torch.rand(1, generator=generator, device=device).item() - 1))
         if noise.warp > 0:
             # A slow sinusoidal displacement field over the edge's frame, wavelength ~ 6 median depths.
-            direction = torch.randn(3, 3, generator=generator).to(device)
-            phase = (2 * math.pi * torch.rand(3, generator=generator)).to(device)
+            direction = torch.randn(3, 3, generator=generator, device=device)
+            phase = 2 * math.pi * torch.rand(3, generator=generator, device=device)
             unit = median_depth[i].item()
             amplitude = noise.warp * unit
 
