@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from pointmap.eval.report import EvalResult, save_result, to_markdown
 
@@ -19,16 +20,24 @@ SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
 """Methods of the multi-view pose benchmarks."""
 BENCHMARK_METHODS = {
     "synthetic": PAIR_METHODS,
+    "scannet1500": PAIR_METHODS,
     "co3d": SEQUENCE_METHODS,
     "realestate10k": SEQUENCE_METHODS,
 }
 """Benchmarks `run_eval` knows, with the methods each can run."""
-DEFAULT_METHODS = {"synthetic": ("pointmap", "sift"), "co3d": ("pointmap", "colmap"),
-                   "realestate10k": ("pointmap", "colmap")}
+DEFAULT_METHODS = {
+    "synthetic": ("pointmap", "sift"),
+    "scannet1500": ("pointmap", "sift"),
+    "co3d": ("pointmap", "colmap"),
+    "realestate10k": ("pointmap", "colmap"),
+}
+"""Methods run when none are named: pointmap and the benchmark's classical baseline."""
 
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
                   bucket; no --data
+  scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
+                  intrinsics.npz next to sceneXXXX_XX/{color,depth,pose}/
   co3d            CO3Dv2 multi-view pose (10 frames per test sequence, RRA@15, RTA@15, mAA30); --data ROOT
                   holding CATEGORY/frame_annotations.jgz, sequence_annotations.jgz, set_lists/, SEQUENCE/images/
   realestate10k   RealEstate10K multi-view pose (10 frames per test clip); --data ROOT holding test/CLIP.txt
@@ -50,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=None,
                         help="comma-separated: pointmap, oracle and sift (pairs) or colmap (multi-view); "
                         "default pointmap and the benchmark's classical baseline")
-    parser.add_argument("--pairs", type=int, default=64, help="synthetic: number of held-out pairs (64)")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="number of pairs (synthetic: 64 held-out pairs; scannet1500: the first N, default all)")
     parser.add_argument("--resolution", default=None, metavar="HxW",
                         help="synthetic: render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the frame sampling (0)")
@@ -81,7 +91,7 @@ def run_eval(
     methods: Sequence[str] | None = None,
     size: int | None = None,
     device: str | torch.device = "cpu",
-    pairs: int = 64,
+    pairs: int | None = None,
     resolution: tuple[int, int] | None = None,
     seed: int = 0,
     frames: int = 10,
@@ -101,7 +111,8 @@ def run_eval(
         methods: names from BENCHMARK_METHODS[benchmark]; default DEFAULT_METHODS[benchmark].
         size: network image size (224 or 512); default the model's.
         device: where the network runs.
-        pairs, resolution: the synthetic set (see SyntheticEvalConfig).
+        pairs: number of pairs (synthetic: default 64; scannet1500: the first N of test.npz, default all).
+        resolution: the synthetic render size (see SyntheticEvalConfig).
         seed: the synthetic split's base seed, or the frame sampling's seed.
         frames, max_sequences, categories, min_frames: the multi-view sets (see Co3dEvalConfig,
             RealEstate10kEvalConfig).
@@ -122,8 +133,8 @@ def run_eval(
         from pointmap.pipeline import resolve_model
 
         network = resolve_model(model, device)
-    if benchmark == "synthetic":
-        result = _run_synthetic(names, network, size, device, pairs, resolution, seed, verbose)
+    if benchmark in ("synthetic", "scannet1500"):
+        result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose)
     else:
         result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
                                 categories, min_frames, verbose)
@@ -136,19 +147,28 @@ def run_eval(
     return result
 
 
-def _run_synthetic(names, network, size, device, pairs, resolution, seed, verbose) -> EvalResult:
+def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose) -> EvalResult:
     from pointmap.eval.baselines import SiftPairs
     from pointmap.eval.methods import PointmapPairs, oracle_pairs
+    from pointmap.eval.pairs import evaluate_pairs
+    from pointmap.eval.runners.scannet1500 import scannet1500_pairs
     from pointmap.eval.synthetic import SyntheticEvalConfig, evaluate_synthetic
 
+    image_size = size or (network.image_size if network is not None else 224)
+    # Synthetic renders are network-sized already; photos go through the official resize and crop.
+    network_size = None if benchmark == "synthetic" else image_size
     builders = {
-        "pointmap": lambda: PointmapPairs(network, device=device),
+        "pointmap": lambda: PointmapPairs(network, size=network_size, device=device),
         "sift": SiftPairs,
         "oracle": lambda: oracle_pairs,
     }
-    image_size = size or (network.image_size if network is not None else 224)
-    config = SyntheticEvalConfig(pairs=pairs, size=resolution or parse_resolution(None, image_size), seed=seed)
-    return evaluate_synthetic({name: builders[name]() for name in names}, config, verbose=verbose)
+    methods = {name: builders[name]() for name in names}
+    if benchmark == "synthetic":
+        config = SyntheticEvalConfig(pairs=pairs or 64, size=resolution or parse_resolution(None, image_size),
+                                     seed=seed)
+        return evaluate_synthetic(methods, config, verbose=verbose)
+    items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
+    return evaluate_pairs(benchmark, methods, items)
 
 
 def _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences, categories,

@@ -11,7 +11,7 @@ import numpy as np
 
 from pointmap.data.sample import ViewSample
 from pointmap.eval.metrics import accuracy_at, as_numpy, depth_metrics, pose_auc, relative_pose_errors
-from pointmap.eval.report import EvalResult
+from pointmap.eval.report import EvalResult, Plot
 from pointmap.geometry.cameras import invert_pose
 
 AUC_THRESHOLDS = (5, 10, 20)
@@ -120,6 +120,8 @@ PAIR_COLUMNS = (
     "pairs", "failed", "rot_med", "trans_med", "acc@3", "auc@5", "auc@10", "auc@20", "abs_rel", "delta_1.25", "seconds",
 )
 """Summary keys shown in the table of a two-view benchmark, in order."""
+PAIR_PLOTS = (Plot("pose_err", "pose error, max(rotation, translation) (deg)", 30.0),
+              Plot("abs_rel", "depth AbsRel (median scaled)", 0.5))
 
 
 def pair_truth(view1: ViewSample, view2: ViewSample) -> PairTruth:
@@ -147,7 +149,7 @@ def evaluate_pairs(
             A method raising RuntimeError or ValueError on a pair fails it (message in the record's "error").
         groups: the groups that get a table row, in order, even when empty (0 pairs); "all" is added.
     Returns:
-        EvalResult with columns PAIR_COLUMNS.
+        EvalResult with columns PAIR_COLUMNS and plots PAIR_PLOTS.
     """
     if not methods:
         raise ValueError(f"{benchmark}: no method to evaluate; pass e.g. {{'sift': SiftPairs()}}")
@@ -170,4 +172,4 @@ def evaluate_pairs(
         for group in [*groups, "all"]:
             chosen = [r for r in records if r["method"] == method_name and group in ("all", r["group"])]
             summary.append({"method": method_name, "group": group, **summarize_pairs(chosen)})
-    return EvalResult(benchmark, {"methods": list(methods)}, records, summary, PAIR_COLUMNS)
+    return EvalResult(benchmark, {"methods": list(methods)}, records, summary, PAIR_COLUMNS, PAIR_PLOTS)

@@ -15,10 +15,7 @@ from tqdm import tqdm
 from pointmap.data.sample import ViewSample
 from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
 from pointmap.eval.pairs import PairMethod, evaluate_pairs
-from pointmap.eval.report import EvalResult, Plot
-
-PAIR_PLOTS = (Plot("pose_err", "pose error, max(rotation, translation) (deg)", 30.0),
-              Plot("abs_rel", "depth AbsRel (median scaled)", 0.5))
+from pointmap.eval.report import EvalResult
 
 
 @dataclass(frozen=True)
@@ -95,5 +92,4 @@ def evaluate_synthetic(
     )
     result = evaluate_pairs("synthetic", methods, items, groups)
     result.settings.update(asdict(config))
-    result.plots = PAIR_PLOTS
     return result
