@@ -49,3 +49,22 @@ def test_eval_batches_are_fixed_and_distinct():
     flat = [item[0] for batch in batches for item in batch]
     assert [len(b) for b in batches] == [4, 4, 2] and sorted(flat) == list(range(10))
     assert batches == eval_batches(mix, batch_size=4, count=5, seed=0)
+
+
+class _Batched(_Range):
+    """A stand-in for a source that renders many items in one pass."""
+
+    def __init__(self, length: int):
+        super().__init__(length)
+        self.calls: list[list[int]] = []
+
+    def render_batch(self, indices: list[int]) -> list[int]:
+        self.calls.append(list(indices))
+        return [1000 + i for i in indices]
+
+
+def test_get_many_keeps_the_order_and_renders_each_source_once():
+    batched = _Batched(20)
+    mix = MixedPairs([_Range(10), batched], [1.0, 1.0])
+    assert mix.get_many([12, 3, 25, 0]) == [1002, 3, 1015, 0]
+    assert batched.calls == [[2, 15]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
@@ -10,8 +11,18 @@ from train_testing import tiny_config, write_plane_dataset
 
 from pointmap.model.weights import load_model
 from pointmap.train.checkpoint import list_checkpoints
+from pointmap.train.config import ModelSection
 from pointmap.train.logs import read_metrics
 from pointmap.train.trainer import Trainer
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run much faster on one thread on a shared machine (OpenMP threads wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +57,21 @@ def test_run_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path):
     assert model.config.enc_embed_dim == 32
     with pytest.raises(FileExistsError, match="resume=True"):
         Trainer(tiny_config(dataset), tmp_path / "run", resume=False, verbose=False)
+
+
+def test_frozen_encoder_stays_and_weights_init_starts_from_a_saved_model(dataset, tmp_path):
+    first = Trainer(tiny_config(dataset, steps=2), tmp_path / "first", verbose=False).fit()
+    saved = load_model(first).state_dict()
+    config = tiny_config(dataset, steps=2)
+    config = dataclasses.replace(config, model=ModelSection(init="weights", weights=str(first), freeze_encoder=True))
+    trainer = Trainer(config, tmp_path / "second", verbose=False)
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name
+    trainer.fit()
+    after = trainer.model.state_dict()
+    assert torch.equal(after["enc_blocks.0.attn.qkv.weight"], saved["enc_blocks.0.attn.qkv.weight"])
+    assert torch.equal(after["patch_embed.proj.weight"], saved["patch_embed.proj.weight"])
+    assert not torch.equal(after["dec_blocks.0.attn.qkv.weight"], saved["dec_blocks.0.attn.qkv.weight"])
 
 
 def test_resume_after_a_kill_matches_the_uninterrupted_run(dataset, tmp_path):

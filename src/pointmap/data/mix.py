@@ -39,6 +39,9 @@ class DatasetSpec:
     """Keyword arguments of the reader (e.g. min_overlap, mask_background) or synthetic config fields."""
     in_memory: int = 0
     """Use only the first N pairs, loaded once and kept in memory (0: all pairs, read on demand)."""
+    device: str = "cpu"
+    """Where the synthetic engine renders; "cuda" renders each batch in one pass on the GPU (then keep
+    data.num_workers = 0: CUDA does not cross into DataLoader worker processes)."""
 
 
 class InMemoryPairs:
@@ -72,7 +75,8 @@ def _open_dataset(spec: DatasetSpec) -> PairDataset:
 
         # TOML arrays arrive as lists; the config's sequence fields are tuples.
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.options.items()}
-        return SyntheticPairDataset(SyntheticConfig(**options), spec.split, size=tuple(spec.size))
+        return SyntheticPairDataset(SyntheticConfig(**options), spec.split, size=tuple(spec.size),
+                                    device=spec.device)
     if not spec.root:
         raise ValueError(f"dataset kind {spec.kind!r} needs root = the dataset folder")
     if spec.kind == "generic":
@@ -110,6 +114,21 @@ class MixedPairs:
     def __getitem__(self, index: int) -> tuple[ViewSample, ViewSample, float]:
         k = bisect.bisect_right(self.offsets, index) - 1
         return self.datasets[k][index - self.offsets[k]]
+
+    def get_many(self, indices: Sequence[int]) -> list[tuple[ViewSample, ViewSample, float]]:
+        """Items `indices`, each dataset's share fetched together (in one render when it has `render_batch`)."""
+        by_dataset: dict[int, list[tuple[int, int]]] = {}
+        for position, index in enumerate(indices):
+            k = bisect.bisect_right(self.offsets, index) - 1
+            by_dataset.setdefault(k, []).append((position, index - self.offsets[k]))
+        items: list = [None] * len(indices)
+        for k, entries in by_dataset.items():
+            dataset, local = self.datasets[k], [i for _, i in entries]
+            render_batch = getattr(dataset, "render_batch", None)
+            fetched = render_batch(local) if render_batch else [dataset[i] for i in local]
+            for (position, _), item in zip(entries, fetched, strict=True):
+                items[position] = item
+        return items
 
     def sample(self, count: int, generator: torch.Generator) -> list[int]:
         """`count` global indices: a dataset drawn by weight, then a pair uniformly within it."""

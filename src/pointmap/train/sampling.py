@@ -81,6 +81,9 @@ class SeededPairs:
         return len(self.mix)
 
     def __getitem__(self, item: tuple[int, int, int]) -> tuple[ViewSample, ViewSample, float, int, int]:
-        index, item_seed, batch_seed = item
-        view1, view2, overlap = self.mix[index]
-        return view1, view2, overlap, item_seed, batch_seed
+        return self.__getitems__([item])[0]
+
+    def __getitems__(self, items: list[tuple[int, int, int]]) -> list[tuple[ViewSample, ViewSample, float, int, int]]:
+        """A whole batch at once (the DataLoader calls this when it exists): sources render it in one pass."""
+        pairs = self.mix.get_many([index for index, _, _ in items])
+        return [(*pair, item_seed, batch_seed) for pair, (_, item_seed, batch_seed) in zip(pairs, items, strict=True)]

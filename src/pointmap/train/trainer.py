@@ -142,8 +142,10 @@ class Trainer:
                                    self.config.optim.steps, self.config.optim.accumulation, self.rank,
                                    self.world_size)
         collate = PairCollate(data.resolution_list(), data.augment)
+        # Pinning applies to CPU batches only: a source that renders on the GPU hands over CUDA tensors.
+        pin = self.device.type == "cuda" and all(spec.device == "cpu" for spec in data.train)
         return DataLoader(SeededPairs(self.train_mix), batch_sampler=sampler, collate_fn=collate,
-                          num_workers=data.num_workers, pin_memory=self.device.type == "cuda")
+                          num_workers=data.num_workers, pin_memory=pin)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
