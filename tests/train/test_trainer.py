@@ -13,6 +13,7 @@ from pointmap.model.weights import load_model
 from pointmap.train.checkpoint import list_checkpoints
 from pointmap.train.config import ModelSection
 from pointmap.train.logs import read_metrics
+from pointmap.train.schedule import learning_rate
 from pointmap.train.trainer import Trainer
 
 
@@ -92,3 +93,18 @@ def test_resume_after_a_kill_matches_the_uninterrupted_run(dataset, tmp_path):
     weights_whole, weights_resumed = load_model(whole / "model").state_dict(), load_model(killed / "model").state_dict()
     for name, tensor in weights_whole.items():
         assert torch.equal(tensor, weights_resumed[name]), name
+
+
+def test_resume_without_moments_rewarms_the_learning_rate(dataset, tmp_path):
+    config = tiny_config(dataset, checkpoint_optimizer="none")
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, rewarm_steps=4))
+    Trainer(config, tmp_path, verbose=False).fit()
+    shutil.rmtree(tmp_path / "checkpoints" / "step-00000006")
+    trainer = Trainer(config, tmp_path, verbose=False)
+    assert trainer.rewarm_from == 3 and not trainer.optimizer.state
+    trainer.fit()
+    rows = _train_rows(tmp_path)
+    optim = config.optim
+    for step in (4, 5, 6):  # row `step` logs the rate of 0-based step `step - 1`
+        scheduled = learning_rate(step - 1, optim.steps, optim.lr, optim.min_lr, optim.warmup_steps)
+        assert float(rows[step]["lr"]) == pytest.approx(scheduled * (step - 3) / 4, rel=1e-5)

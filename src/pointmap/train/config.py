@@ -81,6 +81,9 @@ class OptimSection:
     """Micro-batches per optimizer step."""
     amp: Literal["none", "bf16"] = "none"
     """bf16 autocast of the forward pass (weights and optimizer stay float32)."""
+    rewarm_steps: int = 100
+    """After resuming from a checkpoint without AdamW moments, ramp the learning rate up again over
+    this many steps (fresh moments make the first updates as large as the learning rate allows)."""
 
 
 @dataclass(frozen=True)

@@ -121,8 +121,12 @@ class Trainer:
         self.model = initial_model(config, self.device)
         self.optimizer = make_optimizer(self.model, config)
         self.step = 0
+        self.rewarm_from: int | None = None  # the step where moments were rebuilt from zero, if they were
         if checkpoints:
-            self.step = load_checkpoint(checkpoints[-1], self.model, self.optimizer)["step"]
+            manifest = load_checkpoint(checkpoints[-1], self.model, self.optimizer)
+            self.step = manifest["step"]
+            if manifest["optimizer_dtype"] == "none":
+                self.rewarm_from = self.step
         self.train_mix = build_mix(config.data.train)
         self.eval_mix = build_mix(config.data.eval) if config.data.eval else None
         self.log = None
@@ -192,6 +196,8 @@ class Trainer:
                         disable=not self.verbose or self.rank != 0)
         while self.step < optim.steps:
             lr = learning_rate(self.step, optim.steps, optim.lr, optim.min_lr, optim.warmup_steps)
+            if self.rewarm_from is not None and optim.rewarm_steps > 0:
+                lr *= min(1.0, (self.step - self.rewarm_from + 1) / optim.rewarm_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             for micro in range(optim.accumulation):
