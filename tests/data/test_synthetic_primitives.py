@@ -84,3 +84,15 @@ def test_culled_nearest_hit_equals_dense_tests(kind):
     hit = torch.isfinite(dense_t)
     torch.testing.assert_close(culled_t[hit], dense_t[hit], rtol=0, atol=0)
     assert torch.equal(culled_index[hit], dense_index[hit])
+
+
+@pytest.mark.slow
+def test_compiled_culling_matches_eager():
+    # torch.compile takes tens of seconds on a small CPU: kept out of the default run.
+    scene = make_scene("room", 2)
+    K, pose = _camera((0.5, -1.0, 1.6), (-1.0, 2.0, 0.8))
+    origins, dirs, _ = camera_rays(K, pose, H, W)
+    for kind in KINDS:
+        eager = _nearest_culled(kind, scene.shapes[kind], origins, dirs)
+        compiled = _nearest_culled(kind, scene.shapes[kind], origins, dirs, compiled=True)
+        assert torch.equal(eager[0], compiled[0]) and torch.equal(eager[1], compiled[1])
