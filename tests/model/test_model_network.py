@@ -166,6 +166,24 @@ def test_autocast_runs_low_precision_close_to_float32(dtype):
 
 
 @torch.no_grad()
+def test_heads_may_run_in_the_autocast_dtype(tiny_dpt):
+    img1, img2 = random_images(1, 32, 48, seed=12), random_images(1, 48, 32, seed=13)
+    reference = tiny_dpt(img1, img2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        exact_heads = tiny_dpt(img1, img2)
+        tiny_dpt.float32_heads = False
+        try:
+            fast_heads = tiny_dpt(img1, img2)
+        finally:
+            tiny_dpt.float32_heads = True
+    assert fast_heads.pts2.dtype == torch.float32 and fast_heads.conf1.dtype == torch.float32
+    assert not torch.equal(fast_heads.pts2, exact_heads.pts2)  # the heads did run in bfloat16
+    for name in _OUTPUTS:
+        got, want = getattr(fast_heads, name), getattr(reference, name)
+        assert (got - want).abs().max() <= 0.05 * want.abs().max(), name
+
+
+@torch.no_grad()
 def test_dtype_follows_the_model():
     model = DUSt3R(TINY, dtype=torch.float64).eval()
     out = model(random_images(1, 32, 32).double(), random_images(1, 32, 32, seed=1).double())

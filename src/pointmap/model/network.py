@@ -81,7 +81,7 @@ class DUSt3R(nn.Module):
     encodings; `predict_pair` (and calling the module) does both. Inputs are (B, 3, H, W) in [-1, 1] with
     H and W multiples of 16, landscape or portrait; the two views of a pair may differ in shape.
     float32 is the reference path; under torch.autocast the transformer runs in the autocast dtype and the
-    heads in float32, as in the official code.
+    heads in float32, as in the official code (set `float32_heads = False` to run them in the autocast dtype).
     """
 
     def __init__(self, config: ModelConfig | None = None, device=None, dtype=None) -> None:
@@ -109,6 +109,9 @@ class DUSt3R(nn.Module):
         self.dec_norm = nn.LayerNorm(dec_dim, eps=LN_EPS, **dd)
         self.downstream_head1 = self._make_head(**dd)
         self.downstream_head2 = self._make_head(**dd)
+        # Under autocast, heads run in float32 (the official behaviour); False runs them in the autocast dtype:
+        # faster DPT heads, points rounded to that precision.
+        self.float32_heads = True
 
     def _make_head(self, device=None, dtype=None) -> nn.Module:
         config = self.config
@@ -188,13 +191,15 @@ class DUSt3R(nn.Module):
         return PairOutput(pts1=pts1, conf1=conf1, pts2=pts2, conf2=conf2)
 
     def _head(self, head: nn.Module, layers: list[Tensor], enc: EncodedImage) -> tuple[Tensor, Tensor]:
-        p = self.config.patch_size
+        grid = (enc.height // self.config.patch_size, enc.width // self.config.patch_size)
+        if not self.float32_heads:
+            # the convolutions in the autocast dtype; exp() of the outputs still in float32
+            return postprocess(head(layers, *grid).float(), self.config)
         # Heads run outside autocast, in their weights' dtype (float32 unless the whole model was cast), as
         # in the official code: exp() of the outputs amplifies rounding errors.
         with torch.autocast(device_type=enc.tokens.device.type, enabled=False):
             dtype = next(head.parameters()).dtype
-            raw = head([t.to(dtype) for t in layers], enc.height // p, enc.width // p)
-            return postprocess(raw, self.config)
+            return postprocess(head([t.to(dtype) for t in layers], *grid), self.config)
 
     def predict_pair(self, img1: Tensor, img2: Tensor) -> PairOutput:
         """Encode both views (as one batch when their shapes match) and decode.
