@@ -7,15 +7,12 @@ import math
 import numpy as np
 import PIL.Image
 import pytest
-import torch
 from scipy.spatial.transform import Rotation
 
 from pointmap.eval import run_eval
 from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences, viewpoint_to_cam2world
 from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
 from pointmap.eval.sequences import PointmapSequences, choose_frames, evaluate_sequences
-from pointmap.model.config import ModelConfig
-from pointmap.model.network import DUSt3R
 
 
 def ring_poses(num: int, seed: int) -> np.ndarray:
@@ -189,15 +186,12 @@ def test_multiview_benchmarks_need_data():
         run_eval("co3d", methods=["oracle"], verbose=False)
 
 
-def test_pointmap_poses_a_sequence_through_reconstruct(tmp_path):
-    torch.manual_seed(0)
-    model = DUSt3R(ModelConfig(image_size=224, enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=48,
-                               dec_depth=2, dec_num_heads=4, head_type="linear"))
+def test_pointmap_poses_a_sequence_through_reconstruct(tiny_model, tmp_path):
     paths = [str(tmp_path / f"{k}.png") for k in range(3)]
     for k in range(3):
         write_image(tmp_path / f"{k}.png", seed=k)
     sequences = [("seq", "toy", paths, ring_poses(3, seed=0))]
-    result = evaluate_sequences("toy", {"pointmap": PointmapSequences(model)}, sequences, verbose=False)
+    result = evaluate_sequences("toy", {"pointmap": PointmapSequences(tiny_model)}, sequences, verbose=False)
     (record,) = result.records
     assert record["error"] is None and record["lost"] == 0 and len(record["rot_errs"]) == 3
     assert all(0 <= e <= 180 for e in record["rot_errs"]) and all(0 <= e <= 90 for e in record["trans_errs"])

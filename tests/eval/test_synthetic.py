@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial.transform import Rotation
 
 from pointmap.eval import run_eval
@@ -14,8 +13,6 @@ from pointmap.eval.methods import oracle_pairs
 from pointmap.eval.pairs import PAIR_COLUMNS, PairEstimate, evaluate_pairs, pair_truth
 from pointmap.eval.report import to_markdown
 from pointmap.eval.synthetic import SyntheticEvalConfig, bucket_name, held_out_pairs
-from pointmap.model.config import ModelConfig
-from pointmap.model.network import DUSt3R
 
 TINY = (64, 64)
 
@@ -91,11 +88,8 @@ def test_bucket_names():
     assert bucket_name(0.1, edges) == "<30%"
 
 
-def test_pointmap_eval_synthetic_end_to_end(tmp_path):
-    torch.manual_seed(0)
-    model = DUSt3R(ModelConfig(image_size=224, enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=48,
-                               dec_depth=2, dec_num_heads=4, head_type="linear"))
-    result = run_eval("synthetic", out=tmp_path, model=model, methods=["pointmap", "sift", "oracle"], pairs=1,
+def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
+    result = run_eval("synthetic", out=tmp_path, model=tiny_model, methods=["pointmap", "sift", "oracle"], pairs=1,
                       resolution=TINY, verbose=False)
     assert [(row["method"], row["group"]) for row in result.summary] == [
         (method, group) for method in ("pointmap", "sift", "oracle") for group in ("30-50%", "50-70%", "70-100%", "all")

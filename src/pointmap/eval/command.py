@@ -18,11 +18,15 @@ PAIR_METHODS = ("pointmap", "sift", "oracle")
 """Methods of the two-view benchmarks; "oracle" returns the ground truth (a check of the harness)."""
 SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
 """Methods of the multi-view pose benchmarks."""
+DEPTH_METHODS = ("pointmap", "oracle")
+"""Methods of the monocular depth benchmarks."""
+DEPTH_BENCHMARKS = ("nyuv2", "kitti", "tum", "bonn", "sintel")
 BENCHMARK_METHODS = {
     "synthetic": PAIR_METHODS,
     "scannet1500": PAIR_METHODS,
     "co3d": SEQUENCE_METHODS,
     "realestate10k": SEQUENCE_METHODS,
+    **{name: DEPTH_METHODS for name in DEPTH_BENCHMARKS},
 }
 """Benchmarks `run_eval` knows, with the methods each can run."""
 DEFAULT_METHODS = {
@@ -30,6 +34,7 @@ DEFAULT_METHODS = {
     "scannet1500": ("pointmap", "sift"),
     "co3d": ("pointmap", "colmap"),
     "realestate10k": ("pointmap", "colmap"),
+    **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
 }
 """Methods run when none are named: pointmap and the benchmark's classical baseline."""
 
@@ -42,6 +47,10 @@ EPILOG = """benchmarks:
                   holding CATEGORY/frame_annotations.jgz, sequence_annotations.jgz, set_lists/, SEQUENCE/images/
   realestate10k   RealEstate10K multi-view pose (10 frames per test clip); --data ROOT holding test/CLIP.txt
                   camera files and frames/CLIP/TIMESTAMP.png
+  nyuv2           monocular depth (AbsRel, delta<1.25, median scaled): ROOT/rgb/NAME.png + ROOT/depth/NAME.png (mm)
+  kitti           monocular depth: ROOT/image/NAME.png + ROOT/depth/NAME.png (KITTI annotated depth, m * 256)
+  tum, bonn       monocular depth: ROOT/SEQUENCE/{rgb.txt, depth.txt, rgb/, depth/} (TUM RGB-D format)
+  sintel          monocular depth: ROOT/training/final/SCENE/*.png + ROOT/training/depth/SCENE/*.dpt
 
 outputs in OUT (default eval-BENCHMARK/): results.json (every item and the table), results.md (the table),
 *.png (cumulative error distributions, needs matplotlib)."""
@@ -69,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multi-view: at most this many sequences (per category on co3d)")
     parser.add_argument("--categories", default=None, help="co3d: comma-separated categories (default: all)")
     parser.add_argument("--min-frames", type=int, default=50, help="co3d: skip sequences with fewer frames (50)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="depth: at most this many images, evenly spread (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no printed table")
 
 
@@ -98,6 +109,7 @@ def run_eval(
     max_sequences: int | None = None,
     categories: Sequence[str] | None = None,
     min_frames: int = 50,
+    max_images: int | None = None,
     verbose: bool = True,
 ) -> EvalResult:
     """Run a benchmark, save results.json / results.md / plots into `out` (when given) and return the result.
@@ -116,6 +128,7 @@ def run_eval(
         seed: the synthetic split's base seed, or the frame sampling's seed.
         frames, max_sequences, categories, min_frames: the multi-view sets (see Co3dEvalConfig,
             RealEstate10kEvalConfig).
+        max_images: the depth benchmarks' image cap (see `runners.depth_datasets.depth_items`).
         verbose: progress bars.
     """
     if benchmark not in BENCHMARK_METHODS:
@@ -135,6 +148,8 @@ def run_eval(
         network = resolve_model(model, device)
     if benchmark in ("synthetic", "scannet1500"):
         result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose)
+    elif benchmark in DEPTH_BENCHMARKS:
+        result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
     else:
         result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
                                 categories, min_frames, verbose)
@@ -169,6 +184,19 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
         return evaluate_synthetic(methods, config, verbose=verbose)
     items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
     return evaluate_pairs(benchmark, methods, items)
+
+
+def _run_depth(benchmark, data, names, network, size, device, max_images, verbose) -> EvalResult:
+    from pointmap.eval.depth import OracleDepth, PointmapDepth, evaluate_depth
+    from pointmap.eval.runners.depth_datasets import PROTOCOLS, depth_items
+
+    items = depth_items(benchmark, data, max_images)
+    builders = {
+        "pointmap": lambda: PointmapDepth(network, size=size, device=device),
+        "oracle": lambda: OracleDepth(items),
+    }
+    methods = {name: builders[name]() for name in names}
+    return evaluate_depth(benchmark, methods, items, max_depth=PROTOCOLS[benchmark].max_depth, verbose=verbose)
 
 
 def _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences, categories,
@@ -212,6 +240,7 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         frames=args.frames,
         max_sequences=args.max_sequences,
         min_frames=args.min_frames,
+        max_images=args.max_images,
         categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,
     )
