@@ -189,6 +189,9 @@ def test_dtype_follows_the_model():
     out = model(random_images(1, 32, 32).double(), random_images(1, 32, 32, seed=1).double())
     assert out.pts1.dtype == torch.float64 and out.conf2.dtype == torch.float64
     assert model.image_size == 224 and model.config is TINY
+    half = random_model(TINY, seed=14).to(torch.bfloat16)
+    out = half(random_images(1, 32, 32), random_images(1, 32, 32, seed=1))  # float32 images
+    assert out.pts1.dtype == torch.bfloat16 and torch.isfinite(out.pts2.float()).all()
 
 
 @pytest.mark.parametrize("head_type", ["linear", "dpt"])

@@ -152,7 +152,8 @@ class DUSt3R(nn.Module):
         height, width = img.shape[-2:]
         head_dim = self.config.enc_embed_dim // self.config.enc_num_heads
         rope = self._rope(height, width, head_dim, img.device)
-        x = self.patch_embed(img)
+        # images in the weights' dtype, so that a model cast to bfloat16 takes the usual float32 images
+        x = self.patch_embed(img.to(self.patch_embed.proj.weight.dtype))
         for block in self.enc_blocks:
             x = block(x, rope)
         return EncodedImage(self.enc_norm(x), int(height), int(width))
