@@ -165,7 +165,7 @@ class DUSt3R(nn.Module):
             enc1: B encodings of view 1 (H, W).
             enc2: B encodings of view 2 (H2, W2); the shapes may differ from view 1's.
         Returns:
-            PairOutput, float32.
+            PairOutput in float32 (in the weights' dtype if the whole model was cast).
         """
         if len(enc1) != len(enc2):
             raise ValueError(f"decode got {len(enc1)} view-1 and {len(enc2)} view-2 encodings; pass equal batches")
