@@ -12,6 +12,7 @@ import torch
 from pointmap.data.formats.arkitscenes import ArkitScenesPairDataset
 from pointmap.data.formats.co3d import Co3dPairDataset
 from pointmap.data.formats.generic import GenericPairDataset
+from pointmap.data.formats.scannetpp import ScanNetppPairDataset
 from pointmap.data.sample import ViewSample
 
 
@@ -25,8 +26,9 @@ class PairDataset(Protocol):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    kind: Literal["synthetic", "generic", "co3d", "arkitscenes"]
-    """Which reader: the synthetic engine, or a folder format (docs/dataset-format.md for "generic")."""
+    kind: Literal["synthetic", "generic", "co3d", "arkitscenes", "scannetpp"]
+    """Which reader: the synthetic engine, our folder format (docs/dataset-format.md), or a public
+    dataset as DUSt3R's preprocessing lays it out (CO3Dv2, ARKitScenes, ScanNet++)."""
     weight: float = 1.0
     """Share of the training pairs drawn from this dataset, relative to the others' weights."""
     root: str = ""
@@ -85,7 +87,9 @@ def _open_dataset(spec: DatasetSpec) -> PairDataset:
         return Co3dPairDataset(spec.root, split=spec.split, **spec.options)
     if spec.kind == "arkitscenes":
         return ArkitScenesPairDataset(spec.root, split=spec.split, **spec.options)
-    raise ValueError(f"dataset kind {spec.kind!r}: pick synthetic, generic, co3d or arkitscenes")
+    if spec.kind == "scannetpp":
+        return ScanNetppPairDataset(spec.root, split=spec.split, **spec.options)
+    raise ValueError(f"dataset kind {spec.kind!r}: pick synthetic, generic, co3d, arkitscenes or scannetpp")
 
 
 class MixedPairs:
