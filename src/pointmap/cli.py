@@ -103,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="web page: upload photos, press Reconstruct (needs viser)")
     _add_model_options(demo, writes=False)
     demo.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+
+    from pointmap.eval.options import EPILOG as EVAL_EPILOG
+    from pointmap.eval.options import add_arguments as add_eval_arguments
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="benchmarks: pointmap next to classical baselines (JSON, Markdown table, plots)",
+        description="Run a benchmark on its public data layout (or the held-out synthetic set) for pointmap "
+        "and classical baselines on the same inputs; failures are counted, not dropped.",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_eval_arguments(evaluate)
     return parser
 
 
@@ -254,12 +267,19 @@ def run_demo(args) -> None:
     serve_demo(model=args.model, device=args.device, size=args.size, port=args.port)
 
 
+def run_eval(args) -> None:
+    from pointmap.eval.command import run_from_args
+
+    run_from_args(args)
+
+
 COMMANDS = {
     "reconstruct": run_reconstruct,
     "pair": run_pair,
     "depth": run_depth,
     "view": run_view,
     "demo": run_demo,
+    "eval": run_eval,
 }
 
 
