@@ -198,3 +198,18 @@ def test_pointmap_poses_a_sequence_through_reconstruct(tiny_model, tmp_path):
     row = result.summary[-1]
     assert (row["method"], row["group"], row["sequences"]) == ("pointmap", "all", 1)
     assert 0 <= row["maa@30"] <= 100 and row["seconds"] > 0
+
+
+def test_pointmap_cli_runs_eval(re10k_root, tmp_path, capsys):
+    from pointmap.cli import main as cli_main
+
+    root, _ = re10k_root
+    out = tmp_path / "out"
+    code = cli_main(["eval", "realestate10k", "--data", str(root), "--methods", "oracle", "--frames", "5",
+                     "-o", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| oracle | realestate10k | 1 | 0 | 100.0 | 100.0 | 100.0 |" in printed
+    assert (out / "results.json").is_file() and (out / "rot_med.png").is_file()
+    assert cli_main(["eval", "co3d", "--methods", "oracle", "--quiet"]) == 2
+    assert "--data" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""The options of `pointmap eval` and the benchmarks it knows (argparse only, so the CLI starts fast)."""
+
+from __future__ import annotations
+
+import argparse
+
+PAIR_METHODS = ("pointmap", "sift", "oracle")
+"""Methods of the two-view benchmarks; "oracle" returns the ground truth (a check of the harness)."""
+SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
+"""Methods of the multi-view pose benchmarks."""
+DEPTH_METHODS = ("pointmap", "oracle")
+"""Methods of the monocular depth benchmarks."""
+DEPTH_BENCHMARKS = ("nyuv2", "kitti", "tum", "bonn", "sintel")
+BENCHMARK_METHODS = {
+    "synthetic": PAIR_METHODS,
+    "scannet1500": PAIR_METHODS,
+    "co3d": SEQUENCE_METHODS,
+    "realestate10k": SEQUENCE_METHODS,
+    **{name: DEPTH_METHODS for name in DEPTH_BENCHMARKS},
+}
+"""Benchmarks `run_eval` knows, with the methods each can run."""
+DEFAULT_METHODS = {
+    "synthetic": ("pointmap", "sift"),
+    "scannet1500": ("pointmap", "sift"),
+    "co3d": ("pointmap", "colmap"),
+    "realestate10k": ("pointmap", "colmap"),
+    **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
+}
+"""Methods run when none are named: pointmap and the benchmark's classical baseline."""
+
+EPILOG = """benchmarks:
+  synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
+                  bucket; no --data
+  scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
+                  intrinsics.npz next to sceneXXXX_XX/{color,depth,pose}/
+  co3d            CO3Dv2 multi-view pose (10 frames per test sequence, RRA@15, RTA@15, mAA30); --data ROOT
+                  holding CATEGORY/frame_annotations.jgz, sequence_annotations.jgz, set_lists/, SEQUENCE/images/
+  realestate10k   RealEstate10K multi-view pose (10 frames per test clip); --data ROOT holding test/CLIP.txt
+                  camera files and frames/CLIP/TIMESTAMP.png
+  nyuv2           monocular depth (AbsRel, delta<1.25, median scaled): ROOT/rgb/NAME.png + ROOT/depth/NAME.png (mm)
+  kitti           monocular depth: ROOT/image/NAME.png + ROOT/depth/NAME.png (KITTI annotated depth, m * 256)
+  tum, bonn       monocular depth: ROOT/SEQUENCE/{rgb.txt, depth.txt, rgb/, depth/} (TUM RGB-D format)
+  sintel          monocular depth: ROOT/training/final/SCENE/*.png + ROOT/training/depth/SCENE/*.dpt
+
+outputs in OUT (default eval-BENCHMARK/): results.json (every item and the table), results.md (the table),
+*.png (cumulative error distributions, needs matplotlib)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `pointmap eval` (shared by `pointmap.cli` and `main`)."""
+    parser.add_argument("benchmark", choices=tuple(BENCHMARK_METHODS), help="which benchmark")
+    parser.add_argument("--data", default=None, help="the benchmark's folder (not needed for synthetic)")
+    parser.add_argument("-o", "--out", default=None, help="output folder (default: eval-BENCHMARK)")
+    parser.add_argument("--model", default=None, help="checkpoint file, hub folder or hub id (default: bundled)")
+    parser.add_argument("--size", type=int, choices=(224, 512), default=None,
+                        help="network image size (default: the model's)")
+    parser.add_argument("--device", default="cpu", help="torch device for the network (default: cpu)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated: pointmap, oracle and sift (pairs) or colmap (multi-view); "
+                        "default pointmap and the benchmark's classical baseline")
+    parser.add_argument("--pairs", type=int, default=None,
+                        help="number of pairs (synthetic: 64 held-out pairs; scannet1500: the first N, default all)")
+    parser.add_argument("--resolution", default=None, metavar="HxW",
+                        help="synthetic: render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the frame sampling (0)")
+    parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence (10)")
+    parser.add_argument("--max-sequences", type=int, default=None,
+                        help="multi-view: at most this many sequences (per category on co3d)")
+    parser.add_argument("--categories", default=None, help="co3d: comma-separated categories (default: all)")
+    parser.add_argument("--min-frames", type=int, default=50, help="co3d: skip sequences with fewer frames (50)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="depth: at most this many images, evenly spread (default: all)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no printed table")
