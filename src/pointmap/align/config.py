@@ -10,7 +10,7 @@ from typing import Literal
 class AlignConfig:
     """How `global_align` fuses pairwise pointmaps into one scene."""
 
-    iterations: int = 100
+    iterations: int = 300
     """Most alternation sweeps (each: every edge similarity in closed form, then every camera and depth)."""
     tolerance: float | None = 1e-6
     """Stop early when the objective improves by less than this fraction in a sweep; None runs all sweeps."""

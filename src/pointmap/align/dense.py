@@ -36,10 +36,12 @@ def dense_depths(
     weighted_depth = [torch.zeros(h, w, device=device) for h, w in shapes]
     total_weight = [torch.zeros(h, w, device=device) for h, w in shapes]
     confidence = [torch.ones(h, w, device=device) for h, w in shapes]
-    rays = []
+    # Per image, r / (r . r) for the ray r = K^-1 (x, y, 1): its dot product with a point is the depth.
+    depth_readers = []
     for k, (h, w) in enumerate(shapes):
         xy = (pixel_grid(h, w, device=device) - state.pp[k]) / state.focal[k]
-        rays.append(torch.cat([xy, torch.ones_like(xy[..., :1])], -1))
+        ray = torch.cat([xy, torch.ones_like(xy[..., :1])], -1)
+        depth_readers.append(ray / (ray * ray).sum(-1, keepdim=True))
     world2cam_rot = state.rotation.transpose(1, 2)
     fields = ((preds.pts_i, preds.conf_i), (preds.pts_j, preds.conf_j))
     for start in range(0, len(preds.edges), step):
@@ -58,8 +60,7 @@ def dense_depths(
             linear = world2cam_rot[index] @ (edges.scale[chunk, None, None] * edges.rotation[chunk])
             offset = (world2cam_rot[index] @ (edges.translation[chunk] - state.centre[index])[..., None])[..., 0]
             cam_pts = (pts.flatten(1, 2) @ linear.transpose(1, 2) + offset[:, None]).reshape(pts.shape)
-            ray = torch.stack([rays[k] for k in images])
-            depth = (ray * cam_pts).sum(-1) / (ray * ray).sum(-1)
+            depth = (torch.stack([depth_readers[k] for k in images]) * cam_pts).sum(-1)
             usable = torch.isfinite(depth) & torch.isfinite(conf)
             weight = torch.where(usable, confidence_weights(conf, conf_transform).clamp_min(1e-6), 0)
             depth = torch.where(usable, depth, 0)
