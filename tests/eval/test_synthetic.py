@@ -92,7 +92,9 @@ def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
     result = run_eval("synthetic", out=tmp_path, model=tiny_model, methods=["pointmap", "sift", "oracle"], pairs=1,
                       resolution=TINY, verbose=False)
     assert [(row["method"], row["group"]) for row in result.summary] == [
-        (method, group) for method in ("pointmap", "sift", "oracle") for group in ("30-50%", "50-70%", "70-100%", "all")
+        (method, group)
+        for method in ("pointmap", "sift", "oracle")
+        for group in ("<30%", "30-50%", "50-70%", "70-100%", "30-100%", "all")
     ]
     rows = {row["method"]: row for row in result.summary if row["group"] == "all"}
     for row in rows.values():
@@ -107,7 +109,9 @@ def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert table == to_markdown(result)
     assert table.splitlines()[2].startswith("| method | group | pairs | failed | rot_med")
-    assert len([line for line in table.splitlines() if line.startswith("| pointmap")]) == 4
+    assert len([line for line in table.splitlines() if line.startswith("| pointmap")]) == 6
+    covered = next(r for r in result.summary if r["method"] == "oracle" and r["group"] == "30-100%")
+    assert covered["pairs"] == sum(1 for r in result.records if r["method"] == "oracle" and r["overlap"] >= 0.3)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["benchmark"] == "synthetic" and len(saved["records"]) == 3
     assert saved["settings"]["size"] == list(TINY)
