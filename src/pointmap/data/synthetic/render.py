@@ -8,7 +8,7 @@ from torch import Tensor
 from ...geometry.cameras import pixel_grid
 from .primitives import KINDS, cast_rays, local_normals, occluded
 from .scenes import SyntheticScene, select_scenes
-from .textures import albedo
+from .textures import albedo, fbm
 
 
 def camera_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, supersample: int = 1):
@@ -116,11 +116,26 @@ def shade_rays(
         specular = specular + arriving * (n * half_vector).sum(-1, keepdim=True).clamp_min(0) ** 40
     radiance_hit = colour * (irradiance + emission) + gloss * specular
 
-    elevation = dirs[..., 2:3].clamp(0, 1).sqrt()
-    sky = lights.horizon[:, None] * (1 - elevation) + 2 * lights.sky[:, None] * elevation  # (S, R, 3)
-    radiance = sky.clone()
+    radiance = torch.empty_like(dirs)
     radiance[valid] = radiance_hit
+    radiance[~valid] = _sky(scene, dirs, ~valid)
     return radiance, torch.where(valid, hit.t, torch.full_like(hit.t, torch.inf))
+
+
+def _sky(scene: SyntheticScene, dirs: Tensor, escaped: Tensor) -> Tensor:
+    """(N, 3) radiance of the escaped rays: a horizon-to-zenith gradient with fractal clouds."""
+    scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(escaped)[escaped]
+    d = dirs[escaped]  # (N, 3)
+    elevation = d[:, 2:3].clamp(0, 1).sqrt()
+    lights = scene.lights
+    gradient = lights.horizon[scene_index] * (1 - elevation) + 2 * lights.sky[scene_index] * elevation
+    # Clouds on a plane high above: projected directions, so they shrink towards the horizon.
+    plane = d[:, :2] / (d[:, 2:3].clamp_min(0) + 0.15) * 1.5
+    seed = scene.materials.seed[scene_index, 0]  # any per-scene constant: the same batched or alone
+    cover = fbm(torch.cat([plane, torch.zeros_like(plane[:, :1])], -1), seed + 99, octaves=4)
+    cloud = ((cover - 0.45) / 0.3).clamp(0, 1)[:, None] * (d[:, 2:3] > 0)
+    white = 0.9 * lights.horizon[scene_index].amax(-1, keepdim=True)
+    return gradient * (1 - 0.8 * cloud) + white * 0.8 * cloud
 
 
 def tone_map(radiance: Tensor, exposure: float = 1.6) -> Tensor:

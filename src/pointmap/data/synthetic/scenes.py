@@ -493,6 +493,11 @@ def _room(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
             )
         )
     sky = tuple(rng.uniform(0.12, 0.2) * c for c in (0.95, 0.97, 1.0))
+    # Ceiling fixtures above the point lights (drawn last: earlier random draws keep their values).
+    for position, _, _ in b.lights:
+        radius = rng.uniform(0.12, 0.3)
+        glow = b.material(MaterialSpec("plain", (0.9, 0.88, 0.8), (0.9, 0.88, 0.8), grime=0.0, emission=1.5))
+        b.add("cylinder", (position[0], position[1], height - 0.03), (radius, radius, 0.03), glow)
     layout = Layout("room", 0, (hx, hy, height), (0.0, 0.0, 1.2), tuple(placer.discs))
     return layout, sky, shade(sky, 0.5), sky
 
@@ -616,6 +621,8 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
                 facade = b.family("facade")
                 x = side * (road_half + walk + depth)
                 b.box((x, y + width, height), (depth, width, height), facade)
+                if rng.random() < 0.6:  # a shop front: another material on the ground floor
+                    b.box((x - side * 0.05, y + width, 1.6), (depth, width * 0.95, 1.6), b.family("facade"))
                 if rng.random() < 0.5:  # a shop sign or awning
                     b.box(
                         (side * (road_half + walk - 0.3), y + width, rng.uniform(2.5, 3.2)),
