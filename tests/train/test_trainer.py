@@ -9,12 +9,14 @@ import pytest
 import torch
 from train_testing import tiny_config, write_plane_dataset
 
+from pointmap.model.config import ModelConfig
+from pointmap.model.network import DUSt3R
 from pointmap.model.weights import load_model
 from pointmap.train.checkpoint import list_checkpoints
 from pointmap.train.config import ModelSection
 from pointmap.train.logs import read_metrics
 from pointmap.train.schedule import learning_rate
-from pointmap.train.trainer import Trainer
+from pointmap.train.trainer import Trainer, freeze_unused
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +110,17 @@ def test_resume_without_moments_rewarms_the_learning_rate(dataset, tmp_path):
     for step in (4, 5, 6):  # row `step` logs the rate of 0-based step `step - 1`
         scheduled = learning_rate(step - 1, optim.steps, optim.lr, optim.min_lr, optim.warmup_steps)
         assert float(rows[step]["lr"]) == pytest.approx(scheduled * (step - 3) / 4, rel=1e-5)
+
+
+def test_parameters_without_gradients_are_frozen_for_ddp():
+    config = ModelConfig(image_size=224, patch_size=8, enc_embed_dim=32, enc_depth=1, enc_num_heads=2,
+                         dec_embed_dim=32, dec_depth=4, dec_num_heads=2, head_type="dpt")
+    model = DUSt3R(config)
+    model.spare = torch.nn.Parameter(torch.zeros(3))  # a parameter no output depends on
+    unused = freeze_unused(model)
+    assert "spare" in unused and not model.spare.requires_grad
+    assert all(p.grad is None for p in model.parameters())
+    # What DDP needs: every parameter still trained receives a gradient.
+    out = model(torch.randn(2, 3, 32, 48), torch.randn(2, 3, 32, 48))
+    (out.pts1.sum() + out.conf1.sum() + out.pts2.sum() + out.conf2.sum()).backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -44,8 +44,6 @@ from pointmap.train.schedule import learning_rate
 
 # Parameter name prefixes of the shared image encoder (DUSt3R's official names).
 ENCODER_PREFIXES = ("patch_embed.", "enc_blocks.", "enc_norm.")
-# CroCo's masked-patch token: DUSt3R never uses it, and DDP refuses parameters without gradients.
-UNUSED_PARAMETERS = ("mask_token",)
 
 
 def _distributed_setup() -> tuple[int, int, torch.device]:
@@ -75,9 +73,28 @@ def initial_model(config: TrainConfig, device: torch.device) -> DUSt3R:
     else:
         raise ValueError(f"model.init = {config.model.init!r}; pick 'scratch' or 'weights'")
     for name, param in model.named_parameters():
-        frozen = name in UNUSED_PARAMETERS or (config.model.freeze_encoder and name.startswith(ENCODER_PREFIXES))
-        param.requires_grad_(not frozen)
+        param.requires_grad_(not (config.model.freeze_encoder and name.startswith(ENCODER_PREFIXES)))
+    freeze_unused(model)
     return model.train()
+
+
+def freeze_unused(model: DUSt3R) -> list[str]:
+    """Stop training the parameters no output depends on; returns their names.
+
+    Such parameters (CroCo's mask token, kept only so official checkpoints load strictly, or a head
+    layer a configuration bypasses) never get a gradient, and DDP would wait for theirs forever. One
+    forward/backward pass on a blank pair finds them.
+    """
+    side = 4 * model.config.patch_size
+    blank = torch.zeros(1, 3, side, side, device=next(model.parameters()).device)
+    out = model(blank, blank)
+    (out.pts1.sum() + out.conf1.sum() + out.pts2.sum() + out.conf2.sum()).backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    for name, param in model.named_parameters():
+        param.grad = None
+        if name in unused:
+            param.requires_grad_(False)
+    return unused
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
