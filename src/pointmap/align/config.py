@@ -30,8 +30,9 @@ class AlignConfig:
     """Scene masks keep points whose confidence exceeds this (raw confidence, >= 1)."""
     clean: bool = True
     """Mask points that another camera sees in front of its own surface (the official clean_depth idea)."""
-    clean_tolerance: float = 0.001
-    """Relative depth margin of the consistency test of `clean`."""
+    clean_tolerance: float = 0.02
+    """Relative depth margin of the consistency test of `clean`. The official 0.001 removes a third of the
+    points of a room whose fused depths carry a 0.3 % error; 0.02 keeps those and still catches floaters."""
     chunk_size: int = 16
     """Edges moved to the device at a time in the full-resolution pass."""
     device: str = "cpu"

@@ -37,7 +37,7 @@ class Scene:
     def __len__(self) -> int:
         return len(self.poses)
 
-    def clean(self, pairs: list[tuple[int, int]] | None = None, tolerance: float = 0.001) -> Scene:
+    def clean(self, pairs: list[tuple[int, int]] | None = None, tolerance: float = 0.02) -> Scene:
         """A copy whose masks drop the points that another camera sees in front of its own surface.
 
         A point of view j that projects into camera i at a pixel whose kept depth is larger by more than
