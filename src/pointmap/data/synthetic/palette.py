@@ -85,7 +85,7 @@ def floor_material(rng: random.Random, num_photos: int = 0) -> MaterialSpec:
     kind = rng.choice(["parquet", "tiles", "carpet", "concrete"])
     if kind == "parquet":
         a = random_colour(rng, "wood")
-        return MaterialSpec("stripes", a, shade(a, 0.6), scale=rng.uniform(0.03, 0.09), grime=0.4, gloss=0.2)
+        return MaterialSpec("planks", a, shade(a, 0.6), scale=rng.uniform(0.09, 0.2), grime=0.3, gloss=0.2)
     if kind == "tiles":
         a = random_colour(rng, rng.choice(["stone", "wall", "wood"]))
         b = random_colour(rng, "stone") if rng.random() < 0.5 else a

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-PATTERNS = ("plain", "noise", "stripes", "checkers", "tiles", "windows", "dead_leaves", "photo")
+PATTERNS = ("plain", "noise", "stripes", "checkers", "tiles", "windows", "dead_leaves", "photo", "planks")
 """Pattern kinds, in the order of `Materials.pattern`."""
 
 _MASK = (1 << 31) - 1
@@ -216,6 +216,16 @@ def _pattern(
         warp = fbm(p_local * stretch / scale[:, None], seed + 3, octaves=3)
         stripes = (0.5 + 0.5 * torch.sin(2 * torch.pi * (grid[:, 0] + 1.5 * warp)))[:, None] ** 2
         return color_a * (1 - stripes) + color_b * stripes
+    if name == "planks":  # floorboards: staggered planks 6 widths long, each its own shade, grain along
+        row = torch.floor(grid[:, 1])
+        along = grid[:, 0] / 6 + hash_uniform(row.long()[:, None], seed)
+        plank = torch.stack([torch.floor(along), row], -1).long()
+        shade = (0.75 + 0.5 * hash_uniform(plank, seed + 1))[:, None]
+        warp = fbm(p_local * torch.tensor([0.3, 0.3, 3.0], device=p_local.device) / scale[:, None], seed + 3, 3)
+        grain = (0.5 + 0.5 * torch.sin(2 * torch.pi * (3 * grid[:, 1] + 2 * warp)))[:, None] ** 3
+        seam = ((grid[:, 1:] - row[:, None]) < 0.04) | ((along[:, None] - torch.floor(along[:, None])) < 0.006)
+        wood = (color_a * (1 - 0.5 * grain) + color_b * 0.5 * grain) * shade
+        return torch.where(seam, color_b * 0.5, wood)
     cells = torch.floor(grid).long()
     cell_frac = grid - torch.floor(grid)
     if name == "windows":
