@@ -12,7 +12,7 @@ from train_testing import tiny_config, write_plane_dataset
 from pointmap.model.config import ModelConfig
 from pointmap.model.network import DUSt3R
 from pointmap.model.weights import load_model
-from pointmap.train.checkpoint import list_checkpoints
+from pointmap.train.checkpoint import list_checkpoints, model_from_checkpoint
 from pointmap.train.config import ModelSection
 from pointmap.train.logs import read_metrics
 from pointmap.train.schedule import learning_rate
@@ -58,6 +58,9 @@ def test_run_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step-00000003", "step-00000006"]
     model = load_model(final)
     assert model.config.enc_embed_dim == 32
+    from_checkpoint = model_from_checkpoint(list_checkpoints(tmp_path / "run")[-1])
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, from_checkpoint.state_dict()[name]), name
     with pytest.raises(FileExistsError, match="resume=True"):
         Trainer(tiny_config(dataset), tmp_path / "run", resume=False, verbose=False)
 

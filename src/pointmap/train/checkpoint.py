@@ -20,6 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pointmap.io_utils import atomic_dir
+from pointmap.model.config import ModelConfig
+from pointmap.model.network import DUSt3R
 
 MANIFEST = "manifest.json"
 FOLDER_PATTERN = re.compile(r"^step-(\d{8})$")
@@ -134,6 +136,16 @@ def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
             "exp_avg_sq": tensors[f"optim/{name}/exp_avg_sq"].to(param.device, param.dtype),
         }
     return manifest
+
+
+def model_from_checkpoint(folder: Path, device: str | torch.device = "cpu") -> DUSt3R:
+    """The network of a training checkpoint (in eval mode), e.g. to evaluate a run while it trains."""
+    manifest = read_manifest(folder)
+    if "model_config" not in manifest:
+        raise ValueError(f"{folder}: the manifest has no model_config; only the trainer's checkpoints carry one")
+    model = DUSt3R(ModelConfig.from_dict(manifest["model_config"]))
+    load_checkpoint(folder, model)
+    return model.to(device).eval()
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
