@@ -81,11 +81,13 @@ def self_frame_edges(samples: EdgeSamples) -> Tensor:
     num_images = len(samples.shapes)
     used = samples.weights[:, 0] > 0
     mean_conf = (samples.conf[:, 0] * used).sum(-1) / used.sum(-1).clamp_min(1)
-    best = torch.full((num_images,), -1, dtype=torch.long, device=mean_conf.device)
-    best_conf = torch.full((num_images,), -1.0, device=mean_conf.device)
-    for e, i in enumerate(samples.edges[:, 0].tolist()):
-        if mean_conf[e] > best_conf[i]:
-            best_conf[i], best[i] = mean_conf[e], e
+    first = samples.edges[:, 0]
+    best_conf = torch.full((num_images,), -1.0, device=first.device).scatter_reduce(0, first, mean_conf, "amax")
+    is_best = mean_conf == best_conf[first]
+    edge_index = torch.arange(len(first), device=first.device)
+    best = torch.full((num_images,), -1, device=first.device).scatter_reduce(
+        0, first[is_best], edge_index[is_best], "amax"
+    )
     missing = (best < 0).nonzero()[:, 0].tolist()
     if missing:
         raise ValueError(
@@ -126,9 +128,9 @@ def initialize(samples: EdgeSamples, known: KnownCameras) -> CameraState:
     self_pts = samples.pts[self_edges, 0]  # (N, M, 3)
     self_weights = samples.weights[self_edges, 0]  # (N, M)
     centre_pp = torch.tensor([[w / 2, h / 2] for h, w in samples.shapes], device=device)
-    pp = torch.where(known.has_pp[:, None], known.pp.to(device), centre_pp)
+    pp = torch.where(known.has_pp[:, None], known.pp, centre_pp)
     focal = grid_focals(samples, self_pts, self_weights, pp)
-    focal = torch.where(known.has_focal, known.focal.to(device), focal)
+    focal = torch.where(known.has_focal, known.focal, focal)
 
     state = CameraState(
         rotation=torch.eye(3, device=device).repeat(num_images, 1, 1),
@@ -164,8 +166,8 @@ def similarity_to_known(state: CameraState, known: KnownCameras) -> tuple[Tensor
     The rotation is the chordal mean of known R_k @ R_k^T; scale and translation fit the camera centres
     (scale 1 when fewer than two known centres are apart, e.g. a single known pose).
     """
-    has_pose = known.has_pose.to(state.focal.device)
-    poses = known.poses.to(state.focal.device)[has_pose]
+    has_pose = known.has_pose
+    poses = known.poses[has_pose]
     est_rot, est_centre = state.rotation[has_pose], state.centre[has_pose]
     u, _, vh = torch.linalg.svd((poses[:, :3, :3] @ est_rot.transpose(1, 2)).sum(0).double())
     flip = torch.ones(3, dtype=torch.float64, device=u.device)
@@ -190,6 +192,6 @@ def move_world(state: CameraState, scale: Tensor, rotation: Tensor, translation:
 def align_to_known_poses(state: CameraState, known: KnownCameras) -> None:
     """Move the whole reconstruction onto the known poses (best similarity), then set them exactly."""
     move_world(state, *similarity_to_known(state, known))
-    has_pose = known.has_pose.to(state.focal.device)
-    state.rotation[has_pose] = known.poses[has_pose, :3, :3].to(state.rotation.device)
-    state.centre[has_pose] = known.poses[has_pose, :3, 3].to(state.centre.device)
+    has_pose = known.has_pose
+    state.rotation[has_pose] = known.poses[has_pose, :3, :3]
+    state.centre[has_pose] = known.poses[has_pose, :3, 3]

@@ -201,10 +201,9 @@ def optimize(
         the cameras and grid depths, the edge similarities, and the weighted mean distance after each
         sweep's edge step (the objective's value, in world units).
     """
-    device = samples.pts.device
-    free_pose = ~(known.has_pose.to(device) & fix_poses)
-    free_focal = ~(known.has_focal.to(device) & fix_focals)
-    free_pp = ~(known.has_pp.to(device) & fix_focals) & optimize_pp
+    free_pose = ~(known.has_pose & fix_poses)
+    free_focal = ~(known.has_focal & fix_focals)
+    free_pp = ~(known.has_pp & fix_focals) & optimize_pp
     free_scale = scale_is_free(state, ~free_pose)
     used_depth = state.depth[samples.valid]
     delta = 1e-3 * used_depth.abs().median().clamp_min(1e-30)

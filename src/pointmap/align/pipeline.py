@@ -91,7 +91,7 @@ def global_align(
         raise ValueError(f"preds mentions image {preds.num_images - 1} but only {num_images} views were given")
     check_connected(preds.edges, num_images)
     device = torch.device(config.device)
-    known = known_cameras(num_images, known_focals, known_intrinsics, known_poses)
+    known = known_cameras(num_images, known_focals, known_intrinsics, known_poses).to(device)
     samples = gather_samples(preds, num_images, config.subsample, config.conf_transform, masks, device)
     state = initialize(samples, known)
     state, edges, _ = optimize(
@@ -113,7 +113,7 @@ def global_align(
     if masks is not None:
         scene_masks = [keep & mask.to(device) for keep, mask in zip(scene_masks, masks, strict=True)]
     if colors is None and views is not None:
-        colors = image_colors(views)
+        colors = [color.to(device) for color in image_colors(views)]
     scene = Scene(poses, intrinsics, depths, points, confidences, scene_masks, colors, views)
     if config.clean:
         scene = scene.clean(preds.edges, config.clean_tolerance)

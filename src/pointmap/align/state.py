@@ -95,6 +95,9 @@ class KnownCameras:
     pp: Tensor
     poses: Tensor
 
+    def to(self, device: torch.device) -> KnownCameras:
+        return KnownCameras(self.focal.to(device), self.pp.to(device), self.poses.to(device))
+
     @property
     def has_focal(self) -> Tensor:
         """(N,) bool."""
