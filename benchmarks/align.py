@@ -10,10 +10,10 @@ infer_pairs leaves them. Then `global_align` is timed and scored:
     python benchmarks/align.py --device cuda --n 10 20 40 100 200
     python benchmarks/align.py --device cpu --n 10 --scene smooth
 
-Prints per N: wall time, CPU time of this process (on a shared CPU, the load-independent figure), peak memory (CUDA: max_memory_allocated; CPU: process peak RSS, predictions
-included), median / max relative rotation error, median / max translation-direction error over all
-camera pairs, RRA@5 and RTA@5 (fraction of pairs under 5 degrees), focal error and depth error
-(median relative, after one global scale).
+Prints per N: wall time, CPU time of this process (the load-independent figure on a shared CPU), peak
+memory (CUDA: max_memory_allocated; CPU: process peak RSS, predictions included), median / max relative
+rotation error and median / max translation-direction error over all camera pairs, RRA@5 and RTA@5
+(fraction of pairs under 5 degrees), focal error and depth error (median relative, after one global scale).
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ def warm_up(device: torch.device) -> None:
 
 
 COLUMNS = (
-    ("N", "{:>4}"), ("graph", "{:>10}"), ("edges", "{:>6}"), ("time_s", "{:>7.2f}"), ("cpu_s", "{:>7.1f}"), ("peak_gb", "{:>7.2f}"),
+    ("N", "{:>4}"), ("graph", "{:>10}"), ("edges", "{:>6}"), ("time_s", "{:>7.2f}"), ("cpu_s", "{:>7.1f}"),
+    ("peak_gb", "{:>7.2f}"),
     ("rot_med", "{:>7.3f}"), ("rot_max", "{:>7.3f}"), ("trans_med", "{:>9.3f}"), ("trans_max", "{:>9.3f}"),
     ("RRA@5", "{:>6.3f}"), ("RTA@5", "{:>6.3f}"), ("focal_err_%", "{:>11.3f}"), ("depth_err_%", "{:>11.3f}"),
 )
