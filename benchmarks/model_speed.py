@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compile", action="store_true", help="torch.compile encode and decode (warmup compiles)")
+    parser.add_argument("--compile", action="store_true", help="model.compile_blocks() (warmup compiles)")
     parser.add_argument("--fast-heads", action="store_true", help="heads in the autocast dtype (float32_heads=False)")
     parser.add_argument("--official", type=Path, help="naver/dust3r checkout (with croco/) to compare against")
     args = parser.parse_args()
@@ -169,9 +169,7 @@ def main() -> None:
     official = _official_model(args.official, model) if args.official else None
     model.float32_heads = not args.fast_heads
     if args.compile:
-        # instance attributes shadow the methods, so predict_pair also goes through the compiled functions
-        model.encode = torch.compile(model.encode)
-        model.decode = torch.compile(model.decode)
+        model.compile_blocks()
     print(
         f"# {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}, "
         f"{n_params / 1e6:.0f}M parameters, {args.head} head, {args.height}x{args.width} (height x width)"

@@ -227,3 +227,15 @@ def test_cuda_matches_cpu_and_autocast_stays_close(golden):
                 fast = model(img1, img2)
             assert fast.pts2.dtype == torch.float32
             assert (fast.pts2 - expected).abs().max() <= 0.05 * expected.abs().max()
+
+
+@pytest.mark.slow
+@torch.no_grad()
+def test_compiled_blocks_match_eager():
+    model = random_model(TINY, seed=15)
+    img1, img2 = random_images(2, 32, 48, seed=16), random_images(2, 48, 32, seed=17)
+    eager = model(img1, img2)
+    compiled = model.compile_blocks()(img1, img2)
+    for name in _OUTPUTS:
+        got, want = getattr(compiled, name), getattr(eager, name)
+        assert (got - want).abs().max() <= 1e-5 * want.abs().max(), name

@@ -113,6 +113,19 @@ class DUSt3R(nn.Module):
         # faster DPT heads, points rounded to that precision.
         self.float32_heads = True
 
+    def compile_blocks(self, mode: str | None = None) -> DUSt3R:
+        """torch.compile each transformer block in place (regional compilation: one compiled graph serves
+        all blocks of a kind, so compiling takes seconds, not minutes), fusing RoPE, norms and residuals.
+
+        Args:
+            mode: torch.compile mode, e.g. "max-autotune"; None for the default.
+        Returns:
+            self.
+        """
+        for block in (*self.enc_blocks, *self.dec_blocks, *self.dec_blocks2):
+            block.compile(mode=mode)
+        return self
+
     def _make_head(self, device=None, dtype=None) -> nn.Module:
         config = self.config
         if config.head_type == "dpt":
