@@ -89,11 +89,12 @@ def test_bucket_names():
 
 
 def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
-    result = run_eval("synthetic", out=tmp_path, model=tiny_model, methods=["pointmap", "sift", "oracle"], pairs=1,
+    result = run_eval("synthetic", out=tmp_path, model=tiny_model, methods=["pointmap", "sift", "colmap", "oracle"],
+                      pairs=1,
                       resolution=TINY, verbose=False)
     assert [(row["method"], row["group"]) for row in result.summary] == [
         (method, group)
-        for method in ("pointmap", "sift", "oracle")
+        for method in ("pointmap", "sift", "colmap", "oracle")
         for group in ("<30%", "30-50%", "50-70%", "70-100%", "30-100%", "all")
     ]
     rows = {row["method"]: row for row in result.summary if row["group"] == "all"}
@@ -104,7 +105,8 @@ def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
     for key in ("rot_med", "trans_med", "abs_rel", "delta_1.25", "auc@20"):
         assert math.isfinite(point[key])
     assert rows["oracle"]["abs_rel"] == pytest.approx(0, abs=1e-6) and rows["oracle"]["auc@20"] > 99.9
-    assert math.isnan(rows["sift"]["abs_rel"])
+    assert math.isnan(rows["sift"]["abs_rel"]) and math.isnan(rows["colmap"]["abs_rel"])
+    assert rows["colmap"]["failed"] in (0, 1) and rows["colmap"]["seconds"] > 0
 
     table = (tmp_path / "results.md").read_text()
     assert table == to_markdown(result)
@@ -113,7 +115,7 @@ def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
     covered = next(r for r in result.summary if r["method"] == "oracle" and r["group"] == "30-100%")
     assert covered["pairs"] == sum(1 for r in result.records if r["method"] == "oracle" and r["overlap"] >= 0.3)
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["benchmark"] == "synthetic" and len(saved["records"]) == 3
+    assert saved["benchmark"] == "synthetic" and len(saved["records"]) == 4
     assert saved["settings"]["size"] == list(TINY)
 
 

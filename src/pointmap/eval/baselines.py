@@ -98,6 +98,23 @@ class SiftPairs:
         return PairEstimate(cam2_to_cam1=pose, seconds=time.perf_counter() - start)
 
 
+class ColmapPairs:
+    """COLMAP on the two images of a pair, uncalibrated (each its own SIMPLE_PINHOLE camera); no dense depth.
+
+    COLMAP's two-view reconstruction is its incremental mapper's initial pair: a failure to register both
+    images fails the pair.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def __call__(self, view1: ViewSample, view2: ViewSample) -> PairEstimate:
+        start = time.perf_counter()
+        cam2world = colmap_poses([sample_to_rgb8(view1), sample_to_rgb8(view2)], seed=self.seed)
+        pose = None if np.isnan(cam2world).any() else np.linalg.inv(cam2world[0]) @ cam2world[1]
+        return PairEstimate(cam2_to_cam1=pose, seconds=time.perf_counter() - start)
+
+
 def colmap_poses(images: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
     """COLMAP's cam2world poses of a sequence (SIFT, exhaustive matching, incremental mapping).
 
@@ -126,6 +143,8 @@ def colmap_poses(images: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
         pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = seed
+        # Every track of a two-image model is a two-view track, which COLMAP drops by default.
+        options.triangulation.ignore_two_view_tracks = len(images) > 2
         reconstructions = pycolmap.incremental_mapping(database, image_dir, root / "sparse", options=options)
         if not reconstructions:
             return poses

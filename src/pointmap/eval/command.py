@@ -96,7 +96,7 @@ def run_eval(
 
 
 def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose) -> EvalResult:
-    from pointmap.eval.baselines import SiftPairs
+    from pointmap.eval.baselines import ColmapPairs, SiftPairs
     from pointmap.eval.methods import PointmapPairs, oracle_pairs
     from pointmap.eval.pairs import evaluate_pairs
     from pointmap.eval.runners.scannet1500 import scannet1500_pairs
@@ -108,6 +108,7 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
     builders = {
         "pointmap": lambda: PointmapPairs(network, size=network_size, device=device),
         "sift": SiftPairs,
+        "colmap": lambda: ColmapPairs(seed=seed),
         "oracle": lambda: oracle_pairs,
     }
     methods = {name: builders[name]() for name in names}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-PAIR_METHODS = ("pointmap", "sift", "oracle")
+PAIR_METHODS = ("pointmap", "sift", "colmap", "oracle")
 """Methods of the two-view benchmarks; "oracle" returns the ground truth (a check of the harness)."""
 SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
 """Methods of the multi-view pose benchmarks."""
@@ -20,13 +20,13 @@ BENCHMARK_METHODS = {
 }
 """Benchmarks `run_eval` knows, with the methods each can run."""
 DEFAULT_METHODS = {
-    "synthetic": ("pointmap", "sift"),
+    "synthetic": ("pointmap", "sift", "colmap"),
     "scannet1500": ("pointmap", "sift"),
     "co3d": ("pointmap", "colmap"),
     "realestate10k": ("pointmap", "colmap"),
     **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
 }
-"""Methods run when none are named: pointmap and the benchmark's classical baseline."""
+"""Methods run when none are named: pointmap and the benchmark's classical baselines."""
 
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network image size (default: the model's)")
     parser.add_argument("--device", default="cpu", help="torch device for the network (default: cpu)")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated: pointmap, oracle and sift (pairs) or colmap (multi-view); "
-                        "default pointmap and the benchmark's classical baseline")
+                        help="comma-separated: pointmap, colmap, oracle, and sift on pairs; default pointmap and "
+                        "the benchmark's classical baselines")
     parser.add_argument("--pairs", type=int, default=None,
                         help="number of pairs (synthetic: 64 held-out pairs; scannet1500: the first N, default all)")
     parser.add_argument("--resolution", default=None, metavar="HxW",
