@@ -184,3 +184,37 @@ def test_clean_masks_points_in_front_of_a_more_confident_view():
     scene = Scene(poses, K, [depth0, depth1], points, conf, masks).clean()
     assert scene.masks[0].all()
     assert (~scene.masks[1]).nonzero().tolist() == [[3, 5]]
+
+
+def test_images_of_different_shapes():
+    gen = torch.Generator().manual_seed(11)
+    poses = circle_cameras(3, generator=gen)
+    shapes = [(24, 32), (32, 24), (24, 32)]
+    Ks = [intrinsics_from_focal(torch.tensor([26.0 + k]), h, w)[0] for k, (h, w) in enumerate(shapes)]
+    depths = [smooth_depths(1, h, w, generator=gen) for h, w in shapes]
+    own = [depth_to_points(depth, K[None])[0] for depth, K in zip(depths, Ks, strict=True)]
+    edges = complete(3)
+    pts_j = []
+    for i, j in edges:
+        j_to_i = torch.linalg.inv(poses[i]) @ poses[j]
+        pts_j.append(own[j] @ j_to_i[:3, :3].T + j_to_i[:3, 3])
+    preds = PairPredictions(
+        edges=edges,
+        pts_i=[own[i] for i, _ in edges],
+        pts_j=pts_j,
+        conf_i=[torch.full(shapes[i], 4.0) for i, _ in edges],
+        conf_j=[torch.full(shapes[j], 4.0) for _, j in edges],
+    )
+    scene = global_align(preds, FAST)
+    assert [tuple(d.shape) for d in scene.depths] == shapes
+    assert relative_rotation_errors_deg(scene.poses, poses).max() < 0.05
+    torch.testing.assert_close(scene.intrinsics[:, 0, 0], torch.tensor([26.0, 27.0, 28.0]), rtol=1e-3, atol=0)
+
+
+def test_single_image_paired_with_itself_gives_its_depth_and_focal():
+    poses, K, depths, gen = ground_truth(1, seed=12)
+    preds = simulate_predictions(poses, K, depths, [(0, 0)], PredictionNoise(scale_spread=0.3), gen)
+    scene = global_align(preds, FAST)
+    torch.testing.assert_close(scene.intrinsics[0, 0, 0], K[0, 0, 0], rtol=1e-4, atol=0)
+    ratio = scene.depths[0] / depths[0]
+    assert (ratio / ratio.median() - 1).abs().max() < 1e-4
