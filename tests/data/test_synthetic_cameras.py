@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from pointmap.data.synthetic.cameras import clear_of_obstacles, intrinsics_from_fov, look_at, overlap
-from pointmap.data.synthetic.scenes import Layout
+from pointmap.data.synthetic.cameras import intrinsics_from_fov, look_at, overlap
 
 
 def test_look_at_is_an_opencv_pose_towards_the_target():
@@ -58,9 +57,3 @@ def test_overlap_depth_test_hides_occluded_pixels():
     depth_sky = depth.clone()
     depth_sky[:, :10] = 0  # sky in view 1's top half does not count at all
     assert overlap(depth_sky, K, pose, depth, K, pose).item() == 1.0
-
-
-def test_clear_of_obstacles():
-    layout = Layout("room", 0, (3.0, 3.0, 2.5), (0.0, 0.0, 1.0), obstacles=((1.0, 1.0, 0.5),))
-    eyes = torch.tensor([[1.0, 1.2, 1.5], [2.0, 2.0, 1.5], [1.0, 1.65, 1.5]])
-    assert clear_of_obstacles(layout, eyes, margin=0.2).tolist() == [False, True, False]

@@ -7,8 +7,9 @@ import math
 import torch
 
 from ..sample import ViewSample
-from .cameras import clear_of_obstacles, intrinsics_from_fov, look_at, open_view
+from .cameras import intrinsics_from_fov, look_at, open_view
 from .render import render_depth, render_views
+from .sampling import LayoutBatch, clear_eyes
 from .scenes import make_scene
 
 
@@ -83,7 +84,7 @@ def room_capture(
     candidates = look_at(eyes, target.repeat(len(ring), 1), roll.repeat(len(ring)))
     probe_k = intrinsics_from_fov(torch.full((len(eyes),), hfov_deg), 24, 32)
     probe = render_depth(scene, probe_k, candidates, 24, 32).cpu()
-    clear = clear_of_obstacles(scene.layouts[0], eyes).reshape(len(ring), num_cameras)
+    clear = clear_eyes(LayoutBatch.of(scene.layouts).obstacles, eyes[None])[0].reshape(len(ring), num_cameras)
     good = clear & open_view(probe).reshape(len(ring), num_cameras)
     # Without a good one, the candidate that sees farthest (median probe depth) wins.
     median = probe.flatten(1).median(dim=1).values.reshape(len(ring), num_cameras)

@@ -9,19 +9,20 @@ import torch
 from torch import Tensor
 
 from ..sample import ViewSample
-from .cameras import (
-    clear_of_obstacles,
-    intrinsics_from_fov,
-    look_at,
-    open_view,
-    overlap,
-    sample_first_camera,
-    sample_fov,
-    sample_roll,
-    sample_second_cameras,
-)
+from .cameras import intrinsics_from_fov, look_at, open_view, overlap
 from .capture import views_to_samples
 from .render import render_depth, render_views
+from .sampling import (
+    FIRST_NORMALS,
+    FIRST_UNIFORMS,
+    SECOND_NORMALS,
+    SECOND_UNIFORMS,
+    LayoutBatch,
+    clear_eyes,
+    draw_blocks,
+    first_views,
+    second_views,
+)
 from .scenes import SCENE_KINDS, SyntheticScene, make_scene, stack_scenes
 from .textures import load_photo_bank
 
@@ -110,9 +111,17 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             self._scene_cache[seed] = make_scene(kind, seed, device=self.device, photos=self._photos)
         return self._scene_cache[seed]
 
-    def _generator(self, index: int) -> torch.Generator:
-        _, seed = self.scene_of(index)
-        return torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
+    def _random_blocks(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Each item's random numbers, from its own generator: first-view (N, F, ...) and second-view
+        (N, C, ...) uniform and normal blocks."""
+        blocks = []
+        for index in indices:
+            _, seed = self.scene_of(index)
+            generator = torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
+            first = draw_blocks(generator, self.config.first_candidates, FIRST_UNIFORMS, FIRST_NORMALS)
+            second = draw_blocks(generator, self.config.candidates, SECOND_UNIFORMS, SECOND_NORMALS)
+            blocks.append((*first, *second))
+        return tuple(torch.stack(column) for column in zip(*blocks, strict=True))
 
     def _probe(self, scene: SyntheticScene, cam2world: Tensor, fov: Tensor) -> tuple[Tensor, Tensor]:
         """Depth-only renders (N, C, h, w) of N x C cameras at probe size, and their intrinsics (N, C, 3, 3)."""
@@ -120,24 +129,6 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         probe_k = intrinsics_from_fov(fov.reshape(-1), probe_h, probe_w).reshape(*fov.shape, 3, 3)
         depth = render_depth(scene, probe_k, cam2world, probe_h, probe_w, self.config.compiled)
         return depth, probe_k.to(scene.device)
-
-    def _first_views(self, batch: SyntheticScene, scenes, generators) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Per item, the first of a few first-view candidates that sees open space: pose (N, 4, 4),
-        fov (N,), eye target (N, 3)."""
-        count = self.config.first_candidates
-        eyes, targets, fovs, rolls = [], [], [], []
-        for scene, generator in zip(scenes, generators, strict=True):
-            pairs = [sample_first_camera(scene.layouts[0], generator) for _ in range(count)]
-            eyes.append(torch.stack([e for e, _ in pairs]))
-            targets.append(torch.stack([t for _, t in pairs]))
-            fovs.append(sample_fov(count, generator, *self.config.hfov_deg))
-            rolls.append(sample_roll(count, generator))
-        eye, target, fov = torch.stack(eyes), torch.stack(targets), torch.stack(fovs)  # (N, F, ...)
-        cam2world = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), torch.cat(rolls)).reshape(*fov.shape, 4, 4)
-        probe, _ = self._probe(batch, cam2world, fov)
-        pick = _first_true(open_view(probe).cpu())
-        rows = torch.arange(len(scenes))
-        return cam2world[rows, pick], fov[rows, pick], eye[rows, pick], target[rows, pick]
 
     def _choose(self, overlaps: Tensor, usable: Tensor) -> Tensor:
         """(N,) index of the kept candidate per item from (N, C) probe overlaps and usability."""
@@ -151,19 +142,21 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         height, width = self.size
         scenes = [self._scene(i) for i in indices]
         batch = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
-        generators = [self._generator(i) for i in indices]
-        pose1, fov1, eye1, target1 = self._first_views(batch, scenes, generators)
+        layouts = LayoutBatch.of([scene.layouts[0] for scene in scenes])
+        first_u, first_n, second_u, second_n = self._random_blocks(indices)
+        rows = torch.arange(len(indices))
 
+        # The first view: the first candidate that sees open space (else the first candidate).
+        eye, target, fov, roll = first_views(layouts, first_u, first_n, self.config.hfov_deg)
+        poses = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), roll.reshape(-1)).reshape(*fov.shape, 4, 4)
+        probe, _ = self._probe(batch, poses, fov)
+        pick = _first_true(open_view(probe).cpu())
+        pose1, fov1, eye1, target1 = poses[rows, pick], fov[rows, pick], eye[rows, pick], target[rows, pick]
+
+        # The second view: the first candidate in the overlap range that stands clear and sees open space.
         count = self.config.candidates
-        eyes, targets, fovs, rolls = [], [], [], []
-        for n, (scene, generator) in enumerate(zip(scenes, generators, strict=True)):
-            e, t = sample_second_cameras(scene.layouts[0], eye1[n], target1[n], count, generator)
-            eyes.append(e)
-            targets.append(t)
-            fovs.append(sample_fov(count, generator, *self.config.hfov_deg))
-            rolls.append(sample_roll(count, generator))
-        fov2 = torch.stack(fovs)  # (N, C)
-        pose2 = look_at(torch.cat(eyes), torch.cat(targets), torch.cat(rolls)).reshape(-1, count, 4, 4)
+        eye2, target2, fov2, roll2 = second_views(layouts, eye1, target1, second_u, second_n, self.config.hfov_deg)
+        pose2 = look_at(eye2.reshape(-1, 3), target2.reshape(-1, 3), roll2.reshape(-1)).reshape(-1, count, 4, 4)
         probe, probe_k = self._probe(batch, torch.cat([pose1[:, None], pose2], 1), torch.cat([fov1[:, None], fov2], 1))
         flat = probe[:, 1:].reshape(-1, *probe.shape[-2:])
         flat_k, flat_pose = probe_k[:, 1:].reshape(-1, 3, 3), pose2.reshape(-1, 4, 4).to(probe.device)
@@ -175,12 +168,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         first_pose = repeat_first(pose1[:, None].to(probe.device))
         forward = overlap(first, first_k, first_pose, flat, flat_k, flat_pose)
         backward = overlap(flat, flat_k, flat_pose, first, first_k, first_pose)
-        # Unusable candidates stand in furniture or trees, or stare at a close surface.
-        clear = torch.stack([clear_of_obstacles(s.layouts[0], e) for s, e in zip(scenes, eyes, strict=True)])
-        usable = clear.to(probe.device) & open_view(probe[:, 1:])
+        usable = clear_eyes(layouts.obstacles, eye2).to(probe.device) & open_view(probe[:, 1:])
         chosen = self._choose(torch.minimum(forward, backward).reshape(-1, count), usable).cpu()  # (N,)
 
-        rows = torch.arange(len(indices))
         pair_pose = torch.stack([pose1, pose2[rows, chosen]], 1)  # (N, 2, 4, 4)
         pair_fov = torch.stack([fov1, fov2[rows, chosen]], 1)
         pair_k = intrinsics_from_fov(pair_fov.reshape(-1), height, width).reshape(-1, 2, 3, 3)
