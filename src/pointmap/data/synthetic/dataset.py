@@ -138,7 +138,21 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         return torch.where(in_range.any(-1), _first_true(in_range), below.argmax(-1))
 
     def render_batch(self, indices: list[int]) -> list[tuple[ViewSample, ViewSample, float]]:
-        """Items `indices`, rendered together: the same values as one by one."""
+        """Items `indices`, rendered together: the same values as one by one.
+
+        Items are rendered in one stack per scene kind: a stack pads every scene to its largest shape
+        count, and streets hold about three times the shapes of rooms.
+        """
+        by_kind: dict[str, list[int]] = {}
+        for position, index in enumerate(indices):
+            by_kind.setdefault(self.scene_of(index)[0], []).append(position)
+        items: list = [None] * len(indices)
+        for positions in by_kind.values():
+            for position, item in zip(positions, self._render_group([indices[p] for p in positions]), strict=True):
+                items[position] = item
+        return items
+
+    def _render_group(self, indices: list[int]) -> list[tuple[ViewSample, ViewSample, float]]:
         height, width = self.size
         scenes = [self._scene(i) for i in indices]
         batch = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
