@@ -1,0 +1,60 @@
+"""Quality control of a reconstructed scene: the figures, the verdict and the reason."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pointmap.data.real.config import QualityConfig
+
+
+@dataclass(frozen=True)
+class SceneQuality:
+    """Figures of one scene, as printed and stored in the scene's quality.json."""
+
+    scene: str
+    num_input: int
+    """Images given to COLMAP."""
+    num_registered: int
+    """Images in the largest SfM model."""
+    reprojection_px: float
+    """Mean reprojection error of the SfM model (pixels)."""
+    dense_share: float
+    """Mean share of pixels per image with a multi-view consistent dense depth."""
+    valid_share: float
+    """Mean share of pixels per image with any kept depth (dense, or sparse fallback)."""
+    num_pairs: int
+    """Listed pairs (overlap >= the configured minimum)."""
+    mean_overlap: float
+    """Mean overlap of the listed pairs (NaN when there is none)."""
+    seconds: float
+    """Wall time of the whole scene."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def judge(quality: SceneQuality, config: QualityConfig) -> str | None:
+    """The reason the scene is rejected, or None when it passes every gate of `config`."""
+    share = quality.num_registered / max(quality.num_input, 1)
+    if quality.num_registered < config.min_registered:
+        return f"{quality.num_registered} registered images < {config.min_registered}"
+    if share < config.min_registered_share:
+        return f"registered {quality.num_registered}/{quality.num_input} < {config.min_registered_share:.0%}"
+    if quality.reprojection_px > config.max_reprojection_px:
+        return f"mean reprojection error {quality.reprojection_px:.2f} px > {config.max_reprojection_px} px"
+    if quality.valid_share < config.min_valid_share:
+        return f"valid depth on {quality.valid_share:.1%} of pixels < {config.min_valid_share:.0%}"
+    if quality.num_pairs < config.min_pairs:
+        return f"{quality.num_pairs} pairs with overlap >= {config.min_pair_overlap} < {config.min_pairs}"
+    return None
+
+
+def report_line(quality: SceneQuality, reason: str | None) -> str:
+    """One line for the console: figures, then 'accepted' or 'rejected: reason'."""
+    verdict = "accepted" if reason is None else f"rejected: {reason}"
+    return (
+        f"{quality.scene}: registered {quality.num_registered}/{quality.num_input}, "
+        f"reprojection {quality.reprojection_px:.2f} px, valid depth {quality.valid_share:.1%} "
+        f"(dense {quality.dense_share:.1%}), {quality.num_pairs} pairs (mean overlap {quality.mean_overlap:.2f}), "
+        f"{quality.seconds:.0f} s: {verdict}"
+    )
