@@ -154,3 +154,6 @@ def test_point_cloud_metrics_offsets_and_outlier_bound():
     assert values["accuracy"] == 0.0
     assert values["completeness"] == pytest.approx((8 * 0 + 4 * 1 + 4 * 2) / 16)
     assert point_cloud_metrics(np.zeros((0, 3)), grid)["chamfer"] == math.inf
+    # Completeness on a subset of the ground truth (DTU: above the ground plane), accuracy on all of it.
+    values = point_cloud_metrics(half, grid, gt_complete=grid[grid[:, 0] < 1])
+    assert values["completeness"] == 0.0 and values["accuracy"] == 0.0

@@ -83,6 +83,8 @@ def run_eval(
         result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose)
     elif benchmark in DEPTH_BENCHMARKS:
         result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
+    elif benchmark == "dtu":
+        result = _run_points(data, names, network, size, device, frames, verbose)
     else:
         result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
                                 categories, min_frames, verbose)
@@ -131,6 +133,21 @@ def _run_depth(benchmark, data, names, network, size, device, max_images, verbos
     }
     methods = {name: builders[name]() for name in names}
     return evaluate_depth(benchmark, methods, items, max_depth=PROTOCOLS[benchmark].max_depth, verbose=verbose)
+
+
+def _run_points(data, names, network, size, device, frames, verbose) -> EvalResult:
+    from pointmap.eval.points import OraclePoints, PointmapPoints, evaluate_points
+    from pointmap.eval.runners.dtu import DtuEvalConfig, dtu_scans
+
+    config = DtuEvalConfig(views=frames)
+    scans = dtu_scans(data, config)
+    builders = {
+        "pointmap": lambda: PointmapPoints(network, size=size, device=device),
+        "oracle": lambda: OraclePoints(scans),
+    }
+    result = evaluate_points("dtu", {name: builders[name]() for name in names}, scans, verbose=verbose)
+    result.settings.update(asdict(config))
+    return result
 
 
 def _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences, categories,

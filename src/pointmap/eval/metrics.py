@@ -236,7 +236,7 @@ def depth_metrics(pred, gt, valid=None, align: str = "median", max_depth: float 
     }
 
 
-def point_cloud_metrics(pred_pts, gt_pts, max_dist: float | None = None) -> dict[str, float]:
+def point_cloud_metrics(pred_pts, gt_pts, max_dist: float | None = None, gt_complete=None) -> dict[str, float]:
     """Accuracy, completeness and Chamfer distance between two point clouds (DTU protocol).
 
     Args:
@@ -244,18 +244,22 @@ def point_cloud_metrics(pred_pts, gt_pts, max_dist: float | None = None) -> dict
         gt_pts: (Q, 3) ground-truth points.
         max_dist: nearest-neighbour distances above this are left out of the means and medians (DTU's
             20 mm outlier bound); None keeps all.
+        gt_complete: (R, 3) the ground-truth points completeness is measured on, default gt_pts (DTU: those
+            above the ground plane, while accuracy looks at every ground-truth point).
     Returns:
         {"accuracy", "completeness", "chamfer", "accuracy_median", "completeness_median"}: accuracy is
         pred -> gt, completeness gt -> pred; Chamfer is their mean. inf when a cloud is empty.
     """
     pred, gt = as_numpy(pred_pts).reshape(-1, 3), as_numpy(gt_pts).reshape(-1, 3)
+    complete = gt if gt_complete is None else as_numpy(gt_complete).reshape(-1, 3)
     pred, gt = pred[np.isfinite(pred).all(1)], gt[np.isfinite(gt).all(1)]
-    if not len(pred) or not len(gt):
+    complete = complete[np.isfinite(complete).all(1)]
+    if not len(pred) or not len(gt) or not len(complete):
         inf = float("inf")
         return {"accuracy": inf, "completeness": inf, "chamfer": inf, "accuracy_median": inf,
                 "completeness_median": inf}
     to_gt, _ = cKDTree(gt).query(pred)
-    to_pred, _ = cKDTree(pred).query(gt)
+    to_pred, _ = cKDTree(pred).query(complete)
     if max_dist is not None:
         to_gt, to_pred = to_gt[to_gt < max_dist], to_pred[to_pred < max_dist]
 

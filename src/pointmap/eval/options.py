@@ -11,12 +11,15 @@ SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
 DEPTH_METHODS = ("pointmap", "oracle")
 """Methods of the monocular depth benchmarks."""
 DEPTH_BENCHMARKS = ("nyuv2", "kitti", "tum", "bonn", "sintel")
+POINTS_METHODS = ("pointmap", "oracle")
+"""Methods of the point-cloud benchmarks."""
 BENCHMARK_METHODS = {
     "synthetic": PAIR_METHODS,
     "scannet1500": PAIR_METHODS,
     "co3d": SEQUENCE_METHODS,
     "realestate10k": SEQUENCE_METHODS,
     **{name: DEPTH_METHODS for name in DEPTH_BENCHMARKS},
+    "dtu": POINTS_METHODS,
 }
 """Benchmarks `run_eval` knows, with the methods each can run."""
 DEFAULT_METHODS = {
@@ -25,6 +28,7 @@ DEFAULT_METHODS = {
     "co3d": ("pointmap", "colmap"),
     "realestate10k": ("pointmap", "colmap"),
     **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
+    "dtu": ("pointmap",),
 }
 """Methods run when none are named: pointmap and the benchmark's classical baselines."""
 
@@ -41,6 +45,8 @@ EPILOG = """benchmarks:
   kitti           monocular depth: ROOT/image/NAME.png + ROOT/depth/NAME.png (KITTI annotated depth, m * 256)
   tum, bonn       monocular depth: ROOT/SEQUENCE/{rgb.txt, depth.txt, rgb/, depth/} (TUM RGB-D format)
   sintel          monocular depth: ROOT/training/final/SCENE/*.png + ROOT/training/depth/SCENE/*.dpt
+  dtu             point clouds (accuracy, completeness, Chamfer in mm; aligned on camera centres): ROOT = DTU's
+                  "MVS Data" with Rectified/, Calibration/cal18/, Points/stl/, ObsMask/; --frames views per scan
 
 outputs in OUT (default eval-BENCHMARK/): results.json (every item and the table), results.md (the table),
 *.png (cumulative error distributions, needs matplotlib)."""
@@ -63,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", default=None, metavar="HxW",
                         help="synthetic: render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the frame sampling (0)")
-    parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence (10)")
+    parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence or DTU scan (10)")
     parser.add_argument("--max-sequences", type=int, default=None,
                         help="multi-view: at most this many sequences (per category on co3d)")
     parser.add_argument("--categories", default=None, help="co3d: comma-separated categories (default: all)")
