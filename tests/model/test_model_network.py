@@ -166,16 +166,13 @@ def test_autocast_runs_low_precision_close_to_float32(dtype):
 
 
 @torch.no_grad()
-def test_heads_may_run_in_the_autocast_dtype(tiny_dpt):
+def test_heads_may_run_in_the_autocast_dtype(tiny_model):
     img1, img2 = random_images(1, 32, 48, seed=12), random_images(1, 48, 32, seed=13)
-    reference = tiny_dpt(img1, img2)
+    reference = tiny_model(img1, img2)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        exact_heads = tiny_dpt(img1, img2)
-        tiny_dpt.float32_heads = False
-        try:
-            fast_heads = tiny_dpt(img1, img2)
-        finally:
-            tiny_dpt.float32_heads = True
+        exact_heads = tiny_model(img1, img2)
+        tiny_model.float32_heads = False
+        fast_heads = tiny_model(img1, img2)
     assert fast_heads.pts2.dtype == torch.float32 and fast_heads.conf1.dtype == torch.float32
     assert not torch.equal(fast_heads.pts2, exact_heads.pts2)  # the heads did run in bfloat16
     for name in _OUTPUTS:
