@@ -213,3 +213,13 @@ def test_pointmap_cli_runs_eval(re10k_root, tmp_path, capsys):
     assert (out / "results.json").is_file() and (out / "rot_med.png").is_file()
     assert cli_main(["eval", "co3d", "--methods", "oracle", "--quiet"]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_synthetic_rooms_oracle_is_perfect():
+    result = run_eval("synthetic-rooms", methods=["oracle"], max_sequences=1, frames=3, resolution=(48, 64),
+                      verbose=False)
+    (record,) = result.records
+    assert record["item"].startswith("room_seed") and int(record["item"][9:]) % 2 == 1  # a val-split seed
+    row = result.summary[-1]
+    assert (row["group"], row["sequences"], row["lost"]) == ("all", 1, 0) and row["maa@30"] == pytest.approx(100)
+    assert result.settings["size"] == (48, 64) and result.settings["views"] == 3

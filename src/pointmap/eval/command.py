@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -72,7 +73,7 @@ def run_eval(
         raise ValueError(
             f"methods {unknown} unknown for {benchmark}; pick from {', '.join(BENCHMARK_METHODS[benchmark])}"
         )
-    if benchmark != "synthetic" and data is None:
+    if not benchmark.startswith("synthetic") and data is None:
         raise ValueError(f"{benchmark} needs the dataset: pass --data PATH (see `pointmap eval --help`)")
     network = None
     if "pointmap" in names:
@@ -87,7 +88,7 @@ def run_eval(
         result = _run_points(data, names, network, size, device, frames, verbose)
     else:
         result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
-                                categories, min_frames, verbose)
+                                categories, min_frames, resolution, verbose)
     result.settings.update(
         benchmark=benchmark, data=None if data is None else str(data), image_size=size, device=str(device),
         model=None if model is None or isinstance(model, nn.Module) else str(model),
@@ -151,26 +152,40 @@ def _run_points(data, names, network, size, device, frames, verbose) -> EvalResu
 
 
 def _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences, categories,
-                   min_frames, verbose) -> EvalResult:
+                   min_frames, resolution, verbose) -> EvalResult:
     from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences
     from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
+    from pointmap.eval.synthetic_rooms import SyntheticRoomsConfig, held_out_rooms
+
+    if benchmark == "synthetic-rooms":
+        image_size = size or (network.image_size if network is not None else 512)
+        config = SyntheticRoomsConfig(rooms=max_sequences or 8, views=frames, seed=seed,
+                                      size=resolution or parse_resolution(None, image_size))
+        with tempfile.TemporaryDirectory(prefix="pointmap-rooms-") as folder:
+            sequences = held_out_rooms(folder, config, verbose)
+            result = _evaluate_sequences(benchmark, names, network, size, device, sequences, verbose)
+    else:
+        if benchmark == "co3d":
+            config = Co3dEvalConfig(frames=frames, seed=seed, max_sequences=max_sequences, min_frames=min_frames,
+                                    categories=None if categories is None else tuple(categories))
+            sequences = co3d_sequences(data, config)
+        else:
+            config = RealEstate10kEvalConfig(frames=frames, seed=seed, max_sequences=max_sequences)
+            sequences = realestate10k_sequences(data, config)
+        result = _evaluate_sequences(benchmark, names, network, size, device, sequences, verbose)
+    result.settings.update(asdict(config))
+    return result
+
+
+def _evaluate_sequences(benchmark, names, network, size, device, sequences, verbose) -> EvalResult:
     from pointmap.eval.sequences import ColmapSequences, OracleSequences, PointmapSequences, evaluate_sequences
 
-    if benchmark == "co3d":
-        config = Co3dEvalConfig(frames=frames, seed=seed, max_sequences=max_sequences, min_frames=min_frames,
-                                categories=None if categories is None else tuple(categories))
-        sequences = co3d_sequences(data, config)
-    else:
-        config = RealEstate10kEvalConfig(frames=frames, seed=seed, max_sequences=max_sequences)
-        sequences = realestate10k_sequences(data, config)
     builders = {
         "pointmap": lambda: PointmapSequences(network, size=size, device=device),
         "colmap": ColmapSequences,
         "oracle": lambda: OracleSequences(sequences),
     }
-    result = evaluate_sequences(benchmark, {name: builders[name]() for name in names}, sequences, verbose)
-    result.settings.update(asdict(config))
-    return result
+    return evaluate_sequences(benchmark, {name: builders[name]() for name in names}, sequences, verbose)
 
 
 def run_from_args(args: argparse.Namespace) -> EvalResult:

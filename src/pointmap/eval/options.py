@@ -18,6 +18,7 @@ BENCHMARK_METHODS = {
     "scannet1500": PAIR_METHODS,
     "co3d": SEQUENCE_METHODS,
     "realestate10k": SEQUENCE_METHODS,
+    "synthetic-rooms": SEQUENCE_METHODS,
     **{name: DEPTH_METHODS for name in DEPTH_BENCHMARKS},
     "dtu": POINTS_METHODS,
 }
@@ -27,6 +28,7 @@ DEFAULT_METHODS = {
     "scannet1500": ("pointmap", "sift"),
     "co3d": ("pointmap", "colmap"),
     "realestate10k": ("pointmap", "colmap"),
+    "synthetic-rooms": ("pointmap", "colmap"),
     **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
     "dtu": ("pointmap",),
 }
@@ -35,6 +37,8 @@ DEFAULT_METHODS = {
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
                   bucket; no --data
+  synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
+                  --max-sequences rooms (8), --resolution render size
   scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
                   intrinsics.npz next to sceneXXXX_XX/{color,depth,pose}/
   co3d            CO3Dv2 multi-view pose (10 frames per test sequence, RRA@15, RTA@15, mAA30); --data ROOT
@@ -67,11 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=int, default=None,
                         help="number of pairs (synthetic: 64 held-out pairs; scannet1500: the first N, default all)")
     parser.add_argument("--resolution", default=None, metavar="HxW",
-                        help="synthetic: render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
+                        help="synthetic render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the frame sampling (0)")
     parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence or DTU scan (10)")
     parser.add_argument("--max-sequences", type=int, default=None,
-                        help="multi-view: at most this many sequences (per category on co3d)")
+                        help="multi-view: at most this many sequences (per category on co3d; 8 synthetic rooms)")
     parser.add_argument("--categories", default=None, help="co3d: comma-separated categories (default: all)")
     parser.add_argument("--min-frames", type=int, default=50, help="co3d: skip sequences with fewer frames (50)")
     parser.add_argument("--max-images", type=int, default=None,
