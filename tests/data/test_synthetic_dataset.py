@@ -73,5 +73,7 @@ def test_val_and_train_scenes_are_disjoint():
     assert len(val) == 16
     train_ds = SyntheticPairDataset(CONFIG, "train", SIZE)
     assert {val.scene_of(i)[1] for i in range(16)}.isdisjoint({train_ds.scene_of(i)[1] for i in range(64)})
+    with pytest.raises(IndexError, match="out of range"):
+        val[16]
     with pytest.raises(ValueError, match="split"):
         SyntheticPairDataset(CONFIG, "test", SIZE)

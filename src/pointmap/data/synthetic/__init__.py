@@ -1,4 +1,15 @@
-"""GPU procedural scenes with exact depth: rooms, objects on a ground plane, streets."""
+"""GPU procedural scenes with exact depth: rooms, objects on a ground plane, streets.
+
+    scene = make_scene("room", seed=3, device="cuda")                   # or "objects", "street"
+    rgb, depth = render_views(scene, K, cam2world, 384, 512)            # (B, 3, H, W) in [0, 1], (B, H, W)
+    views = room_capture(seed=3, num_cameras=10, device="cuda")         # list[ViewSample] around a room
+    ds = SyntheticPairDataset(SyntheticConfig(), "train", (224, 224), device="cuda")
+    view1, view2, overlap = ds[0]                                       # deterministic by index
+    batch = ds.render_batch(range(256))                                 # the same items, one batched pass
+
+On a GPU call render_batch from the training process (CUDA does not mix with forked DataLoader
+workers); on CPUs ds[i] works in DataLoader workers.
+"""
 
 from .cameras import intrinsics_from_fov, look_at, overlap
 from .capture import room_capture, views_to_samples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -137,12 +138,15 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         below = torch.where(overlaps <= self.config.max_overlap, overlaps, -1.0)
         return torch.where(in_range.any(-1), _first_true(in_range), below.argmax(-1))
 
-    def render_batch(self, indices: list[int]) -> list[tuple[ViewSample, ViewSample, float]]:
+    def render_batch(self, indices: Sequence[int]) -> list[tuple[ViewSample, ViewSample, float]]:
         """Items `indices`, rendered together: the same values as one by one.
 
         Items are rendered in one stack per scene kind: a stack pads every scene to its largest shape
         count, and streets hold about three times the shapes of rooms.
         """
+        for index in indices:
+            if not 0 <= index < len(self):
+                raise IndexError(f"synthetic {self.split} item {index} out of range; the split has {len(self)} items")
         by_kind: dict[str, list[int]] = {}
         for position, index in enumerate(indices):
             by_kind.setdefault(self.scene_of(index)[0], []).append(position)
