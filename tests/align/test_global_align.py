@@ -69,6 +69,18 @@ def test_known_poses_are_kept_exactly_and_set_the_scale():
     torch.testing.assert_close(torch.stack(scene.depths), depths, rtol=2e-3, atol=0)
 
 
+def test_single_known_pose_is_kept_exactly():
+    poses, K, depths, gen = ground_truth(4, seed=13)
+    preds = simulate_predictions(poses, K, depths, complete(4), PredictionNoise(scale_spread=0.4), gen)
+    known = torch.full((4, 4, 4), torch.nan)
+    known[2] = poses[2]
+    scene = global_align(preds, FAST, known_poses=known)
+    assert torch.equal(scene.poses[2], poses[2])
+    assert relative_rotation_errors_deg(scene.poses, poses).max() < 0.05
+    # One pose fixes the frame, not the scale.
+    assert centres_up_to_similarity(scene.poses, poses) < 1e-4
+
+
 def test_known_poses_as_initialisation_may_move():
     poses, K, depths, gen = ground_truth(4, seed=2)
     preds = simulate_predictions(poses, K, depths, complete(4), PredictionNoise(scale_spread=0.2), gen)

@@ -210,8 +210,12 @@ def optimize(
     weights = samples.weights
     if free_scale:
         # Start in the gauge the constrained edge step keeps: geometric mean of the edge scales 1.
+        # Scale about a fixed camera, if there is one, which must not move.
         factor = torch.exp(-fit_edges(samples, state.world_points(samples.pixels), weights, False).scale.log().mean())
-        state.centre, state.depth, delta = factor * state.centre, factor * state.depth, factor * delta
+        fixed_centres = state.centre[~free_pose]
+        anchor = fixed_centres[0] if len(fixed_centres) else torch.zeros_like(state.centre[0])
+        state.centre = anchor + factor * (state.centre - anchor)
+        state.depth, delta = factor * state.depth, factor * delta
     world = state.world_points(samples.pixels)
     history: list[float] = []
     for _ in tqdm(range(iterations), desc="global alignment", disable=not verbose):
