@@ -139,7 +139,7 @@ def initialize(samples: EdgeSamples, known: KnownCameras) -> CameraState:
         pp=pp,
         depth=self_pts[..., 2].clone(),
     )
-    root, levels = spanning_tree(samples, scores)
+    _, levels = spanning_tree(samples, scores)
     world = state.world_points(samples.pixels)
     for level in levels:
         parent, child, edge = (torch.tensor(x, device=device) for x in zip(*level, strict=True))
