@@ -1,13 +1,12 @@
-"""The global objective minimised by alternating closed-form solves on the grid samples.
+"""The global objective minimised by alternating block solves on the grid samples.
 
 Objective (the paper's): sum over edges e = (i, j), views v in {i, j}, samples p of
     w[v,e][p] * || X_world[v][p] - sigma_e (R_e X[v,e][p]) - t_e ||,
-with X_world[v] = c_v + depth_v[p] R_v K_v^-1 (x_p, y_p, 1). Each sweep solves exactly
-  1. every edge similarity (sigma_e, R_e, t_e) given the world points: weighted Procrustes;
-  2. every camera given the edge similarities: the weighted mean of its aligned predictions per sample
-     (the minimiser over a free world point), then one block-coordinate step fitting the camera's rays to
-     it (as in orthogonal iteration for PnP): depths along the rays, the pose by rigid Procrustes, focal
-     (and principal point) by linear least squares, depths again; each block exact in 3D.
+with X_world[v] = c_v + depth_v[p] R_v K_v^-1 (x_p, y_p, 1). Each sweep
+  1. solves every edge similarity (sigma_e, R_e, t_e) given the world points: weighted Procrustes;
+  2. fits every camera given the edge similarities: the weighted mean of its aligned predictions per
+     sample (the minimiser over a free world point), then a Gauss-Newton step of the camera's pose, focal
+     (and principal point) on those targets (a weighted PnP), and the depths along the new rays.
 The unsquared norm is minimised by reweighting (IRLS, weights w / (distance + delta)). Gauge: the
 edge step holds the geometric mean of the edge scales at 1 (a constrained exact solve: rescaling the
 world after an unconstrained step instead lets it drift along soft modes such as focal length), unless
