@@ -1,5 +1,6 @@
 """Monocular depth runners on tiny fixtures in the NYUv2, KITTI, TUM and Sintel layouts."""
 
+import importlib.util
 import math
 import struct
 
@@ -11,6 +12,8 @@ import pytest
 from pointmap.eval import run_eval
 from pointmap.eval.depth import evaluate_depth
 from pointmap.eval.runners.depth_datasets import associate, depth_items, read_dpt
+
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def write_image(path, seed: int, shape=(48, 64)) -> None:
@@ -111,7 +114,7 @@ def test_pointmap_monocular_depth_on_nyu(tiny_model, nyu_root, tmp_path):
     assert rows["pointmap"]["images"] == 2 and rows["pointmap"]["failed"] == 0
     assert math.isfinite(rows["pointmap"]["abs_rel"]) and 0 <= rows["pointmap"]["delta_1.25"] <= 1
     assert rows["oracle"]["abs_rel"] == pytest.approx(0, abs=1e-6) and rows["oracle"]["tau_1.03"] == 1.0
-    assert (tmp_path / "abs_rel.png").is_file()
+    assert (tmp_path / "abs_rel.png").is_file() or not HAS_MATPLOTLIB
 
 
 def test_depth_layout_errors(tmp_path):

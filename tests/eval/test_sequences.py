@@ -1,6 +1,7 @@
 """Multi-view pose runners on tiny fixtures written in the CO3Dv2 and RealEstate10K layouts."""
 
 import gzip
+import importlib.util
 import json
 import math
 
@@ -13,6 +14,8 @@ from pointmap.eval import run_eval
 from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences, viewpoint_to_cam2world
 from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
 from pointmap.eval.sequences import PointmapSequences, choose_frames, evaluate_sequences
+
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def ring_poses(num: int, seed: int) -> np.ndarray:
@@ -210,7 +213,7 @@ def test_pointmap_cli_runs_eval(re10k_root, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "| oracle | realestate10k | 1 | 0 | 100.0 | 100.0 | 100.0 |" in printed
-    assert (out / "results.json").is_file() and (out / "rot_med.png").is_file()
+    assert (out / "results.json").is_file() and ((out / "rot_med.png").is_file() or not HAS_MATPLOTLIB)
     assert cli_main(["eval", "co3d", "--methods", "oracle", "--quiet"]) == 2
     assert "--data" in capsys.readouterr().err
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -50,7 +51,7 @@ def run_eval(
 
     Args:
         benchmark: a key of BENCHMARK_METHODS.
-        data: the dataset folder (None for "synthetic").
+        data: the dataset folder (None for the synthetic benchmarks).
         out: output folder, or None to write nothing.
         model: a loaded network, a checkpoint path or hub id, or None for the bundled model; loaded only
             when "pointmap" is among the methods.
@@ -218,8 +219,6 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m pointmap.eval BENCHMARK ...`; returns the exit code (0 ok, 2 bad input)."""
-    import sys
-
     parser = argparse.ArgumentParser(prog="pointmap eval", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)

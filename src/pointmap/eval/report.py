@@ -63,7 +63,7 @@ def to_json(result: EvalResult) -> str:
 
 
 def _cell(value) -> str:
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):  # bool included
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
