@@ -127,6 +127,16 @@ def colmap_poses(images: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
     """
     import pycolmap
 
+    # COLMAP logs every step, and a failed model as an error; the benchmark counts failures itself.
+    previous_level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 3  # FATAL only
+    try:
+        return _colmap_poses(pycolmap, images, seed)
+    finally:
+        pycolmap.logging.minloglevel = previous_level
+
+
+def _colmap_poses(pycolmap, images: Sequence[np.ndarray], seed: int) -> np.ndarray:
     poses = np.full((len(images), 4, 4), np.nan)
     with tempfile.TemporaryDirectory(prefix="pointmap-colmap-") as work:
         root = Path(work)
