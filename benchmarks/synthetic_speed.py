@@ -56,7 +56,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
-        "--sizes", nargs="+", default=None, help="HxW sizes; default 224x224 384x512 (GPU) or 64x64 (CPU)"
+        "--sizes",
+        nargs="+",
+        default=None,
+        help="HxW sizes (rows x columns); default 224x224 384x512 (GPU) or 64x64 (CPU)",
     )
     parser.add_argument("--batch", type=int, default=None, help="items per render_batch; default 256 (GPU) or 4 (CPU)")
     parser.add_argument("--batches", type=int, default=3)
@@ -73,7 +76,7 @@ def main() -> None:
         height, width = (int(v) for v in text.lower().split("x"))
         result = measure((height, width), device, batch, args.batches, not args.no_shadows, args.compiled)
         print(
-            f"{height}x{width}: {result['pairs_per_s']:.1f} pairs/s, setup share {result['setup_share']:.0%}, "
+            f"{width}x{height} (W x H): {result['pairs_per_s']:.1f} pairs/s, setup share {result['setup_share']:.0%}, "
             f"median overlap {result['median_overlap']:.2f}"
         )
 
