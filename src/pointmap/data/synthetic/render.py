@@ -100,13 +100,19 @@ def shade_rays(
         lambert = (n * to_light).sum(-1, keepdim=True).clamp_min(0)
         arriving = lights.colour[:, light][scene_index[valid]] * falloff * (lambert > 0)  # (N, 3)
         if shadows and light == 0:
+            # Sky pixels and surfaces facing away from the light need no shadow ray: theirs start far
+            # above the scene pointing up, so culling drops them before any exact test.
+            needed = valid.clone()
+            needed[valid] = lambert[:, 0] > 0
             shadow_origin = torch.zeros_like(origins)
+            shadow_origin[..., 2] = 1e4
             shadow_dir = torch.zeros_like(dirs)
             shadow_dir[..., 2] = 1
             max_t = torch.zeros_like(t)
-            shadow_origin[valid] = p + 2e-3 * n
-            shadow_dir[valid] = to_light
-            max_t[valid] = torch.where(directional, torch.full_like(distance, torch.inf), distance)[:, 0]
+            facing = lambert[:, 0] > 0
+            shadow_origin[needed] = (p + 2e-3 * n)[facing]
+            shadow_dir[needed] = to_light[facing]
+            max_t[needed] = torch.where(directional, torch.full_like(distance, torch.inf), distance)[facing, 0]
             blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t, compiled)[valid]
             arriving = arriving * (~blocked)[:, None]
         irradiance = irradiance + arriving * lambert
