@@ -69,7 +69,7 @@ def build_scene(scene: str, source: Path, out: Path, config: BuildConfig) -> Sce
     work = out / WORK_DIR / scene
     shutil.rmtree(work, ignore_errors=True)
     origin = collect_frames(source, work / "images", config.max_image_size, config.video_every, config.verbose)
-    sfm = reconstruct_sparse(work / "images", work / "colmap", config.sfm, sequential=is_video(source))
+    sfm = reconstruct_sparse(work / "images", work / "colmap", config.sfm, is_video(source), config.verbose)
     if sfm is None:
         return SceneResult(scene, str(source), "failed", f"COLMAP registered no model from {len(origin)} images", None)
     device = _default_device(config)

@@ -7,6 +7,8 @@ principal points and keypoints are shifted by half a pixel here).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,12 +177,28 @@ def read_sfm_scene(undistorted, image_dir: Path, num_input: int, reprojection_px
     )
 
 
-def reconstruct_sparse(image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool) -> SfmScene | None:
+@contextlib.contextmanager
+def _colmap_logs(verbose: bool) -> Iterator[None]:
+    """COLMAP's INFO log (thousands of lines per scene) only when verbose; warnings and errors always."""
+    import pycolmap
+
+    previous = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = previous if verbose else max(previous, 1)
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = previous
+
+
+def reconstruct_sparse(
+    image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool, verbose: bool = True
+) -> SfmScene | None:
     """SfM, undistortion and read-back of one folder of images; None when COLMAP builds no model."""
     num_input = sum(1 for p in image_dir.iterdir() if p.is_file())
-    model = run_sfm(image_dir, work_dir, config, sequential)
-    if model is None:
-        return None
-    reprojection_px = float(model.compute_mean_reprojection_error())
-    undistorted = undistort(model, image_dir, work_dir / "dense")
+    with _colmap_logs(verbose):
+        model = run_sfm(image_dir, work_dir, config, sequential)
+        if model is None:
+            return None
+        reprojection_px = float(model.compute_mean_reprojection_error())
+        undistorted = undistort(model, image_dir, work_dir / "dense")
     return read_sfm_scene(undistorted, work_dir / "dense" / "images", num_input, reprojection_px)

@@ -1,0 +1,323 @@
+"""Tests of the real-scene builder (pointmap.data.real): closed-form stereo and consistency checks, the
+quality gates, resuming, and a synthetic room through the whole COLMAP + stereo pipeline (slow)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+import torch
+from PIL import Image
+
+from pointmap.data.real import build as build_module
+from pointmap.data.real.build import SceneResult, build_real, parse_args
+from pointmap.data.real.config import BuildConfig, QualityConfig, SfmConfig, StereoConfig
+from pointmap.data.real.consistency import consistent_with, pair_overlap, relative_pose
+from pointmap.data.real.ingest import collect_frames, discover_scenes
+from pointmap.data.real.quality import SceneQuality, judge, report_line
+from pointmap.data.real.stereo import plane_sweep, select_neighbours, sparse_depth_map
+
+REPO = Path(__file__).resolve().parents[2]
+FOCAL, HEIGHT, WIDTH = 100.0, 48, 64
+
+
+@pytest.fixture
+def one_thread():
+    # Several test processes share two cores: one torch thread each avoids oversubscription stalls.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _K() -> torch.Tensor:
+    return torch.tensor([[FOCAL, 0, WIDTH / 2], [0, FOCAL, HEIGHT / 2], [0, 0, 1]], dtype=torch.float64)
+
+
+def _pose(x: float) -> torch.Tensor:
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[0, 3] = x
+    return pose
+
+
+def _texture(width: int, seed: int = 0) -> torch.Tensor:
+    """(HEIGHT, width) grey noise with some spatial correlation, in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand(1, 1, HEIGHT, width, generator=generator)
+    blurred = torch.nn.functional.avg_pool2d(noise, 3, stride=1, padding=1, count_include_pad=False)[0, 0]
+    return (blurred - blurred.min()) / (blurred.max() - blurred.min())
+
+
+def test_plane_sweep_finds_a_fronto_parallel_plane(one_thread):
+    # A plane at depth d seen by cameras shifted by +-b along x: each source is the reference shifted by
+    # the disparity f b / d = 5 px, so every interior pixel's depth is d.
+    depth, baseline, disparity = 2.0, 0.1, 5
+    wide = _texture(WIDTH + 2 * disparity)
+    ref = wide[:, disparity : disparity + WIDTH]
+    # Camera at +b sees world x at pixel u - disparity: its image at u is the reference at u + disparity.
+    right = wide[:, 2 * disparity :]
+    left = wide[:, :WIDTH]
+    sources = [right, left]
+    source_from_ref = torch.stack([relative_pose(_pose(0), _pose(baseline)), relative_pose(_pose(0), _pose(-baseline))])
+    config = StereoConfig(num_depths=32, window=5)
+    estimate, score = plane_sweep(ref, _K(), sources, _K().expand(2, 3, 3), source_from_ref, 1.0, 4.0, config)
+    # Where both sources' windows land inside their images at the true depth (best_of = 2 needs both),
+    # with a pixel to spare, every pixel has the plane's depth. Nearer the sides a wrong plane, the only
+    # one both sources see, may win: the multi-view consistency filter is there to remove those.
+    both = (slice(2, -2), slice(disparity + 3, -disparity - 3))
+    assert (estimate[both] > 0).all()
+    assert (estimate[both] - depth).abs().max() / depth < 0.005
+    assert score[both].min() >= config.min_zncc
+    assert (estimate[:2] == 0).all() and (estimate[:, -2:] == 0).all()  # windows over the border
+
+
+def test_plane_sweep_keeps_no_depth_on_a_blank_wall(one_thread):
+    flat = torch.full((HEIGHT, WIDTH), 0.5)
+    source_from_ref = relative_pose(_pose(0), _pose(0.1))[None]
+    estimate, _ = plane_sweep(flat, _K(), [flat], _K()[None], source_from_ref, 1.0, 4.0, StereoConfig(num_depths=8))
+    assert (estimate == 0).all()
+
+
+def test_plane_sweep_rejects_bad_inputs():
+    image = torch.zeros(HEIGHT, WIDTH)
+    with pytest.raises(ValueError, match="at least one neighbour"):
+        plane_sweep(image, _K(), [], _K()[:0], torch.zeros(0, 4, 4), 1.0, 2.0, StereoConfig())
+    with pytest.raises(ValueError, match="0 < near < far"):
+        plane_sweep(image, _K(), [image], _K()[None], torch.eye(4)[None], 2.0, 1.0, StereoConfig())
+    with pytest.raises(ValueError, match="odd"):
+        StereoConfig(window=4)
+
+
+def test_consistency_of_a_plane_between_shifted_cameras():
+    # Both cameras see the plane z = 2 (constant depth); camera j sits 0.1 to the right, so pixel u of
+    # i lands on u - 5 in j: columns 0..4 leave j's image, the others come back exactly.
+    depth = torch.full((HEIGHT, WIDTH), 2.0, dtype=torch.float64)
+    j_from_i = relative_pose(_pose(0), _pose(0.1))
+    consistent = consistent_with(depth, _K(), depth, _K(), j_from_i, 1.0, 0.01)
+    assert not consistent[:, :5].any()
+    assert consistent[:, 5:].all()
+    assert pair_overlap(depth, _K(), _pose(0), depth, _K(), _pose(0.1), 1.0, 0.01) == pytest.approx((WIDTH - 5) / WIDTH)
+    # j believes the plane 3 % farther: the round trip comes back 3 % off in depth (and 0.15 px off in x).
+    farther = depth * 1.03
+    assert not consistent_with(depth, _K(), farther, _K(), j_from_i, 1.0, 0.01).any()
+    assert consistent_with(depth, _K(), farther, _K(), j_from_i, 1.0, 0.05)[:, 6:].all()
+    # Unknown depth (0) in j confirms nothing.
+    assert pair_overlap(depth, _K(), _pose(0), torch.zeros_like(depth), _K(), _pose(0.1), 1.0, 0.01) == 0
+
+
+def test_sparse_depth_map_keeps_the_nearest_point_per_pixel():
+    xy = torch.tensor([[3.2, 1.9], [2.8, 2.4], [10.0, 1.0], [-1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    depth = torch.tensor([5.0, 4.0, 3.0, 2.0, -1.0], dtype=torch.float64)
+    out = sparse_depth_map(xy, depth, 4, 6)
+    expected = torch.zeros(4, 6)
+    expected[2, 3] = 4.0  # two points round to (3, 2): the nearer wins; the others leave the image or lie behind
+    assert torch.equal(out, expected)
+
+
+def test_select_neighbours_prefers_shared_points_and_wide_baselines():
+    covisibility = torch.tensor([[90, 50, 40, 0], [50, 80, 30, 10], [40, 30, 70, 20], [0, 10, 20, 60]])
+    cam2world = torch.eye(4).repeat(4, 1, 1)
+    cam2world[:, 0, 3] = torch.tensor([0.0, 0.01, 0.5, 1.0])  # camera 1 nearly coincides with camera 0
+    median_depth = torch.full((4,), 2.0)
+    neighbours = select_neighbours(covisibility, cam2world, median_depth, count=2, min_angle_deg=3.0)
+    # Camera 0: camera 1 shares more points, but its baseline subtends 0.3 degrees (score 50 * 0.1 = 5).
+    assert neighbours[0] == [2, 1]
+    assert neighbours[3] == [2, 1]
+    assert all(i not in n for i, n in enumerate(neighbours))
+
+
+def _quality(**changes) -> SceneQuality:
+    values = dict(scene="s", num_input=10, num_registered=9, reprojection_px=0.8, dense_share=0.5, valid_share=0.6,
+                  num_pairs=12, mean_overlap=0.4, seconds=3.0)
+    values.update(changes)
+    return SceneQuality(**values)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        ({"num_registered": 2}, "2 registered images < 3"),
+        ({"num_registered": 4}, "registered 4/10 < 50%"),
+        ({"reprojection_px": 2.5}, "mean reprojection error 2.50 px > 2.0 px"),
+        ({"valid_share": 0.05}, "valid depth on 5.0% of pixels < 10%"),
+        ({"num_pairs": 0}, "0 pairs with overlap >= 0.05 < 1"),
+    ],
+)
+def test_quality_gates(changes, reason):
+    quality = _quality(**changes)
+    assert judge(quality, QualityConfig()) == reason
+    line = report_line(quality, reason)
+    assert line.startswith(f"s: registered {quality.num_registered}/10, reprojection")
+    assert line.endswith("accepted" if reason is None else f"rejected: {reason}")
+
+
+def _write_photos(folder: Path, count: int, size=(40, 30)) -> None:
+    folder.mkdir(parents=True)
+    for index in range(count):
+        Image.new("RGB", size, (index * 20, 0, 0)).save(folder / f"img{index}.jpg")
+
+
+def test_discover_scenes_and_collect_frames(tmp_path):
+    _write_photos(tmp_path / "root" / "kitchen", 2, size=(400, 300))
+    _write_photos(tmp_path / "root" / "street", 1)
+    (tmp_path / "root" / "notes").mkdir()
+    scenes = discover_scenes([tmp_path / "root"])
+    assert list(scenes) == ["kitchen", "street"]
+    assert discover_scenes([tmp_path / "root" / "street"]) == {"street": tmp_path / "root" / "street"}
+    with pytest.raises(ValueError, match="rename one of them"):
+        discover_scenes([tmp_path / "root", tmp_path / "root" / "street"])
+    with pytest.raises(ValueError, match="no photos"):
+        discover_scenes([tmp_path / "root" / "notes"])
+    origin = collect_frames(scenes["kitchen"], tmp_path / "work", max_size=100, every=1, verbose=False)
+    assert sorted(origin) == ["img0.png", "img1.png"]
+    with Image.open(tmp_path / "work" / "img1.png") as image:
+        assert image.size == (100, 75)
+
+
+def test_build_real_resumes_and_never_keeps_rejected_scenes(tmp_path, monkeypatch):
+    for name in ("good", "bad", "broken"):
+        _write_photos(tmp_path / "in" / name, 1)
+    out = tmp_path / "out"
+    (out / "bad").mkdir(parents=True)  # a leftover folder from an interrupted run
+    (out / "bad" / "cameras.json").write_text("{}")
+    calls = []
+
+    def fake_build_scene(scene, source, out_dir, config):
+        calls.append(scene)
+        if scene == "broken":
+            raise RuntimeError("COLMAP crashed")
+        if scene == "good":
+            (out_dir / scene).mkdir()
+            (out_dir / scene / "cameras.json").write_text("{}")
+            return SceneResult(scene, str(source), "accepted", None, _quality(scene=scene))
+        return SceneResult(scene, str(source), "rejected", "too blurry", _quality(scene=scene))
+
+    monkeypatch.setattr(build_module, "build_scene", fake_build_scene)
+    config = BuildConfig(verbose=False)
+    first = build_real([tmp_path / "in"], out, config)
+    assert calls == ["bad", "broken", "good"]
+    assert [(r.scene, r.status) for r in first] == [("bad", "rejected"), ("broken", "failed"), ("good", "accepted")]
+    assert first[1].reason == "RuntimeError: COLMAP crashed"
+    assert not (out / "bad").exists()
+    status = json.loads((out / ".status" / "bad.json").read_text())
+    assert status["status"] == "rejected" and status["quality"]["num_registered"] == 9
+    calls.clear()
+    second = build_real([tmp_path / "in"], out, config)
+    assert calls == []
+    assert second == first
+    build_real([tmp_path / "in"], out, BuildConfig(verbose=False, retry_failed=True))
+    assert calls == ["bad", "broken"]
+
+
+def test_parse_args_builds_the_config():
+    inputs, out, config = parse_args(["a", "b.mp4", "--out", "o", "--num-depths", "64", "--camera-model", "OPENCV",
+                                      "--no-sparse-fallback", "--quiet", "--min-pair-overlap", "0.2"])
+    assert inputs == ["a", "b.mp4"] and out == "o"
+    assert config.stereo.num_depths == 64 and not config.stereo.sparse_fallback
+    assert config.sfm.camera_model == "OPENCV" and not config.verbose
+    assert config.quality.min_pair_overlap == 0.2
+    with pytest.raises(SystemExit):
+        parse_args(["a", "--out", "o", "--window", "4"])
+
+
+def test_manifest_of_real_scenes_is_complete_and_clean():
+    manifest = tomllib.loads((REPO / "data" / "real_scenes.toml").read_text())
+    scenes = manifest["scene"]
+    assert len(scenes) >= 5
+    allowed = set(manifest["allowed_licences"])
+    excluded = [name.lower() for name in manifest["excluded_sources"]]
+    for scene in scenes:
+        for key in ("name", "repository", "commit", "path", "licence", "kind"):
+            assert scene.get(key), f"{scene.get('name')}: {key} missing"
+        assert len(scene["commit"]) == 40 and int(scene["commit"], 16) >= 0
+        assert scene["licence"] in allowed
+        assert scene["kind"] in manifest["kinds"]
+        text = " ".join(str(v) for v in scene.values()).lower()
+        assert not any(name in text for name in excluded), scene["name"]
+    assert len({s["name"] for s in scenes}) == len(scenes)
+
+
+def _textured_room(seed: int, count: int, height: int, width: int):
+    """A synthetic room with high-contrast dead-leaves surfaces (SIFT needs texture at 160 x 120),
+    seen by `count` cameras on an arc looking into a corner."""
+    from pointmap.data.synthetic import intrinsics_from_fov, look_at, make_scene, render_views
+    from pointmap.data.synthetic.textures import PATTERNS
+
+    scene = make_scene("room", seed)
+    materials = scene.materials
+    generator = torch.Generator().manual_seed(seed)
+    materials.pattern[:] = PATTERNS.index("dead_leaves")
+    materials.scale[:] = 0.3
+    materials.gloss[:] = 0
+    materials.grime[:] = 0
+    materials.color_a[:] = torch.rand(materials.color_a.shape, generator=generator)
+    materials.color_b[:] = 1 - materials.color_a
+    angle = torch.linspace(0, 0.6 * math.pi, count)
+    eyes = torch.stack([1.2 * torch.cos(angle), 1.2 * torch.sin(angle), torch.full((count,), 1.5)], -1)
+    cam2world = look_at(eyes, torch.tensor([[-0.5, -0.5, 0.9]]).expand(count, 3), torch.zeros(count))
+    K = intrinsics_from_fov(torch.full((count,), 65.0), height, width)
+    rgb, depth = render_views(scene, K, cam2world, height, width, shadows=False)
+    return rgb, depth, K, cam2world
+
+
+def _angle_deg(rotation: torch.Tensor) -> torch.Tensor:
+    cos = ((rotation.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    return torch.rad2deg(torch.arccos(cos))
+
+
+@pytest.mark.slow
+def test_synthetic_room_through_the_pipeline(tmp_path, one_thread):
+    from pointmap.data.formats.generic import GenericPairDataset
+    from pointmap.geometry.procrustes import weighted_procrustes
+
+    count = 10
+    rgb, depth_gt, _, cam2world_gt = _textured_room(seed=3, count=count, height=240, width=320)
+    photos = tmp_path / "room"
+    photos.mkdir()
+    for index in range(count):
+        pixels = (rgb[index].permute(1, 2, 0) * 255).round().byte().numpy()
+        Image.fromarray(pixels).save(photos / f"{index:03d}.png")
+    config = BuildConfig(
+        image_format="png",
+        device="cpu",
+        verbose=False,
+        # The renders have no lens distortion; small images need COLMAP's inlier thresholds lowered.
+        sfm=SfmConfig(camera_model="SIMPLE_PINHOLE", init_min_inliers=30, abs_pose_min_inliers=15, num_threads=2),
+        stereo=StereoConfig(num_depths=64, sparse_fallback=False),
+    )
+    (result,) = build_real([photos], tmp_path / "out", config)
+    assert result.status == "accepted", result.reason
+    assert result.quality.num_registered == count and result.quality.reprojection_px < 0.6
+
+    dataset = GenericPairDataset(tmp_path / "out")
+    frames = sorted(dataset.frames["room"])
+    assert frames == [f"{i:03d}" for i in range(count)]
+    views = [dataset.view("room", name) for name in frames]
+    cam2world = torch.stack([v.cam2world for v in views]).double()
+    # Poses up to the similarity SfM leaves free: Umeyama on the camera centres.
+    scale, rotation, _ = weighted_procrustes(cam2world[None, :, :3, 3], cam2world_gt[None, :, :3, 3].double())
+    errors = _angle_deg((rotation[0] @ cam2world[:, :3, :3]).transpose(1, 2) @ cam2world_gt[:, :3, :3].double())
+    assert errors.max() < 0.6, errors
+    relative = cam2world[:, None, :3, :3].transpose(-1, -2) @ cam2world[None, :, :3, :3]
+    relative_gt = cam2world_gt[:, None, :3, :3].transpose(-1, -2) @ cam2world_gt[None, :, :3, :3]
+    assert _angle_deg(relative.transpose(-1, -2) @ relative_gt.double()).max() < 0.5
+    # Depths: undistortion is the identity for SIMPLE_PINHOLE, so pixels correspond; one scale per scene.
+    valid = torch.stack([v.valid for v in views]) & (depth_gt > 0)
+    depth = torch.stack([v.depth for v in views])
+    depth_scale = (depth_gt[valid] / depth[valid]).median()
+    relative_error = (depth[valid] * depth_scale - depth_gt[valid]).abs() / depth_gt[valid]
+    assert valid.float().mean() > 0.6
+    assert relative_error.median() < 0.012
+    assert (relative_error < 0.05).float().mean() > 0.95
+    # The depth maps and the cameras share one scale: the centres' similarity gives the same one.
+    assert abs(float(depth_scale) - float(scale[0])) / float(scale[0]) < 0.01
+    # Neighbouring views overlap most.
+    overlaps = {(p[1], p[2]): p[3] for p in dataset.pairs}
+    assert overlaps[("000", "001")] > 0.3
+    assert overlaps.get(("000", "009"), 0.0) < overlaps[("000", "001")]
+    assert np.isclose(result.quality.mean_overlap, np.mean(list(overlaps.values())), atol=1e-3)
