@@ -4,7 +4,6 @@ quality gates, resuming, and a synthetic room through the whole COLMAP + stereo 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 
 from pointmap.data.real import build as build_module
 from pointmap.data.real.build import SceneResult, build_real, parse_args
-from pointmap.data.real.config import BuildConfig, QualityConfig, SfmConfig, StereoConfig
+from pointmap.data.real.config import BuildConfig, QualityConfig, StereoConfig
 from pointmap.data.real.consistency import consistent_with, pair_overlap, relative_pose
 from pointmap.data.real.ingest import collect_frames, discover_scenes
 from pointmap.data.real.quality import SceneQuality, judge, report_line
@@ -132,7 +131,7 @@ def test_select_neighbours_prefers_shared_points_and_wide_baselines():
 
 def _quality(**changes) -> SceneQuality:
     values = dict(scene="s", num_input=10, num_registered=9, reprojection_px=0.8, dense_share=0.5, valid_share=0.6,
-                  num_pairs=12, mean_overlap=0.4, seconds=3.0)
+                  num_pairs=12, mean_overlap=0.4, seconds=3.0, sfm_seconds=1.0, stereo_seconds=1.5, pairs_seconds=0.5)
     values.update(changes)
     return SceneQuality(**values)
 
@@ -242,81 +241,30 @@ def test_manifest_of_real_scenes_is_complete_and_clean():
     assert len({s["name"] for s in scenes}) == len(scenes)
 
 
-def _textured_room(seed: int, count: int, height: int, width: int):
-    """A synthetic room with high-contrast dead-leaves surfaces (SIFT needs texture at 160 x 120),
-    seen by `count` cameras on an arc looking into a corner."""
-    from pointmap.data.synthetic import intrinsics_from_fov, look_at, make_scene, render_views
-    from pointmap.data.synthetic.textures import PATTERNS
-
-    scene = make_scene("room", seed)
-    materials = scene.materials
-    generator = torch.Generator().manual_seed(seed)
-    materials.pattern[:] = PATTERNS.index("dead_leaves")
-    materials.scale[:] = 0.3
-    materials.gloss[:] = 0
-    materials.grime[:] = 0
-    materials.color_a[:] = torch.rand(materials.color_a.shape, generator=generator)
-    materials.color_b[:] = 1 - materials.color_a
-    angle = torch.linspace(0, 0.6 * math.pi, count)
-    eyes = torch.stack([1.2 * torch.cos(angle), 1.2 * torch.sin(angle), torch.full((count,), 1.5)], -1)
-    cam2world = look_at(eyes, torch.tensor([[-0.5, -0.5, 0.9]]).expand(count, 3), torch.zeros(count))
-    K = intrinsics_from_fov(torch.full((count,), 65.0), height, width)
-    rgb, depth = render_views(scene, K, cam2world, height, width, shadows=False)
-    return rgb, depth, K, cam2world
-
-
-def _angle_deg(rotation: torch.Tensor) -> torch.Tensor:
-    cos = ((rotation.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
-    return torch.rad2deg(torch.arccos(cos))
-
-
 @pytest.mark.slow
 def test_synthetic_room_through_the_pipeline(tmp_path, one_thread):
     from pointmap.data.formats.generic import GenericPairDataset
-    from pointmap.geometry.procrustes import weighted_procrustes
+    from pointmap.data.real.synthetic_check import check_config, textured_room, truth_metrics, write_photos
 
     count = 10
-    rgb, depth_gt, _, cam2world_gt = _textured_room(seed=3, count=count, height=240, width=320)
-    photos = tmp_path / "room"
-    photos.mkdir()
-    for index in range(count):
-        pixels = (rgb[index].permute(1, 2, 0) * 255).round().byte().numpy()
-        Image.fromarray(pixels).save(photos / f"{index:03d}.png")
-    config = BuildConfig(
-        image_format="png",
-        device="cpu",
-        verbose=False,
-        # The renders have no lens distortion; small images need COLMAP's inlier thresholds lowered.
-        sfm=SfmConfig(camera_model="SIMPLE_PINHOLE", init_min_inliers=30, abs_pose_min_inliers=15, num_threads=2),
-        stereo=StereoConfig(num_depths=64, sparse_fallback=False),
-    )
-    (result,) = build_real([photos], tmp_path / "out", config)
+    rgb, depth_gt, _, cam2world_gt = textured_room(seed=3, count=count, height=240, width=320)
+    write_photos(rgb, tmp_path / "room")
+    (result,) = build_real([tmp_path / "room"], tmp_path / "out", check_config("cpu"))
     assert result.status == "accepted", result.reason
     assert result.quality.num_registered == count and result.quality.reprojection_px < 0.6
-
-    dataset = GenericPairDataset(tmp_path / "out")
-    frames = sorted(dataset.frames["room"])
-    assert frames == [f"{i:03d}" for i in range(count)]
-    views = [dataset.view("room", name) for name in frames]
-    cam2world = torch.stack([v.cam2world for v in views]).double()
-    # Poses up to the similarity SfM leaves free: Umeyama on the camera centres.
-    scale, rotation, _ = weighted_procrustes(cam2world[None, :, :3, 3], cam2world_gt[None, :, :3, 3].double())
-    errors = _angle_deg((rotation[0] @ cam2world[:, :3, :3]).transpose(1, 2) @ cam2world_gt[:, :3, :3].double())
-    assert errors.max() < 0.6, errors
-    relative = cam2world[:, None, :3, :3].transpose(-1, -2) @ cam2world[None, :, :3, :3]
-    relative_gt = cam2world_gt[:, None, :3, :3].transpose(-1, -2) @ cam2world_gt[None, :, :3, :3]
-    assert _angle_deg(relative.transpose(-1, -2) @ relative_gt.double()).max() < 0.5
-    # Depths: undistortion is the identity for SIMPLE_PINHOLE, so pixels correspond; one scale per scene.
-    valid = torch.stack([v.valid for v in views]) & (depth_gt > 0)
-    depth = torch.stack([v.depth for v in views])
-    depth_scale = (depth_gt[valid] / depth[valid]).median()
-    relative_error = (depth[valid] * depth_scale - depth_gt[valid]).abs() / depth_gt[valid]
-    assert valid.float().mean() > 0.6
-    assert relative_error.median() < 0.012
-    assert (relative_error < 0.05).float().mean() > 0.95
-    # The depth maps and the cameras share one scale: the centres' similarity gives the same one.
-    assert abs(float(depth_scale) - float(scale[0])) / float(scale[0]) < 0.01
+    assert result.quality.sfm_seconds + result.quality.stereo_seconds <= result.quality.seconds
+    metrics = truth_metrics(tmp_path / "out", "room", depth_gt, cam2world_gt)
+    # Poses up to the similarity SfM leaves free (Umeyama on the camera centres), and pairwise.
+    assert metrics.rotation_deg_max < 0.6
+    assert metrics.relative_rotation_deg_max < 0.5
+    # Depths after one scale for the scene; that scale is the camera centres' too.
+    assert metrics.valid_share > 0.6
+    assert metrics.depth_median_error < 0.012
+    assert metrics.depth_within_5pct > 0.95
+    assert metrics.scale_disagreement < 0.01
     # Neighbouring views overlap most.
+    dataset = GenericPairDataset(tmp_path / "out")
+    assert sorted(dataset.frames["room"]) == [f"{i:03d}" for i in range(count)]
     overlaps = {(p[1], p[2]): p[3] for p in dataset.pairs}
     assert overlaps[("000", "001")] > 0.3
     assert overlaps.get(("000", "009"), 0.0) < overlaps[("000", "001")]

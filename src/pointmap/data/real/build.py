@@ -69,15 +69,19 @@ def build_scene(scene: str, source: Path, out: Path, config: BuildConfig) -> Sce
     work = out / WORK_DIR / scene
     shutil.rmtree(work, ignore_errors=True)
     origin = collect_frames(source, work / "images", config.max_image_size, config.video_every, config.verbose)
+    sfm_start = time.perf_counter()
     sfm = reconstruct_sparse(work / "images", work / "colmap", config.sfm, is_video(source), config.verbose)
     if sfm is None:
         return SceneResult(scene, str(source), "failed", f"COLMAP registered no model from {len(origin)} images", None)
+    stereo_start = time.perf_counter()
     device = _default_device(config)
     depths = scene_depths(sfm, config.stereo, device, config.verbose)
+    pairs_start = time.perf_counter()
     pairs = list_pairs(
         depths.depth, sfm.intrinsics, sfm.cam2world, sfm.covisibility, config.quality.min_pair_overlap,
         config.stereo.reprojection_px, config.stereo.depth_tolerance,
     )
+    end = time.perf_counter()
     quality = SceneQuality(
         scene=scene,
         num_input=sfm.num_input,
@@ -87,7 +91,10 @@ def build_scene(scene: str, source: Path, out: Path, config: BuildConfig) -> Sce
         valid_share=sum(float((d > 0).float().mean()) for d in depths.depth) / sfm.num_registered,
         num_pairs=len(pairs),
         mean_overlap=sum(p[2] for p in pairs) / len(pairs) if pairs else math.nan,
-        seconds=time.perf_counter() - start,
+        seconds=end - start,
+        sfm_seconds=stereo_start - sfm_start,
+        stereo_seconds=pairs_start - stereo_start,
+        pairs_seconds=end - pairs_start,
     )
     reason = judge(quality, config.quality)
     if reason is not None:

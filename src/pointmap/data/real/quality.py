@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from pointmap.data.real.config import QualityConfig
@@ -28,6 +29,12 @@ class SceneQuality:
     """Mean overlap of the listed pairs (NaN when there is none)."""
     seconds: float
     """Wall time of the whole scene."""
+    sfm_seconds: float = math.nan
+    """Of which COLMAP: features, matching, mapping, undistortion."""
+    stereo_seconds: float = math.nan
+    """Of which plane sweep, consistency filter and sparse fallback."""
+    pairs_seconds: float = math.nan
+    """Of which the pair overlaps."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,5 +63,5 @@ def report_line(quality: SceneQuality, reason: str | None) -> str:
         f"{quality.scene}: registered {quality.num_registered}/{quality.num_input}, "
         f"reprojection {quality.reprojection_px:.2f} px, valid depth {quality.valid_share:.1%} "
         f"(dense {quality.dense_share:.1%}), {quality.num_pairs} pairs (mean overlap {quality.mean_overlap:.2f}), "
-        f"{quality.seconds:.0f} s: {verdict}"
+        f"{quality.seconds:.0f} s (SfM {quality.sfm_seconds:.0f} s, stereo {quality.stereo_seconds:.0f} s): {verdict}"
     )
