@@ -178,6 +178,21 @@ def test_discover_scenes_and_collect_frames(tmp_path):
         assert image.size == (100, 75)
 
 
+def test_collect_frames_keeps_every_kth_video_frame(tmp_path):
+    import cv2
+
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for index in range(5):
+        writer.write(np.full((48, 64, 3), index * 40, np.uint8))
+    writer.release()
+    assert discover_scenes([tmp_path]) == {"clip": tmp_path / "clip.avi"}
+    origin = collect_frames(tmp_path / "clip.avi", tmp_path / "work", max_size=32, every=2, verbose=False)
+    assert origin == {f"{i:06d}.png": f"{tmp_path / 'clip.avi'}#frame={i}" for i in (0, 2, 4)}
+    with Image.open(tmp_path / "work" / "000004.png") as image:
+        assert image.size == (32, 24)
+        assert abs(np.asarray(image).mean() - 160) < 3  # frame 4 is grey level 4 * 40 (JPEG-coded)
+
+
 def test_build_real_resumes_and_never_keeps_rejected_scenes(tmp_path, monkeypatch):
     for name in ("good", "bad", "broken"):
         _write_photos(tmp_path / "in" / name, 1)
