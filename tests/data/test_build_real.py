@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from pointmap.data.real import build as build_module
-from pointmap.data.real.build import SceneResult, build_real, parse_args
+from pointmap.data.real.build import SceneResult, build_real, parse_args, split_of
 from pointmap.data.real.config import BuildConfig, QualityConfig, StereoConfig
 from pointmap.data.real.consistency import consistent_with, pair_overlap, relative_pose
 from pointmap.data.real.ingest import collect_frames, discover_scenes
@@ -218,6 +218,7 @@ def test_build_real_resumes_and_never_keeps_rejected_scenes(tmp_path, monkeypatc
     assert [(r.scene, r.status) for r in first] == [("bad", "rejected"), ("broken", "failed"), ("good", "accepted")]
     assert first[1].reason == "RuntimeError: COLMAP crashed"
     assert not (out / "bad").exists()
+    assert json.loads((out / "splits.json").read_text()) == {"train": ["good"], "val": []}
     status = json.loads((out / ".status" / "bad.json").read_text())
     assert status["status"] == "rejected" and status["quality"]["num_registered"] == 9
     calls.clear()
@@ -226,6 +227,14 @@ def test_build_real_resumes_and_never_keeps_rejected_scenes(tmp_path, monkeypatc
     assert second == first
     build_real([tmp_path / "in"], out, BuildConfig(verbose=False, retry_failed=True))
     assert calls == ["bad", "broken"]
+
+
+def test_split_of_is_a_stable_share_of_scene_names():
+    names = [f"scene{i}" for i in range(2000)]
+    val = [n for n in names if split_of(n, 0.1) == "val"]
+    assert 150 < len(val) < 250
+    assert all(split_of(n, 0.2) == "val" for n in val)  # a larger share only adds scenes to val
+    assert split_of("kitchen", 0.0) == "train" and split_of("kitchen", 1.0) == "val"
 
 
 def test_parse_args_builds_the_config():

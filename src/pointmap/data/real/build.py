@@ -9,6 +9,7 @@ scenes are skipped, rejected and failed ones reported again (rebuilt with --retr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from pointmap.data.formats.generic import write_scene
+from pointmap.data.formats.generic import write_scene, write_splits
 from pointmap.data.real.colmap_pipeline import reconstruct_sparse
 from pointmap.data.real.config import BuildConfig, QualityConfig, SfmConfig, StereoConfig
 from pointmap.data.real.dense import scene_depths
@@ -125,6 +126,25 @@ def _read_status(out: Path, scene: str) -> SceneResult | None:
     return SceneResult.from_dict(json.loads(path.read_text())) if path.is_file() else None
 
 
+def split_of(scene: str, val_share: float) -> str:
+    """ "val" or "train" for a scene, from a hash of its name: stable across runs and machines."""
+    digest = int.from_bytes(hashlib.sha256(scene.encode("utf-8")).digest()[:8], "big")
+    return "val" if digest / 2**64 < val_share else "train"
+
+
+def _write_splits(out: Path, val_share: float) -> dict[str, list[str]]:
+    """splits.json over every accepted scene in `out` (this run's and earlier runs')."""
+    accepted = sorted(
+        path.stem
+        for path in (out / STATUS_DIR).glob("*.json")
+        if json.loads(path.read_text())["status"] == "accepted" and (out / path.stem / "cameras.json").is_file()
+    )
+    splits = {"train": [s for s in accepted if split_of(s, val_share) == "train"],
+              "val": [s for s in accepted if split_of(s, val_share) == "val"]}
+    write_splits(out, splits)
+    return splits
+
+
 def build_real(inputs: Sequence[str | Path], out: str | Path, config: BuildConfig | None = None) -> list[SceneResult]:
     """Build training scenes from photo folders and videos, one scene each, resuming an earlier run.
 
@@ -133,6 +153,8 @@ def build_real(inputs: Sequence[str | Path], out: str | Path, config: BuildConfi
         out: the dataset folder (generic format); OUT/.status holds each scene's verdict and figures,
             OUT/.work the COLMAP work folders while a scene is built.
         config: builder options.
+    Also writes OUT/splits.json: every accepted scene in "train" or "val" (config.val_share, by name).
+
     Returns:
         One SceneResult per scene, in input order; scenes done by an earlier run come back from their status.
     """
@@ -163,11 +185,13 @@ def build_real(inputs: Sequence[str | Path], out: str | Path, config: BuildConfi
             else:
                 print(report_line(result.quality, result.reason))
         results.append(result)
+    splits = _write_splits(out, config.val_share)
     if config.verbose:
         accepted = [r for r in results if r.status == "accepted"]
         print(f"{len(accepted)}/{len(results)} scenes accepted, "
               f"{sum(r.quality.num_registered for r in accepted)} images, "
-              f"{sum(r.quality.num_pairs for r in accepted)} pairs in {out}")
+              f"{sum(r.quality.num_pairs for r in accepted)} pairs in {out} "
+              f"(splits.json: {len(splits['train'])} train, {len(splits['val'])} val scenes)")
     return results
 
 
@@ -183,6 +207,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[list[str], str, Build
     parser.add_argument("--max-image-size", type=int, default=build.max_image_size, help="longer side in pixels")
     parser.add_argument("--video-every", type=int, default=build.video_every, help="keep every k-th video frame")
     parser.add_argument("--image-format", choices=["jpg", "png"], default=build.image_format)
+    parser.add_argument("--val-share", type=float, default=build.val_share,
+                        help="share of scenes held out as splits.json's val split (by a hash of the name)")
     parser.add_argument("--camera-model", default=sfm.camera_model, help="COLMAP camera model of the photos")
     parser.add_argument("--camera-mode", choices=["auto", "single", "per_image"], default=sfm.camera_mode)
     parser.add_argument("--matching", choices=["auto", "exhaustive", "sequential"], default=sfm.matching)
@@ -207,6 +233,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[list[str], str, Build
         max_image_size=args.max_image_size,
         video_every=args.video_every,
         image_format=args.image_format,
+        val_share=args.val_share,
         device=args.device,
         keep_work=args.keep_work,
         retry_failed=args.retry_failed,

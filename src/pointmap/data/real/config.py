@@ -100,6 +100,9 @@ class BuildConfig:
     """Photos are downscaled so that their longer side is at most this (pixels) before SfM."""
     video_every: int = 10
     """Keep every k-th frame of a video."""
+    val_share: float = 0.1
+    """Share of the scenes held out in splits.json's "val" split, chosen by a hash of the scene name (a
+    scene stays in its split when more scenes are added)."""
     image_format: Literal["jpg", "png"] = "jpg"
     """Image format of the written scenes."""
     device: str | None = None
