@@ -57,7 +57,7 @@ def run_eval(
             when "pointmap" is among the methods.
         methods: names from BENCHMARK_METHODS[benchmark]; default DEFAULT_METHODS[benchmark].
         size: network image size (224 or 512); default the model's.
-        device: where the network runs.
+        device: where the network runs, and where the synthetic benchmarks ray-cast their scenes.
         pairs: number of pairs (synthetic: default 64; scannet1500: the first N of test.npz, default all).
         resolution: the synthetic render size (see SyntheticEvalConfig).
         seed: the synthetic split's base seed, or the frame sampling's seed.
@@ -118,7 +118,7 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
     methods = {name: builders[name]() for name in names}
     if benchmark == "synthetic":
         config = SyntheticEvalConfig(pairs=pairs or 64, size=resolution or parse_resolution(None, image_size),
-                                     seed=seed)
+                                     seed=seed, device=str(device))
         return evaluate_synthetic(methods, config, verbose=verbose)
     items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
     return evaluate_pairs(benchmark, methods, items)
@@ -161,7 +161,7 @@ def _run_sequences(benchmark, data, names, network, size, device, seed, frames, 
     if benchmark == "synthetic-rooms":
         image_size = size or (network.image_size if network is not None else 512)
         config = SyntheticRoomsConfig(rooms=max_sequences or 8, views=frames, seed=seed,
-                                      size=resolution or parse_resolution(None, image_size))
+                                      size=resolution or parse_resolution(None, image_size), device=str(device))
         with tempfile.TemporaryDirectory(prefix="pointmap-rooms-") as folder:
             sequences = held_out_rooms(folder, config, verbose)
             result = _evaluate_sequences(benchmark, names, network, size, device, sequences, verbose)

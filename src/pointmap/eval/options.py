@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="checkpoint file, hub folder or hub id (default: bundled)")
     parser.add_argument("--size", type=int, choices=(224, 512), default=None,
                         help="network image size (default: the model's)")
-    parser.add_argument("--device", default="cpu", help="torch device for the network (default: cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for the network and the synthetic renders (default: cpu)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated: pointmap, colmap, oracle, and sift on pairs; default pointmap and "
                         "the benchmark's classical baselines")
