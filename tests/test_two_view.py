@@ -11,6 +11,7 @@ from geometry.two_view_scene import (
 )
 from pointmap.geometry.cameras import invert_pose, project_points, transform_points
 from pointmap.images import View
+from pointmap.model.config import ModelConfig
 from pointmap.model.network import EncodedImage, PairOutput
 from pointmap.two_view import analyze_pair, monocular_depth
 
@@ -28,6 +29,7 @@ class OracleModel(torch.nn.Module):
         super().__init__()
         self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
         self.answers, self.conf = answers, conf
+        self.config = ModelConfig()  # its min_conf (3) is the default threshold of analyze_pair
 
     def encode(self, img):
         return EncodedImage(img[:, :1, :1, 0], img.shape[-2], img.shape[-1])  # (B, 1, 1) ids

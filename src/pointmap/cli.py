@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--iterations", type=int, default=None, help="most global alignment sweeps (default: the aligner's)"
     )
-    rec.add_argument("--min-conf", type=float, default=3.0, help="drop points with confidence <= this (3)")
+    rec.add_argument(
+        "--min-conf", type=float, default=None,
+        help="drop points with confidence <= this (default: the model's own threshold, 3 for the official weights)",
+    )
     rec.add_argument("--batch-size", type=int, default=8, help="image pairs per network call (default: 8)")
     calibration = rec.add_mutually_exclusive_group()
     calibration.add_argument("--focal", type=float, help="known focal length in original-photo pixels")

@@ -106,7 +106,7 @@ def reconstruct(
     size: int | None = None,
     graph: str = "complete",
     iterations: int | None = None,
-    min_conf: float = 3.0,
+    min_conf: float | None = None,
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     known_focals: float | Sequence[float] | None = None,
@@ -124,7 +124,8 @@ def reconstruct(
         graph: the pair graph (`make_pairs`): complete, swin-k, logwin-k, oneref-k.
         iterations: most global alignment sweeps; default `AlignConfig.iterations` (it stops early on
             convergence).
-        min_conf: points with a confidence at or below this are masked out of the exports.
+        min_conf: points with a confidence at or below this are masked out of the exports; default the
+            model's `config.min_conf`.
         device: where the network and the alignment run.
         batch_size: pairs per network call.
         known_focals: focal length in original-photo pixels, one for all images or one per image.
@@ -145,6 +146,8 @@ def reconstruct(
         raise ValueError("pass known_focals or intrinsics, not both (intrinsics carry the focals)")
     files = collect_inputs(paths)
     network = resolve_model(model, device)
+    if min_conf is None:
+        min_conf = network.config.min_conf
     views = load_images(files, size=size or network.image_size, every=every, verbose=verbose)
     if not views:
         raise ValueError(f"no images could be read from {', '.join(files[:3])}; pass JPEG/PNG photos or a video")

@@ -76,7 +76,7 @@ def analyze_pair(
     view1: View,
     view2: View,
     pose_method: Literal["pnp", "procrustes"] = "pnp",
-    min_conf: float = 3.0,
+    min_conf: float | None = None,
     subsample: int = 8,
     amp_dtype: torch.dtype | str | None = None,
     device: torch.device | str | None = None,
@@ -95,7 +95,8 @@ def analyze_pair(
         view1, view2: images from `load_images`.
         pose_method: "pnp" or "procrustes"; "pnp" falls back to "procrustes" with a warning when RANSAC
             finds no pose (e.g. on the flat output of an untrained model).
-        min_conf: confidence threshold for matches and for the points the pose is fitted on.
+        min_conf: confidence threshold for matches and for the points the pose is fitted on; default the
+            model's `config.min_conf`.
         subsample: stride of the start grid of the matching.
         amp_dtype: None for float32, or "bf16" / "fp16" autocast.
         device: where the network runs; default the model's.
@@ -103,6 +104,8 @@ def analyze_pair(
     """
     if pose_method not in ("pnp", "procrustes"):
         raise ValueError(f"pose_method={pose_method!r}: pick 'pnp' or 'procrustes'")
+    if min_conf is None:
+        min_conf = model.config.min_conf
     preds = infer_pairs(model, [view1, view2], [(0, 1), (1, 0)], amp_dtype=amp_dtype, device=device, verbose=False)
     pts1, pts2, conf1, conf2 = preds.edge(0, 1)
     pts2_in_2, _, conf2_in_2, _ = preds.edge(1, 0)

@@ -159,8 +159,11 @@ def fit_cameras(
         jac_pp = (z / focal[:, None, None])[..., None] * eye2
         jac = torch.cat([jac_rot, jac_centre, jac_focal, jac_pp], -1) * free[:, None, None, :]  # (N, M, 2, 9)
         normal = torch.einsum("nm,nmki,nmkj->nij", w, jac, jac)
-        # A whisper of Levenberg damping keeps near-degenerate cameras (e.g. all targets on one ray) finite.
-        normal = normal + 1e-9 * torch.diag_embed(torch.diagonal(normal, dim1=-2, dim2=-1)) + hold
+        # A whisper of Levenberg damping keeps near-degenerate cameras (e.g. all targets on one ray) finite;
+        # the absolute part covers unknowns with no leverage at all (a zero column of the Jacobian).
+        diagonal = torch.diagonal(normal, dim1=-2, dim2=-1)
+        floor = 1e-12 * diagonal.mean(-1, keepdim=True).clamp_min(1e-30)
+        normal = normal + torch.diag_embed(1e-9 * diagonal + floor) + hold
         gradient = torch.einsum("nm,nmki,nmk->ni", w, jac, residual)
         step = -torch.linalg.solve(normal, gradient)
         rotation = rotation @ torch.linalg.matrix_exp(skew(step[:, :3]))

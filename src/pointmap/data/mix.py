@@ -49,7 +49,7 @@ class DatasetSpec:
 class InMemoryPairs:
     """The first `count` pairs of a dataset, loaded at construction (batched when it can render batches)."""
 
-    def __init__(self, dataset: PairDataset, count: int, chunk: int = 16):
+    def __init__(self, dataset: PairDataset, count: int, chunk: int = 128):
         count = min(count, len(dataset))
         render_batch = getattr(dataset, "render_batch", None)
         self.items: list[tuple[ViewSample, ViewSample, float]] = []

@@ -68,6 +68,9 @@ class ModelConfig:
     """Smallest confidence."""
     conf_max: float | None = None
     """Largest confidence (None: unbounded)."""
+    min_conf: float = 3.0
+    """Default confidence threshold for kept points and matches with this checkpoint (3: the official demo's
+    choice for the released weights; a model trained for less time is less confident and needs a lower one)."""
 
     def __post_init__(self) -> None:
         for name in ("enc", "dec"):
