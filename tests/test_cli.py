@@ -151,3 +151,9 @@ def test_pair_end_to_end(tmp_path, model_dir):
 
     matches = cv2.imread(str(out / "matches.png"))
     assert matches.shape[1] == 2 * np.load(out / "depth1.npy").shape[1]
+
+
+def test_train_with_a_missing_config_is_one_line_error(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pointmap: error:") and "nope.toml" in err and "\n" not in err

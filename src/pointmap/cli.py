@@ -119,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_eval_arguments(evaluate)
+
+    train = commands.add_parser(
+        "train",
+        help="train or fine-tune a DUSt3R network from a TOML config (see configs/)",
+        description="Train from a config (configs/tiny-cpu.toml trains a tiny model on CPU in about a minute). "
+        "Checkpoints, metrics.csv and the final model folder go to --out; a run resumes from its newest "
+        "checkpoint. Several GPUs: torchrun --nproc_per_node N -m pointmap.train.trainer CONFIG OUT.",
+    )
+    train.add_argument("config", help="a training config, e.g. configs/tiny-cpu.toml")
+    train.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, model/")
+    train.add_argument("--no-resume", action="store_true", help="start over even if --out holds checkpoints")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -276,6 +288,13 @@ def run_eval(args) -> None:
     run_from_args(args)
 
 
+def run_train(args) -> None:
+    from pointmap.train.trainer import train_from_config
+
+    model_dir = train_from_config(args.config, args.out, resume=not args.no_resume, verbose=not args.quiet)
+    print(f"trained model -> {model_dir} (load it with --model {model_dir})")
+
+
 COMMANDS = {
     "reconstruct": run_reconstruct,
     "pair": run_pair,
@@ -283,6 +302,7 @@ COMMANDS = {
     "view": run_view,
     "demo": run_demo,
     "eval": run_eval,
+    "train": run_train,
 }
 
 

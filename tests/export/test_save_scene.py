@@ -158,3 +158,13 @@ def test_scene_without_photos_writes_its_images(tmp_path):
 def test_unknown_format_is_refused(scene, tmp_path):
     with pytest.raises(ValueError, match="unknown export formats"):
         save_scene(scene, tmp_path / "out", formats=("ply", "obj"))
+
+
+def test_scene_methods_write_the_same_exports(scene, tmp_path):
+    out = scene.save(tmp_path / "out")
+    assert (out / "points.ply").is_file() and (out / "colmap" / "sparse" / "0" / "images.bin").is_file()
+    # Exports are readable by others, like files written with a plain open().
+    assert (out / "points.ply").stat().st_mode & 0o044 == 0o044
+    scene.to_colmap(tmp_path / "colmap")
+    model = pycolmap.Reconstruction(str(tmp_path / "colmap" / "sparse" / "0"))
+    assert model.num_images() == len(scene)

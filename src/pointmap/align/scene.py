@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -36,6 +38,24 @@ class Scene:
 
     def __len__(self) -> int:
         return len(self.poses)
+
+    def save(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write every export (PLY, GLB, COLMAP, transforms.json, depth and confidence maps, cameras.json)."""
+        from pointmap.export import save_scene  # exports import Scene: a module-level import would cycle
+
+        return save_scene(self, out_dir, overwrite=overwrite)
+
+    def to_colmap(self, folder: str | os.PathLike, max_points: int = 100_000) -> Path:
+        """Write a COLMAP model, `folder`/sparse/0, in original-photo pixels."""
+        from pointmap.export.colmap import write_colmap
+
+        return write_colmap(self, folder, max_points=max_points)
+
+    def show(self, port: int = 8080, block: bool = True):
+        """Open the scene in a viser web viewer (needs `pip install pointmap[viewer]`)."""
+        from pointmap.viewer import show_scene
+
+        return show_scene(self, port=port, block=block)
 
     def clean(self, pairs: list[tuple[int, int]] | None = None, tolerance: float = 0.02) -> Scene:
         """A copy whose masks drop the points that another camera sees in front of its own surface.
