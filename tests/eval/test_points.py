@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 from pointmap.eval import run_eval
 from pointmap.eval.points import PointmapPoints, align_to_cameras, evaluate_points, thin_points
 from pointmap.eval.runners.dtu import DtuEvalConfig, camera_from_projection, dtu_scans
+from pointmap.eval.runners.eth3d import Eth3dEvalConfig, eth3d_scans
 
 K = np.array([[400.0, 0, 32], [0, 400.0, 24], [0, 0, 1]])
 
@@ -116,3 +117,59 @@ def test_pointmap_reconstructs_a_scan(tiny_model, dtu_root):
     # A random network's cloud may lie beyond DTU's 20 mm bound everywhere: inf then, never NaN or 0.
     assert all(record[key] > 0 and not math.isnan(record[key]) for key in ("accuracy", "completeness", "chamfer"))
     assert result.summary[0]["scans"] == 1
+
+
+@pytest.fixture(scope="module")
+def eth3d_root(tmp_path_factory):
+    """Scene "courtyard": 4 images with COLMAP text poses; two scans, the second moved by its MeshLab matrix."""
+    root = tmp_path_factory.mktemp("eth3d")
+    scene = root / "courtyard"
+    poses = ring_cameras(4)
+    lines = ["# Image list with two lines of data per image:"]
+    for k, cam2world in enumerate(poses):
+        name = f"dslr_images_undistorted/DSC_{k:04d}.JPG"
+        image = scene / "images" / name
+        image.parent.mkdir(parents=True, exist_ok=True)
+        PIL.Image.fromarray(np.random.default_rng(k).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(image)
+        world2cam = np.linalg.inv(cam2world)
+        qx, qy, qz, qw = Rotation.from_matrix(world2cam[:3, :3]).as_quat()
+        lines += [" ".join(map(str, [k + 1, qw, qx, qy, qz, *world2cam[:3, 3], 1, name])), "10.0 20.0 -1"]
+    (scene / "dslr_calibration_undistorted").mkdir()
+    (scene / "dslr_calibration_undistorted" / "images.txt").write_text("\n".join(lines) + "\n")
+    evaluation = scene / "dslr_scan_eval"
+    evaluation.mkdir()
+    grid = np.stack(np.meshgrid(np.arange(5.0), np.arange(4.0), [0.0], indexing="ij"), -1).reshape(-1, 3)
+    trimesh.PointCloud(grid).export(evaluation / "scan1.ply")
+    trimesh.PointCloud(grid - [0.0, 0.0, 2.0]).export(evaluation / "scan2.ply")  # moved back up by its matrix
+    lift = np.eye(4)
+    lift[2, 3] = 2.0
+    meshes = [
+        f'  <MLMesh label="{name}" filename="{name}">\n   <MLMatrix44>\n{" ".join(map(str, matrix.reshape(-1)))}\n'
+        "</MLMatrix44>\n  </MLMesh>"
+        for name, matrix in (("scan1.ply", np.eye(4)), ("scan2.ply", lift))
+    ]
+    project = ["<!DOCTYPE MeshLabDocument>", "<MeshLabProject>", " <MeshGroup>", *meshes, " </MeshGroup>",
+               "</MeshLabProject>"]
+    (evaluation / "scan_alignment.mlp").write_text("\n".join(project) + "\n")
+    return root, poses, np.concatenate([grid, grid])
+
+
+def test_eth3d_reader_and_scores(eth3d_root):
+    root, poses, points = eth3d_root
+    (scan,) = eth3d_scans(root, Eth3dEvalConfig(views=3))
+    assert [p.rsplit("/", 1)[1] for p in scan.paths] == ["DSC_0000.JPG", "DSC_0002.JPG", "DSC_0003.JPG"]
+    np.testing.assert_allclose(scan.cam2world, poses[[0, 2, 3]], atol=1e-9)
+    np.testing.assert_allclose(scan.load_points(), points, atol=1e-9)
+    result = run_eval("eth3d", data=root, methods=["oracle"], frames=3, verbose=False)
+    row = result.summary[0]
+    assert row["f1"] == 1.0 and row["chamfer"] == pytest.approx(0, abs=1e-6)
+    assert result.columns[-4:] == ("precision", "recall", "f1", "seconds")
+
+    def far(paths):
+        return scan.cam2world, np.concatenate([points[:20], points[:20] + [0.0, 0.0, 0.03]])
+
+    (record,) = evaluate_points("toy", {"far": far}, [scan], density=0.005, max_dist=None, tolerance=0.02,
+                                verbose=False).records
+    # Half the predicted points sit 3 cm off (beyond 2 cm): precision 1/2; every true point is matched.
+    assert record["precision"] == pytest.approx(0.5) and record["recall"] == 1.0
+    assert record["f1"] == pytest.approx(2 / 3)

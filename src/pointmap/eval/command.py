@@ -85,8 +85,8 @@ def run_eval(
         result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose)
     elif benchmark in DEPTH_BENCHMARKS:
         result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
-    elif benchmark == "dtu":
-        result = _run_points(data, names, network, size, device, frames, verbose)
+    elif benchmark in ("dtu", "eth3d"):
+        result = _run_points(benchmark, data, names, network, size, device, frames, verbose)
     else:
         result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
                                 categories, min_frames, resolution, verbose)
@@ -137,17 +137,28 @@ def _run_depth(benchmark, data, names, network, size, device, max_images, verbos
     return evaluate_depth(benchmark, methods, items, max_depth=PROTOCOLS[benchmark].max_depth, verbose=verbose)
 
 
-def _run_points(data, names, network, size, device, frames, verbose) -> EvalResult:
+def _run_points(benchmark, data, names, network, size, device, frames, verbose) -> EvalResult:
     from pointmap.eval.points import OraclePoints, PointmapPoints, evaluate_points
+    from pointmap.eval.report import Plot
     from pointmap.eval.runners.dtu import DtuEvalConfig, dtu_scans
+    from pointmap.eval.runners.eth3d import DENSITY_M, TOLERANCE_M, Eth3dEvalConfig, eth3d_scans
 
-    config = DtuEvalConfig(views=frames)
-    scans = dtu_scans(data, config)
+    if benchmark == "dtu":
+        config = DtuEvalConfig(views=frames)
+        scans = dtu_scans(data, config)
+        protocol = {}
+    else:
+        config = Eth3dEvalConfig(views=frames)
+        scans = eth3d_scans(data, config)
+        protocol = {"density": DENSITY_M, "max_dist": None, "tolerance": TOLERANCE_M}
     builders = {
         "pointmap": lambda: PointmapPoints(network, size=size, device=device),
         "oracle": lambda: OraclePoints(scans),
     }
-    result = evaluate_points("dtu", {name: builders[name]() for name in names}, scans, verbose=verbose)
+    methods = {name: builders[name]() for name in names}
+    result = evaluate_points(benchmark, methods, scans, verbose=verbose, **protocol)
+    if benchmark == "eth3d":
+        result.plots = (Plot("chamfer", "Chamfer distance (m)", 0.2),)
     result.settings.update(asdict(config))
     return result
 

@@ -277,3 +277,19 @@ def point_cloud_metrics(pred_pts, gt_pts, max_dist: float | None = None, gt_comp
         "accuracy_median": median(to_gt),
         "completeness_median": median(to_pred),
     }
+
+
+def f_score(pred_pts, gt_pts, tolerance: float) -> dict[str, float]:
+    """Precision, recall and F1 of a point cloud at a distance tolerance (ETH3D / Tanks and Temples).
+
+    Precision is the fraction of predicted points within `tolerance` of the ground truth, recall the fraction
+    of ground-truth points within `tolerance` of the prediction; F1 their harmonic mean (0 when both are 0).
+    """
+    pred, gt = as_numpy(pred_pts).reshape(-1, 3), as_numpy(gt_pts).reshape(-1, 3)
+    pred, gt = pred[np.isfinite(pred).all(1)], gt[np.isfinite(gt).all(1)]
+    if not len(pred) or not len(gt):
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    precision = float(np.mean(cKDTree(gt).query(pred)[0] <= tolerance))
+    recall = float(np.mean(cKDTree(pred).query(gt)[0] <= tolerance))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}

@@ -21,6 +21,7 @@ BENCHMARK_METHODS = {
     "synthetic-rooms": SEQUENCE_METHODS,
     **{name: DEPTH_METHODS for name in DEPTH_BENCHMARKS},
     "dtu": POINTS_METHODS,
+    "eth3d": POINTS_METHODS,
 }
 """Benchmarks `run_eval` knows, with the methods each can run."""
 DEFAULT_METHODS = {
@@ -31,6 +32,7 @@ DEFAULT_METHODS = {
     "synthetic-rooms": ("pointmap", "colmap"),
     **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
     "dtu": ("pointmap",),
+    "eth3d": ("pointmap",),
 }
 """Methods run when none are named: pointmap and the benchmark's classical baselines."""
 
@@ -51,6 +53,8 @@ EPILOG = """benchmarks:
   sintel          monocular depth: ROOT/training/final/SCENE/*.png + ROOT/training/depth/SCENE/*.dpt
   dtu             point clouds (accuracy, completeness, Chamfer in mm; aligned on camera centres): ROOT = DTU's
                   "MVS Data" with Rectified/, Calibration/cal18/, Points/stl/, ObsMask/; --frames views per scan
+  eth3d           point clouds (accuracy, completeness in m, F1 at 2 cm): ROOT/SCENE/{images/,
+                  dslr_calibration_undistorted/images.txt, dslr_scan_eval/}; --frames views per scene
 
 outputs in OUT (default eval-BENCHMARK/): results.json (every item and the table), results.md (the table),
 *.png (cumulative error distributions, needs matplotlib)."""

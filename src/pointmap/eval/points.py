@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pointmap.eval.metrics import point_cloud_metrics
+from pointmap.eval.metrics import f_score, point_cloud_metrics
 from pointmap.eval.report import EvalResult, Plot
 from pointmap.geometry.procrustes import similarity_matrix, weighted_procrustes
 
@@ -50,6 +50,11 @@ class PointsScan:
     load_points: Callable[[], np.ndarray]
     in_mask: Callable[[np.ndarray], np.ndarray]
     above_ground: Callable[[np.ndarray], np.ndarray]
+
+
+def everywhere(points: np.ndarray) -> np.ndarray:
+    """(P,) all True: a scan without an observability mask or ground plane scores every point."""
+    return np.ones(len(points), dtype=bool)
 
 
 class PointmapPoints:
@@ -112,14 +117,16 @@ def evaluate_points(
     methods: Mapping[str, PointsMethod],
     scans: Iterable[PointsScan],
     density: float = 0.2,
-    max_dist: float = 20.0,
+    max_dist: float | None = 20.0,
+    tolerance: float | None = None,
     verbose: bool = True,
 ) -> EvalResult:
     """Every method on the same scans; one record per (method, scan), a row per method averaging scans.
 
     Args:
         density: cell size of the prediction's thinning (benchmark units; DTU: 0.2 mm).
-        max_dist: nearest-neighbour distances above this are left out (DTU: 20 mm).
+        max_dist: nearest-neighbour distances above this are left out (DTU: 20 mm); None keeps all.
+        tolerance: also score precision, recall and F1 at this distance (ETH3D); None skips them.
     """
     if not methods:
         raise ValueError(f"{benchmark}: no method to evaluate; pass e.g. {{'pointmap': PointmapPoints(model)}}")
@@ -134,19 +141,25 @@ def evaluate_points(
                 to_gt = align_to_cameras(np.asarray(cam2world, dtype=np.float64), scan.cam2world)
                 aligned = np.asarray(points, dtype=np.float64) @ to_gt[:3, :3].T + to_gt[:3, 3]
                 aligned = thin_points(aligned[np.isfinite(aligned).all(1)], density)
-                scores = point_cloud_metrics(aligned[scan.in_mask(aligned)], gt_points, max_dist, gt_above)
+                scored = aligned[scan.in_mask(aligned)]
+                scores = point_cloud_metrics(scored, gt_points, max_dist, gt_above)
+                if tolerance is not None:
+                    scores.update(f_score(scored, gt_above, tolerance))
             except (RuntimeError, ValueError) as err:
                 error = f"{type(err).__name__}: {err}"
                 warnings.warn(f"{benchmark}: {method_name} failed on {scan.name} ({error}); counted", stacklevel=2)
                 scores = point_cloud_metrics(np.zeros((0, 3)), gt_points, max_dist, gt_above)
+                if tolerance is not None:
+                    scores.update(f_score(np.zeros((0, 3)), gt_above, tolerance))
             records.append({"method": method_name, "item": scan.name, "group": "all", **scores,
                             "failed": error is not None, "seconds": time.perf_counter() - start, "error": error})
+    columns = POINTS_COLUMNS if tolerance is None else (*POINTS_COLUMNS[:-1], "precision", "recall", "f1", "seconds")
     summary = []
     for method_name in methods:
         chosen = [r for r in records if r["method"] == method_name]
         row = {"method": method_name, "group": "all", "scans": len(chosen), "failed": sum(r["failed"] for r in chosen)}
-        for key in ("accuracy", "completeness", "chamfer", "seconds"):
+        for key in columns[2:]:
             row[key] = float(np.mean([r[key] for r in chosen])) if chosen else math.nan
         summary.append(row)
-    settings = {"methods": list(methods), "density": density, "max_dist": max_dist}
-    return EvalResult(benchmark, settings, records, summary, POINTS_COLUMNS, POINTS_PLOTS)
+    settings = {"methods": list(methods), "density": density, "max_dist": max_dist, "tolerance": tolerance}
+    return EvalResult(benchmark, settings, records, summary, columns, POINTS_PLOTS)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import scipy.io
 
-from pointmap.eval.points import PointsScan
+from pointmap.eval.points import PointsScan, everywhere
 
 TEST_SCANS = (1, 4, 9, 10, 11, 12, 13, 15, 23, 24, 29, 32, 33, 34, 48, 49, 62, 75, 77, 110, 114, 118)
 """The DTU evaluation scans of the MVSNet split."""
@@ -67,10 +67,6 @@ def observed(points: np.ndarray, mask: np.ndarray, bounds: np.ndarray, resolutio
     return result
 
 
-def _everywhere(points: np.ndarray) -> np.ndarray:
-    return np.ones(len(points), dtype=bool)
-
-
 def _above(points: np.ndarray, plane: np.ndarray) -> np.ndarray:
     return points @ plane[:3] + plane[3] > 0
 
@@ -92,7 +88,7 @@ def dtu_scans(root: str | Path, config: DtuEvalConfig | None = None) -> list[Poi
             camera_from_projection(np.loadtxt(root / "Calibration" / "cal18" / f"pos_{view:03d}.txt").reshape(3, 4))
             for view in views
         ])
-        in_mask, above_ground = _everywhere, _everywhere
+        in_mask, above_ground = everywhere, everywhere
         mask_file = root / "ObsMask" / f"ObsMask{number}_10.mat"
         if mask_file.is_file():
             data = scipy.io.loadmat(mask_file)
