@@ -117,6 +117,15 @@ def populate(server, xyz: np.ndarray, rgb: np.ndarray, confidence: np.ndarray, c
     diagonal = float(np.linalg.norm(extent.max(axis=0) - extent.min(axis=0))) or 1.0
     point_size = diagonal / 500
 
+    if hasattr(server, "initial_camera"):  # viser >= 1.0: open on the cloud, not on viser's default (3, 3, 3)
+        look_at = np.median(xyz, axis=0) if len(xyz) else centres.mean(axis=0)
+        if cameras:  # a little behind the first camera, along its optical axis
+            position = cameras[0].cam2world[:3, 3] - 0.25 * diagonal * cameras[0].cam2world[:3, 2]
+        else:
+            position = look_at - np.array([0.0, 0.0, diagonal])
+        server.initial_camera.look_at = look_at.astype(np.float64)
+        server.initial_camera.position = position.astype(np.float64)
+
     handles: dict = {"points": [None], "frustums": [], "checkboxes": []}
     low = float(confidence.min()) if len(confidence) else 1.0
     high = float(confidence.max()) if len(confidence) else 1.0
