@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,103 @@ def test_depth_pngs_decode_to_the_npy_depths(result):
         decoded = quantized.astype(np.float64) * entry["depth_png_scale"]
         np.testing.assert_allclose(decoded, depth, atol=entry["depth_png_scale"] / 2 + 1e-6)
         assert np.load(result / entry["confidence"]).min() >= 1.0
+
+
+# Bad and unusual inputs, made from the examples, through the CLI with a tiny random network (fast).
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from pointmap.model.weights import save_model
+    from test_pipeline import tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    save_model(tiny_model(), folder)
+    return folder
+
+
+def _reconstruct(inputs: list[Path], out: Path, model: Path, *options: str) -> tuple[int, str]:
+    """Exit code and stderr of `pointmap reconstruct INPUTS -o OUT --model MODEL --quiet OPTIONS`."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main(["reconstruct", *map(str, inputs), "-o", str(out), "--model", str(model), "--quiet", *options])
+    return code, stderr.getvalue()
+
+
+def _sizes(out: Path) -> dict[str, tuple[int, int]]:
+    """(width, height) per image name as cameras.json, COLMAP and transforms.json say; they must agree."""
+    import pycolmap
+
+    from_json = {e["name"]: (e["original"]["width"], e["original"]["height"])
+                 for e in json.loads((out / "cameras.json").read_text())["images"]}  # fmt: skip
+    model = pycolmap.Reconstruction(str(out / "colmap" / "sparse" / "0"))
+    from_colmap = {}
+    for image in model.images.values():
+        camera = model.cameras[image.camera_id]
+        from_colmap[image.name] = (camera.width, camera.height)
+        assert camera.params[2] == pytest.approx(camera.width / 2, abs=1.5)
+        assert camera.params[3] == pytest.approx(camera.height / 2, abs=1.5)
+    frames = json.loads((out / "transforms.json").read_text())["frames"]
+    from_nerfstudio = {Path(frame["file_path"]).name: (frame["w"], frame["h"]) for frame in frames}
+    assert from_json == from_colmap == from_nerfstudio
+    return from_json
+
+
+def test_one_image_falls_back_to_monocular_depth_and_says_so(tmp_path, tiny_model_dir):
+    code, stderr = _reconstruct([EXAMPLES / "room_00.jpg"], tmp_path / "out", tiny_model_dir)
+    assert code == 0, stderr
+    assert "pointmap: warning: " in stderr and "single image" in stderr and "monocular depth and focal" in stderr
+    assert _sizes(tmp_path / "out") == {"room_00.jpg": (640, 480)}
+    assert np.load(tmp_path / "out" / "depth" / "room_00.npy").shape == (224, 224)
+
+
+def test_output_under_a_regular_file_is_refused_before_any_work(tmp_path, tiny_model_dir):
+    (tmp_path / "file").write_text("mine")
+    code, stderr = _reconstruct([EXAMPLES], tmp_path / "file" / "out", tiny_model_dir)
+    assert code == 2
+    errors = [line for line in stderr.splitlines() if line.startswith("pointmap: error:")]
+    assert len(errors) == 1 and "file" in errors[0] and "Traceback" not in stderr
+    assert (tmp_path / "file").read_text() == "mine" and sorted(tmp_path.iterdir()) == [tmp_path / "file"]
+
+
+def test_unreadable_image_among_good_ones_is_skipped_with_a_warning(tmp_path, tiny_model_dir):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in NAMES[:2]:
+        shutil.copy(EXAMPLES / name, photos / name)
+    (photos / "broken.jpg").write_text("not a JPEG")
+    (photos / "notes.txt").write_text("taken at noon")
+    code, stderr = _reconstruct([photos], tmp_path / "out", tiny_model_dir, "--iterations", "5")
+    assert code == 0, stderr
+    assert "notes.txt" in stderr and "broken.jpg" in stderr and "pointmap: error" not in stderr
+    assert set(_sizes(tmp_path / "out")) == set(NAMES[:2])
+
+
+def test_only_unreadable_images_is_an_error_before_the_output_exists(tmp_path, tiny_model_dir):
+    (tmp_path / "broken.jpg").write_text("not a JPEG")
+    code, stderr = _reconstruct([tmp_path / "broken.jpg"], tmp_path / "out", tiny_model_dir)
+    assert code == 2 and "broken.jpg can be read as an image" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("size", [224, 512])
+def test_mixed_sizes_and_orientations_keep_each_original_size(tmp_path, tiny_model_dir, size):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with Image.open(EXAMPLES / "room_00.jpg") as image:
+        image.save(photos / "a_landscape.jpg")  # 640 x 480
+    with Image.open(EXAMPLES / "room_01.jpg") as image:
+        image.transpose(Image.Transpose.ROTATE_90).save(photos / "b_portrait.png")  # 480 x 640
+    with Image.open(EXAMPLES / "room_02.jpg") as image:
+        image.resize((400, 300)).save(photos / "c_small.jpg")  # 400 x 300
+        exif = Image.Exif()
+        exif[0x0112] = 6  # EXIF orientation: stored 640 x 480, shown rotated 90 degrees, 480 x 640
+        image.save(photos / "d_exif_rotated.jpg", exif=exif)
+    code, stderr = _reconstruct([photos], tmp_path / "out", tiny_model_dir, "--iterations", "5", "--size", str(size))
+    assert code == 0, stderr
+    assert _sizes(tmp_path / "out") == {
+        "a_landscape.jpg": (640, 480),
+        "b_portrait.png": (480, 640),
+        "c_small.jpg": (400, 300),
+        "d_exif_rotated.jpg": (480, 640),
+    }

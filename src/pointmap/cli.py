@@ -174,11 +174,11 @@ def _prepare(args):
 
 def run_reconstruct(args) -> None:
     from pointmap.export import save_scene
-    from pointmap.pipeline import collect_inputs, reconstruct
+    from pointmap.pipeline import collect_inputs, reconstruct, skip_unreadable_images
 
     start = time.perf_counter()
     # Every check of the inputs comes before the output folder is made and before minutes of work.
-    files = collect_inputs(args.inputs)
+    files = skip_unreadable_images(collect_inputs(args.inputs))
     intrinsics = read_matrices(args.intrinsics, 3) if args.intrinsics else None
     poses = read_matrices(args.poses, 4) if args.poses else None
     model = _load_model(args)

@@ -47,6 +47,31 @@ def collect_inputs(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return files
 
 
+def _unreadable_image(path: str) -> bool:
+    """Whether `path` has an image suffix but a header Pillow does not recognise (no pixels are decoded)."""
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            return False
+    except (UnidentifiedImageError, OSError):
+        return True
+
+
+def skip_unreadable_images(files: list[str]) -> list[str]:
+    """`files` without the images Pillow cannot open, which are named in a warning; ValueError if none is left."""
+    unreadable = [file for file in files if _unreadable_image(file)]
+    if unreadable:
+        names = ", ".join(Path(file).name for file in unreadable[:5])
+        warnings.warn(f"skipping {len(unreadable)} files Pillow cannot read as images ({names})", stacklevel=2)
+    readable = [file for file in files if file not in unreadable]
+    if not readable:
+        raise ValueError(f"none of {', '.join(files[:3])} can be read as an image; pass JPEG, PNG, WebP or TIFF files")
+    return readable
+
+
 def resolve_model(model: nn.Module | PathLike | None, device: str | torch.device) -> nn.Module:
     """A loaded network on `device`: None is the bundled default, a str or path goes to `load_model`."""
     if isinstance(model, nn.Module):
@@ -144,7 +169,7 @@ def reconstruct(
 
     if known_focals is not None and intrinsics is not None:
         raise ValueError("pass known_focals or intrinsics, not both (intrinsics carry the focals)")
-    files = collect_inputs(paths)
+    files = skip_unreadable_images(collect_inputs(paths))
     network = resolve_model(model, device)
     if min_conf is None:
         min_conf = network.config.min_conf
