@@ -4,6 +4,7 @@ quality gates, resuming, and a synthetic room through the whole COLMAP + stereo 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from pointmap.data.real import build as build_module
 from pointmap.data.real.build import SceneResult, build_real, parse_args, split_of
 from pointmap.data.real.config import BuildConfig, QualityConfig, StereoConfig
 from pointmap.data.real.consistency import consistent_with, pair_overlap, relative_pose
-from pointmap.data.real.ingest import collect_frames, discover_scenes
+from pointmap.data.real.ingest import Frame, collect_frames, discover_scenes
 from pointmap.data.real.quality import SceneQuality, judge, report_line
 from pointmap.data.real.stereo import plane_sweep, select_neighbours, sparse_depth_map
 
@@ -172,8 +173,15 @@ def test_discover_scenes_and_collect_frames(tmp_path):
         discover_scenes([tmp_path / "root", tmp_path / "root" / "street"])
     with pytest.raises(ValueError, match="no photos"):
         discover_scenes([tmp_path / "root" / "notes"])
-    origin = collect_frames(scenes["kitchen"], tmp_path / "work", max_size=100, every=1, verbose=False)
-    assert sorted(origin) == ["img0.png", "img1.png"]
+    # A 400 x 300 photo whose EXIF says 35 mm equivalent: f = 35 * 500 px / 43.27 mm = 404.5 px, and
+    # 101.1 px once downscaled to 100 x 75; the photos without EXIF have no focal.
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 35
+    Image.new("RGB", (400, 300), (9, 9, 9)).save(tmp_path / "root" / "kitchen" / "img9.jpg", exif=exif)
+    frames = collect_frames(scenes["kitchen"], tmp_path / "work", max_size=100, every=1, verbose=False)
+    assert sorted(frames) == ["img0.png", "img1.png", "img9.png"]
+    assert frames["img0.png"] == Frame(str(tmp_path / "root" / "kitchen" / "img0.jpg"), None)
+    assert frames["img9.png"].focal_px == pytest.approx(35 * 500 / math.hypot(36, 24) / 4)
     with Image.open(tmp_path / "work" / "img1.png") as image:
         assert image.size == (100, 75)
 
@@ -187,10 +195,31 @@ def test_collect_frames_keeps_every_kth_video_frame(tmp_path):
     writer.release()
     assert discover_scenes([tmp_path]) == {"clip": tmp_path / "clip.avi"}
     origin = collect_frames(tmp_path / "clip.avi", tmp_path / "work", max_size=32, every=2, verbose=False)
-    assert origin == {f"{i:06d}.png": f"{tmp_path / 'clip.avi'}#frame={i}" for i in (0, 2, 4)}
+    assert origin == {f"{i:06d}.png": Frame(f"{tmp_path / 'clip.avi'}#frame={i}") for i in (0, 2, 4)}
     with Image.open(tmp_path / "work" / "000004.png") as image:
         assert image.size == (32, 24)
         assert abs(np.asarray(image).mean() - 160) < 3  # frame 4 is grey level 4 * 40 (JPEG-coded)
+
+
+def test_exif_focal_priors_reach_colmap_cameras(tmp_path):
+    import pycolmap
+
+    from pointmap.data.real.colmap_pipeline import _set_focal_priors
+
+    generator = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(generator.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "images" / name)
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = "SIMPLE_RADIAL"
+    pycolmap.extract_features(tmp_path / "db.db", tmp_path / "images", camera_mode=pycolmap.CameraMode.PER_IMAGE,
+                              reader_options=reader, device=pycolmap.Device.cpu)
+    _set_focal_priors(tmp_path / "db.db", {"a.png": 50.0})
+    database = pycolmap.Database.open(tmp_path / "db.db")
+    cameras = {image.name: database.read_camera(image.camera_id) for image in database.read_all_images()}
+    database.close()
+    assert cameras["a.png"].params[0] == 50.0 and cameras["a.png"].has_prior_focal_length
+    assert cameras["b.png"].params[0] == pytest.approx(1.2 * 64) and not cameras["b.png"].has_prior_focal_length
 
 
 def test_build_real_resumes_and_never_keeps_rejected_scenes(tmp_path, monkeypatch):

@@ -69,11 +69,12 @@ def build_scene(scene: str, source: Path, out: Path, config: BuildConfig) -> Sce
     start = time.perf_counter()
     work = out / WORK_DIR / scene
     shutil.rmtree(work, ignore_errors=True)
-    origin = collect_frames(source, work / "images", config.max_image_size, config.video_every, config.verbose)
+    frames = collect_frames(source, work / "images", config.max_image_size, config.video_every, config.verbose)
     sfm_start = time.perf_counter()
-    sfm = reconstruct_sparse(work / "images", work / "colmap", config.sfm, is_video(source), config.verbose)
+    focal_px = {name: frame.focal_px for name, frame in frames.items() if frame.focal_px is not None}
+    sfm = reconstruct_sparse(work / "images", work / "colmap", config.sfm, is_video(source), config.verbose, focal_px)
     if sfm is None:
-        return SceneResult(scene, str(source), "failed", f"COLMAP registered no model from {len(origin)} images", None)
+        return SceneResult(scene, str(source), "failed", f"COLMAP registered no model from {len(frames)} images", None)
     stereo_start = time.perf_counter()
     device = _default_device(config)
     depths = scene_depths(sfm, config.stereo, device, config.verbose)
@@ -100,7 +101,7 @@ def build_scene(scene: str, source: Path, out: Path, config: BuildConfig) -> Sce
     reason = judge(quality, config.quality)
     if reason is not None:
         return SceneResult(scene, str(source), "rejected", reason, quality)
-    frames = [Path(name).stem for name in sfm.names]
+    names = [Path(name).stem for name in sfm.names]
     views = [
         (
             frame,
@@ -110,14 +111,14 @@ def build_scene(scene: str, source: Path, out: Path, config: BuildConfig) -> Sce
                 valid=(depth > 0).cpu(),
                 intrinsics=K.float(),
                 cam2world=pose.float(),
-                source=origin[name],
+                source=frames[name].origin,
             ),
         )
         for frame, name, image, depth, K, pose in zip(
-            frames, sfm.names, sfm.images, depths.depth, sfm.intrinsics, sfm.cam2world, strict=True
+            names, sfm.names, sfm.images, depths.depth, sfm.intrinsics, sfm.cam2world, strict=True
         )
     ]
-    write_scene(out, scene, views, [(frames[i], frames[j], overlap) for i, j, overlap in pairs], config.image_format)
+    write_scene(out, scene, views, [(names[i], names[j], overlap) for i, j, overlap in pairs], config.image_format)
     return SceneResult(scene, str(source), "accepted", None, quality)
 
 

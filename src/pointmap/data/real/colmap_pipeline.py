@@ -54,7 +54,31 @@ class SfmScene:
         return len(self.names)
 
 
-def run_sfm(image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool):
+def _set_focal_priors(database: Path, focal_px: dict[str, float]) -> None:
+    """Give the database's cameras the focal lengths known from EXIF (median over a shared camera)."""
+    import pycolmap
+
+    db = pycolmap.Database.open(database)
+    try:
+        known: dict[int, list[float]] = {}
+        for image in db.read_all_images():
+            if focal_px.get(image.name) is not None:
+                known.setdefault(image.camera_id, []).append(focal_px[image.name])
+        for camera_id, focals in known.items():
+            camera = db.read_camera(camera_id)
+            params = camera.params
+            for index in camera.focal_length_idxs():
+                params[index] = float(np.median(focals))
+            camera.params = params
+            camera.has_prior_focal_length = True
+            db.update_camera(camera)
+    finally:
+        db.close()
+
+
+def run_sfm(
+    image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool, focal_px: dict[str, float] | None = None
+):
     """Extract SIFT, match and map the images of a folder; return COLMAP's largest model.
 
     Args:
@@ -62,6 +86,7 @@ def run_sfm(image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool
         work_dir: folder for database.db and sparse/ (created).
         config: SfM options.
         sequential: the images are video frames in order (used when config.matching is "auto").
+        focal_px: image name -> focal length prior in pixels (from the photos' EXIF).
     Returns:
         The pycolmap.Reconstruction with the most registered images, or None when COLMAP built none.
     """
@@ -84,6 +109,8 @@ def run_sfm(image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool
         extraction_options=extraction,
         device=pycolmap.Device.cpu,
     )
+    if focal_px:
+        _set_focal_priors(database, focal_px)
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = config.num_threads
     use_sequential = config.matching == "sequential" or (config.matching == "auto" and sequential)
@@ -101,6 +128,7 @@ def run_sfm(image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool
     options.min_model_size = 3
     options.mapper.init_min_num_inliers = config.init_min_inliers
     options.mapper.abs_pose_min_num_inliers = config.abs_pose_min_inliers
+    options.mapper.init_min_tri_angle = config.init_min_tri_angle
     sparse_dir = work_dir / "sparse"
     sparse_dir.mkdir(exist_ok=True)
     models = pycolmap.incremental_mapping(database, image_dir, sparse_dir, options=options)
@@ -191,12 +219,13 @@ def _colmap_logs(verbose: bool) -> Iterator[None]:
 
 
 def reconstruct_sparse(
-    image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool, verbose: bool = True
+    image_dir: Path, work_dir: Path, config: SfmConfig, sequential: bool, verbose: bool = True,
+    focal_px: dict[str, float] | None = None,
 ) -> SfmScene | None:
     """SfM, undistortion and read-back of one folder of images; None when COLMAP builds no model."""
     num_input = sum(1 for p in image_dir.iterdir() if p.is_file())
     with _colmap_logs(verbose):
-        model = run_sfm(image_dir, work_dir, config, sequential)
+        model = run_sfm(image_dir, work_dir, config, sequential, focal_px)
         if model is None:
             return None
         reprojection_px = float(model.compute_mean_reprojection_error())

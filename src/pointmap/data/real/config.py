@@ -27,6 +27,9 @@ class SfmConfig:
     """Inlier matches the initial pair needs (COLMAP's default; lower it for tiny images)."""
     abs_pose_min_inliers: int = 30
     """2D-3D inliers an image needs to be registered (COLMAP's default)."""
+    init_min_tri_angle: float = 8.0
+    """Median triangulation angle (degrees) the initial pair needs. COLMAP's 16 finds no initial pair in
+    walks along a street (forward motion, small angles); 8 does, and bundle adjustment does the rest."""
     seed: int = 0
     """COLMAP's random seed (RANSAC, initial pair trials)."""
     num_threads: int = -1
@@ -41,8 +44,10 @@ class StereoConfig:
     """Source views per reference view, the best by shared SfM points (weighted by baseline angle)."""
     min_angle_deg: float = 3.0
     """Neighbours whose baseline subtends less than this at the scene are down-weighted (video frames)."""
-    num_depths: int = 128
-    """Fronto-parallel planes, uniform in inverse depth between the sparse depth range's ends."""
+    num_depths: int = 192
+    """Fronto-parallel planes, uniform in inverse depth between the sparse depth range's ends. Finer
+    planes mean sub-pixel depths that pass the 1 px consistency test: on 768-pixel street photos 64
+    planes kept 8-14 % of the pixels, 192 kept 21-30 %, 256 hardly more."""
     depth_margin: float = 0.25
     """The sparse depth range (2nd to 98th percentile) is widened by this share at both ends."""
     window: int = 7
