@@ -157,3 +157,10 @@ def test_train_with_a_missing_config_is_one_line_error(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("pointmap: error:") and "nope.toml" in err and "\n" not in err
+
+
+def test_data_build_real_reaches_its_own_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "build-real", "--help"])
+    assert exit_info.value.code == 0
+    assert "pointmap data build-real" in capsys.readouterr().out

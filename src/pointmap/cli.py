@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, model/")
     train.add_argument("--no-resume", action="store_true", help="start over even if --out holds checkpoints")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    data = commands.add_parser(
+        "data",
+        help="build training data: `pointmap data build-real PHOTOS... --out DIR` (COLMAP pseudo ground truth)",
+        description="Build training scenes. `pointmap data build-real --help` lists the options of the real-photo "
+        "pipeline (structure from motion, plane-sweep stereo, consistency filter, generic dataset format).",
+    )
+    data.add_argument("action", choices=["build-real"], help="what to build")
+    data.add_argument("options", nargs=argparse.REMAINDER, help="the action's own arguments")
     return parser
 
 
@@ -295,6 +304,14 @@ def run_train(args) -> None:
     print(f"trained model -> {model_dir} (load it with --model {model_dir})")
 
 
+def run_data(args) -> None:
+    from pointmap.data.real.build import main as build_real_main
+
+    code = build_real_main(args.options)
+    if code:
+        raise SystemExit(code)
+
+
 COMMANDS = {
     "reconstruct": run_reconstruct,
     "pair": run_pair,
@@ -303,6 +320,7 @@ COMMANDS = {
     "demo": run_demo,
     "eval": run_eval,
     "train": run_train,
+    "data": run_data,
 }
 
 
