@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree, shortest_path
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree, shortest_path
 from torch import Tensor
 
 from pointmap.align.samples import EdgeSamples
@@ -19,23 +19,6 @@ def edge_scores(samples: EdgeSamples) -> Tensor:
     used = samples.weights > 0
     mean_conf = (samples.conf * used).sum(-1) / used.sum(-1).clamp_min(1)  # (E, 2)
     return mean_conf[:, 0] * mean_conf[:, 1]
-
-
-def check_connected(edges: list[tuple[int, int]], num_images: int) -> None:
-    """Raise a ValueError naming the images in no edge, or else those no chain of edges links to image 0."""
-    seen = {k for edge in edges for k in edge}
-    missing = [k for k in range(num_images) if k not in seen]
-    if missing:
-        raise ValueError(f"images {missing} appear in no edge: add pairs with them or drop them from the set")
-    rows, cols = zip(*edges, strict=True)
-    graph = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(num_images, num_images))
-    count, labels = connected_components(graph, directed=False)
-    if count > 1:
-        cut = [k for k in range(num_images) if labels[k] != labels[0]]
-        raise ValueError(
-            f"images {cut} are not connected to image 0 by any chain of pairs: add pairs between the groups "
-            "(e.g. a denser scene graph) or align the groups separately"
-        )
 
 
 def spanning_tree(samples: EdgeSamples, scores: Tensor) -> tuple[int, list[list[tuple[int, int, int]]]]:

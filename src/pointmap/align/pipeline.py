@@ -9,7 +9,7 @@ from torch import Tensor
 
 from pointmap.align.config import AlignConfig
 from pointmap.align.dense import dense_depths
-from pointmap.align.init import check_connected, initialize, move_world, similarity_to_known
+from pointmap.align.init import initialize, move_world, similarity_to_known
 from pointmap.align.optimize import optimize
 from pointmap.align.samples import gather_samples
 from pointmap.align.scene import Scene
@@ -17,6 +17,7 @@ from pointmap.align.state import KnownCameras
 from pointmap.geometry.cameras import depth_to_points, transform_points
 from pointmap.images import View
 from pointmap.inference import PairPredictions
+from pointmap.pairs import check_connected
 
 
 def known_cameras(
@@ -89,7 +90,7 @@ def global_align(
     num_images = preds.num_images if views is None else len(views)
     if preds.num_images > num_images:
         raise ValueError(f"preds mentions image {preds.num_images - 1} but only {num_images} views were given")
-    check_connected(preds.edges, num_images)
+    check_connected(num_images, preds.edges)
     device = torch.device(config.device)
     known = known_cameras(num_images, known_focals, known_intrinsics, known_poses).to(device)
     samples = gather_samples(preds, num_images, config.subsample, config.conf_transform, masks, device)
