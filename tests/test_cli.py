@@ -40,7 +40,7 @@ def test_help_lists_every_command(capsys):
 def test_empty_folder_is_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     assert main(["reconstruct", str(tmp_path / "photos"), "-o", str(tmp_path / "out")]) == 2
-    assert "no images found" in _error_line(capsys)
+    assert "folder holds no images" in _error_line(capsys)
     assert not (tmp_path / "out").exists()
 
 

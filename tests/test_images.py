@@ -1,10 +1,20 @@
+import warnings
+
 import cv2
 import numpy as np
 import PIL.Image
 import pytest
 import torch
 
-from pointmap.images import MIN_IMAGE_SIDE, crop_box, load_images, preprocess, processed_shape, resized_size
+from pointmap.images import (
+    MIN_IMAGE_SIDE,
+    crop_box,
+    expand_paths,
+    load_images,
+    preprocess,
+    processed_shape,
+    resized_size,
+)
 
 # (width, height) -> processed (H, W) at size 224 and 512, worked out by hand from the official rules:
 # 512: longer side 512, other side round(side * 512 / long), each side cropped to a multiple of 16;
@@ -135,7 +145,8 @@ def test_folders_globs_and_hidden_files(tmp_path):
         PIL.Image.new("RGB", (40, 30)).save(tmp_path / name, format="PNG")
     (tmp_path / "._a.jpg").write_bytes(b"AppleDouble junk")
     (tmp_path / "notes.txt").write_text("not an image")
-    views = load_images(tmp_path, size=224, verbose=False)
+    with pytest.warns(UserWarning, match=r"skipping 1 non-image files \(notes.txt\)"):
+        views = load_images(tmp_path, size=224, verbose=False)
     assert [v.path.rsplit("/", 1)[-1] for v in views] == ["a.JPG", "b.png", "c.webp"]
     views = load_images(str(tmp_path / "*.png"), size=224, verbose=False)
     assert [v.path.rsplit("/", 1)[-1] for v in views] == ["b.png"]
@@ -181,3 +192,16 @@ def test_bad_inputs_name_the_file(tmp_path):
         load_images(str(tmp_path / "*.heic"), verbose=False)
     with pytest.raises(ValueError, match="every=0"):
         load_images(tiny, every=0, verbose=False)
+
+
+def test_expand_paths_keeps_images_and_videos_of_a_folder_and_warns_about_the_rest(tmp_path):
+    for name in ("b.png", "a.JPG", "clip.mp4", "notes.txt", ".hidden.png"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.warns(UserWarning, match=r"skipping 1 non-image files \(notes.txt\)"):
+        files = expand_paths(tmp_path)
+    assert [p.name for p in files] == ["a.JPG", "b.png", "clip.mp4"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # explicit files pass through untouched, without warnings
+        assert expand_paths([tmp_path / "notes.txt", tmp_path / "b.png"])[0].name == "notes.txt"
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        expand_paths([tmp_path / "missing.jpg"])

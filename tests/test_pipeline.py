@@ -1,5 +1,4 @@
 import importlib
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from pointmap.images import View
 from pointmap.inference import PairPredictions
 from pointmap.pipeline import (
     _single_view_scene,
-    collect_inputs,
     intrinsics_to_processed,
     views_to_processed_focals,
 )
@@ -36,24 +34,6 @@ def _parts_missing() -> str | None:
         except ImportError:
             return module
     return None
-
-
-def test_collect_inputs_expands_folders_and_skips_other_files(tmp_path):
-    for name in ("b.png", "a.JPG", "notes.txt", ".hidden.png"):
-        (tmp_path / name).write_bytes(b"x")
-    with pytest.warns(UserWarning, match="skipping 1 non-image files \\(notes.txt\\)"):
-        files = collect_inputs(tmp_path)
-    assert [p.rsplit("/", 1)[-1] for p in files] == ["a.JPG", "b.png"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # explicit files pass through untouched, without warnings
-        assert collect_inputs([tmp_path / "notes.txt", str(tmp_path / "b.png")])[0].endswith("notes.txt")
-
-
-def test_collect_inputs_errors(tmp_path):
-    with pytest.raises(ValueError, match="no images found"):
-        collect_inputs(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no such file or folder"):
-        collect_inputs([tmp_path / "missing.jpg"])
 
 
 def test_known_calibration_to_processed_pixels():

@@ -183,11 +183,12 @@ def _prepare(args):
 
 def run_reconstruct(args) -> None:
     from pointmap.export import save_scene
-    from pointmap.pipeline import collect_inputs, reconstruct, skip_unreadable_images
+    from pointmap.images import expand_paths
+    from pointmap.pipeline import reconstruct, skip_unreadable_images
 
     start = time.perf_counter()
     # Every check of the inputs comes before the output folder is made and before minutes of work.
-    files = skip_unreadable_images(collect_inputs(args.inputs))
+    files = skip_unreadable_images(expand_paths(args.inputs))
     intrinsics = read_matrices(args.intrinsics, 3) if args.intrinsics else None
     poses = read_matrices(args.poses, 4) if args.poses else None
     model = _load_model(args)
@@ -216,17 +217,17 @@ def run_reconstruct(args) -> None:
 def run_pair(args) -> None:
     from pointmap.export.depthmaps import colorize_depth, encode_png, npy_bytes
     from pointmap.export.matches import draw_matches
-    from pointmap.images import load_images
+    from pointmap.images import expand_paths, load_images
     from pointmap.io_utils import atomic_write_bytes, atomic_write_text
-    from pointmap.pipeline import collect_inputs
     from pointmap.two_view import analyze_pair
 
-    files = collect_inputs([args.image1, args.image2])
+    files = expand_paths([args.image1, args.image2])
     model = _load_model(args)
     out = _prepare(args)
     views = load_images(files, size=args.size or model.image_size, verbose=not args.quiet)
     if len(views) != 2:
-        raise InputError(f"could read {len(views)} of the 2 images {files}; pass two JPEG/PNG photos")
+        names = ", ".join(map(str, files))
+        raise InputError(f"could read {len(views)} of the 2 images {names}; pass two JPEG/PNG photos")
     result = analyze_pair(model, views[0], views[1])
     atomic_write_bytes(out / "matches.png", encode_png(draw_matches(views[0], views[1], result)))
     for index, depth_map in ((1, result.depth1), (2, result.depth2)):
@@ -251,10 +252,11 @@ def run_pair(args) -> None:
 
 def run_depth(args) -> None:
     from pointmap.export.depthmaps import colorize_depth, encode_png, npy_bytes
+    from pointmap.images import expand_paths
     from pointmap.io_utils import atomic_write_bytes, atomic_write_text
-    from pointmap.pipeline import collect_inputs, reconstruct
+    from pointmap.pipeline import reconstruct
 
-    files = collect_inputs([args.image])
+    files = expand_paths([args.image])
     model = _load_model(args)
     out = _prepare(args)
     with warnings.catch_warnings():

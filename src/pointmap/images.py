@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,22 +187,25 @@ def read_video(path: str | os.PathLike, every: int = 1) -> Iterator[tuple[int, P
 
 
 def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """Files named by `paths`: files as given, folders as their sorted images (hidden files skipped), globs
-    as sorted matches."""
+    """Files named by `paths`: files as given, folders as their sorted images and videos (hidden files skipped,
+    other files skipped with a warning), globs as sorted matches."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    media = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
     files: list[Path] = []
     for entry in paths:
         text = os.fspath(entry)
         if Path(text).is_dir():
             # Hidden files are skipped: "._IMG_1.jpg" AppleDouble files carry a photo's name but no image.
-            found = sorted(
-                p
-                for p in Path(text).iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-            )
+            entries = sorted(p for p in Path(text).iterdir() if p.is_file() and not p.name.startswith("."))
+            found = [p for p in entries if p.suffix.lower() in media]
+            skipped = [p.name for p in entries if p.suffix.lower() not in media]
             if not found:
                 raise ValueError(f"{text}: folder holds no images ({', '.join(IMAGE_EXTENSIONS)}); pass another folder")
+            if skipped:
+                warnings.warn(
+                    f"{text}: skipping {len(skipped)} non-image files ({', '.join(skipped[:5])})", stacklevel=2
+                )
             files.extend(found)
         elif Path(text).is_file():
             files.append(Path(text))

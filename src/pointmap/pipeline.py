@@ -12,44 +12,14 @@ import torch
 from torch import nn
 
 from pointmap.align.scene import Scene
-from pointmap.images import View
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+from pointmap.images import IMAGE_EXTENSIONS, View, expand_paths
 
 PathLike = str | os.PathLike
 
 
-def collect_inputs(paths: PathLike | Sequence[PathLike]) -> list[str]:
-    """Expand folders into their image and video files (sorted by name); files pass through.
-
-    Files inside a folder that are neither images nor videos by their suffix are skipped with a warning.
-    Raises FileNotFoundError for a missing path and ValueError when nothing is left.
-    """
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    files: list[str] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            entries = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            skipped = [p.name for p in entries if p.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
-            if skipped:
-                warnings.warn(
-                    f"{path}: skipping {len(skipped)} non-image files ({', '.join(skipped[:5])})", stacklevel=2
-                )
-            files += [str(p) for p in entries if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
-        elif path.is_file():
-            files.append(str(path))
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder; pass photos, a folder of photos or a video")
-    if not files:
-        raise ValueError(f"no images found in {', '.join(map(str, paths))}; pass JPEG/PNG photos or a video")
-    return files
-
-
-def _unreadable_image(path: str) -> bool:
+def _unreadable_image(path: Path) -> bool:
     """Whether `path` has an image suffix but a header Pillow does not recognise (no pixels are decoded)."""
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
         return False
     from PIL import Image, UnidentifiedImageError
 
@@ -60,7 +30,7 @@ def _unreadable_image(path: str) -> bool:
         return True
 
 
-def skip_unreadable_images(files: list[str]) -> list[str]:
+def skip_unreadable_images(files: list[Path]) -> list[Path]:
     """`files` without the images Pillow cannot open, which are named in a warning; ValueError if none is left."""
     unreadable = [file for file in files if _unreadable_image(file)]
     if unreadable:
@@ -68,7 +38,8 @@ def skip_unreadable_images(files: list[str]) -> list[str]:
         warnings.warn(f"skipping {len(unreadable)} files Pillow cannot read as images ({names})", stacklevel=2)
     readable = [file for file in files if file not in unreadable]
     if not readable:
-        raise ValueError(f"none of {', '.join(files[:3])} can be read as an image; pass JPEG, PNG, WebP or TIFF files")
+        shown = ", ".join(map(str, files[:3]))
+        raise ValueError(f"none of {shown} can be read as an image; pass JPEG, PNG, WebP or TIFF files")
     return readable
 
 
@@ -169,13 +140,12 @@ def reconstruct(
 
     if known_focals is not None and intrinsics is not None:
         raise ValueError("pass known_focals or intrinsics, not both (intrinsics carry the focals)")
-    files = skip_unreadable_images(collect_inputs(paths))
+    files = skip_unreadable_images(expand_paths(paths))
     network = resolve_model(model, device)
     if min_conf is None:
         min_conf = network.config.min_conf
+    # Never empty: expand_paths and skip_unreadable_images raise first, load_images raises on a bad file.
     views = load_images(files, size=size or network.image_size, every=every, verbose=verbose)
-    if not views:
-        raise ValueError(f"no images could be read from {', '.join(files[:3])}; pass JPEG/PNG photos or a video")
 
     K = None if intrinsics is None else intrinsics_to_processed(views, intrinsics)  # (N, 3, 3)
     focals = None if known_focals is None else views_to_processed_focals(views, known_focals)
