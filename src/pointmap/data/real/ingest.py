@@ -126,7 +126,9 @@ def collect_frames(source: Path, image_dir: Path, max_size: int, every: int, ver
             _save(frame, image_dir / name, max_size)
             frames[name] = Frame(f"{source}#frame={index}")
         return frames
-    for path in tqdm(expand_paths(source), desc=f"{source.name} photos", disable=not verbose):
+    # A photo folder's videos are scenes of their own (discover_scenes), not frames of this one.
+    photos = [path for path in expand_paths(source) if path.suffix.lower() in IMAGE_EXTENSIONS]
+    for path in tqdm(photos, desc=f"{source.name} photos", disable=not verbose):
         name = f"{path.stem}.png"
         if name in frames:
             raise ValueError(f"{path}: shares its name stem with {frames[name].origin}; rename one of them")
