@@ -10,11 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     """The process's file-creation mask (reading it means setting it: set it straight back)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# Read once at import: setting the mask on every write would race with other threads creating files.
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager
@@ -35,7 +39,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise FileNotFoundError(f"{path.parent}: folder does not exist; create it before writing {path.name}")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     # mkstemp creates the file readable by its owner only; give it the mode a plain open() would.
-    os.fchmod(fd, 0o666 & ~_umask())
+    os.fchmod(fd, 0o666 & ~_UMASK)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
