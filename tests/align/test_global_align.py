@@ -5,7 +5,7 @@ import torch
 
 from pointmap.align import AlignConfig, Scene, global_align
 from pointmap.align.simulate import PredictionNoise, circle_cameras, simulate_predictions, smooth_depths
-from pointmap.geometry.cameras import depth_to_points, intrinsics_from_focal
+from pointmap.geometry.cameras import depth_to_points, image_centre, intrinsics_from_focal
 from pointmap.geometry.procrustes import weighted_procrustes
 from pointmap.inference import PairPredictions
 
@@ -17,11 +17,16 @@ def complete(n: int) -> list[tuple[int, int]]:
     return [(i, j) for i in range(n) for j in range(n) if i != j]
 
 
+def centred_intrinsics(focal: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, 3, 3) K with the principal point at the image centre, the aligner's default without views."""
+    return intrinsics_from_focal(focal, height, width, image_centre(height, width).expand(len(focal), 2))
+
+
 def ground_truth(n: int, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     poses = circle_cameras(n, generator=gen)
     focal = 0.7 * WIDTH + 4 * torch.rand(n, generator=gen)
-    K = intrinsics_from_focal(focal, HEIGHT, WIDTH)
+    K = centred_intrinsics(focal, HEIGHT, WIDTH)
     depths = smooth_depths(n, HEIGHT, WIDTH, generator=gen)
     return poses, K, depths, gen
 
@@ -202,7 +207,7 @@ def test_images_of_different_shapes():
     gen = torch.Generator().manual_seed(11)
     poses = circle_cameras(3, generator=gen)
     shapes = [(24, 32), (32, 24), (24, 32)]
-    Ks = [intrinsics_from_focal(torch.tensor([26.0 + k]), h, w)[0] for k, (h, w) in enumerate(shapes)]
+    Ks = [centred_intrinsics(torch.tensor([26.0 + k]), h, w)[0] for k, (h, w) in enumerate(shapes)]
     depths = [smooth_depths(1, h, w, generator=gen) for h, w in shapes]
     own = [depth_to_points(depth, K[None])[0] for depth, K in zip(depths, Ks, strict=True)]
     edges = complete(3)

@@ -38,8 +38,9 @@ def dense_depths(
     confidence = [torch.ones(h, w, device=device) for h, w in shapes]
     # Per image, r / (r . r) for the ray r = K^-1 (x, y, 1): its dot product with a point is the depth.
     depth_readers = []
+    focal_xy = state.focal_xy()
     for k, (h, w) in enumerate(shapes):
-        xy = (pixel_grid(h, w, device=device) - state.pp[k]) / state.focal[k]
+        xy = (pixel_grid(h, w, device=device) - state.pp[k]) / focal_xy[k]
         ray = torch.cat([xy, torch.ones_like(xy[..., :1])], -1)
         depth_readers.append(ray / (ray * ray).sum(-1, keepdim=True))
     world2cam_rot = state.rotation.transpose(1, 2)

@@ -80,15 +80,22 @@ def self_frame_edges(samples: EdgeSamples) -> Tensor:
     return best
 
 
-def grid_focals(samples: EdgeSamples, self_pts: Tensor, self_weights: Tensor, pp: Tensor) -> Tensor:
-    """(N,) focal of each image's self-frame grid pointmap (Weiszfeld), in full-resolution pixels."""
+def grid_focals(samples: EdgeSamples, self_pts: Tensor, self_weights: Tensor, pp: Tensor, aspect: Tensor) -> Tensor:
+    """(N,) fx of each image's self-frame grid pointmap (Weiszfeld), in full-resolution pixels.
+
+    Args:
+        self_pts: (N, M, 3) grid points in each image's own frame; self_weights: (N, M).
+        pp: (N, 2) principal points; aspect: (N,) fy / fx.
+    """
     focal = torch.empty(len(samples.shapes), device=self_pts.device)
     by_grid: dict[tuple[int, int], list[int]] = {}
     for k in range(len(samples.shapes)):
         by_grid.setdefault(samples.grid_shape(k), []).append(k)
     for (h, w), images in by_grid.items():
         idx = torch.tensor(images, device=self_pts.device)
-        pts = self_pts[idx, : h * w].reshape(-1, h, w, 3)
+        # y - cy = fx * aspect * Y / Z: stretching Y by the aspect leaves a square-pixel camera of focal fx.
+        stretch = torch.stack([torch.ones_like(aspect[idx]), aspect[idx], torch.ones_like(aspect[idx])], -1)
+        pts = (self_pts[idx, : h * w] * stretch[:, None]).reshape(-1, h, w, 3)
         conf = self_weights[idx, : h * w].reshape(-1, h, w)
         # A grid pixel (u, v) sits at offset + stride * (u, v): the grid is the image seen with focal f / stride.
         grid_pp = (pp[idx] - samples.offset) / samples.stride
@@ -96,8 +103,11 @@ def grid_focals(samples: EdgeSamples, self_pts: Tensor, self_weights: Tensor, pp
     return focal
 
 
-def initialize(samples: EdgeSamples, known: KnownCameras) -> CameraState:
+def initialize(samples: EdgeSamples, known: KnownCameras, default_pp: Tensor) -> CameraState:
     """Cameras and grid depths of every image from a spanning tree of pairwise Procrustes alignments.
+
+    Unknown principal points start at `default_pp` (N, 2) (the original photos' centres); unknown focals
+    are the Weiszfeld estimate of each image's own pointmap.
 
     The root camera is the world frame; each tree edge (parent, child) gets the similarity taking its
     prediction of the parent onto the parent's world points, which places its prediction of the child;
@@ -110,9 +120,8 @@ def initialize(samples: EdgeSamples, known: KnownCameras) -> CameraState:
     self_edges = self_frame_edges(samples)
     self_pts = samples.pts[self_edges, 0]  # (N, M, 3)
     self_weights = samples.weights[self_edges, 0]  # (N, M)
-    centre_pp = torch.tensor([[w / 2, h / 2] for h, w in samples.shapes], device=device)
-    pp = torch.where(known.has_pp[:, None], known.pp, centre_pp)
-    focal = grid_focals(samples, self_pts, self_weights, pp)
+    pp = torch.where(known.has_pp[:, None], known.pp, default_pp.to(device))
+    focal = grid_focals(samples, self_pts, self_weights, pp, known.aspect)
     focal = torch.where(known.has_focal, known.focal, focal)
 
     state = CameraState(
@@ -121,6 +130,7 @@ def initialize(samples: EdgeSamples, known: KnownCameras) -> CameraState:
         focal=focal,
         pp=pp,
         depth=self_pts[..., 2].clone(),
+        aspect=known.aspect,
     )
     _, levels = spanning_tree(samples, scores)
     world = state.world_points(samples.pixels)

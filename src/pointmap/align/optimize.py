@@ -126,11 +126,12 @@ def fit_cameras(
 ) -> CameraState:
     """Fit every camera's rays to its fused target points (a weighted PnP), then set the depths along them.
 
-    Gauss-Newton on the lateral offset at equal depth, e = Z_xy - Z_z (x - c) / f with Z = R^T (Y - c_cam),
-    over rotation, centre, log focal and principal point (9 unknowns per camera, the fixed ones held by
-    identity rows). The depth is then the closest point of each ray to its target. Unlike alternating
-    depths and poses (orthogonal iteration), this does not crawl along the dolly-zoom direction
-    (camera along its axis + focal), which the depth spread of a scene resolves only weakly.
+    Gauss-Newton on the lateral offset at equal depth, e = Z_xy - Z_z (x - c) / (fx, fy) with
+    Z = R^T (Y - c_cam), over rotation, centre, log fx (fy / fx stays fixed) and principal point (9 unknowns
+    per camera, the fixed ones held by identity rows). The depth is then the closest point of each ray to
+    its target. Unlike alternating depths and poses (orthogonal iteration), this does not crawl along the
+    dolly-zoom direction (camera along its axis + focal), which the depth spread of a scene resolves only
+    weakly.
 
     Args:
         pixels: (N, M, 2).
@@ -140,7 +141,7 @@ def fit_cameras(
     """
     dtype = state.focal.dtype
     rotation, centre = state.rotation.double(), state.centre.double()
-    focal, pp = state.focal.double(), state.pp.double()
+    focal, pp, aspect = state.focal.double(), state.pp.double(), state.aspect.double()
     w = (weights / weights.sum(-1, keepdim=True).clamp_min(1e-30)).double()
     targets64, pixels64 = targets.double(), pixels.double()
     free = torch.cat([free_pose[:, None].expand(-1, 6), free_focal[:, None], free_pp[:, None].expand(-1, 2)], -1)
@@ -149,14 +150,15 @@ def fit_cameras(
     eye2 = torch.eye(2, dtype=torch.float64, device=w.device)
     for _ in range(steps):
         cam_pts = (targets64 - centre[:, None]) @ rotation  # (N, M, 3) R^T (Y - c)
-        ray_xy = (pixels64 - pp[:, None]) / focal[:, None, None]  # (N, M, 2)
+        focal_xy = torch.stack([focal, focal * aspect], -1)[:, None]  # (N, 1, 2) fx, fy
+        ray_xy = (pixels64 - pp[:, None]) / focal_xy  # (N, M, 2)
         z = cam_pts[..., 2:]
         residual = cam_pts[..., :2] - z * ray_xy
         cross = skew(cam_pts)  # d(cam_pts) / d(omega) for R <- R exp([omega]x)
         jac_rot = cross[..., :2, :] - ray_xy[..., None] * cross[..., 2:, :]
         jac_centre = torch.cat([-eye2.expand_as(jac_rot[..., :2]), ray_xy[..., None]], -1)
         jac_focal = (z * ray_xy)[..., None]
-        jac_pp = (z / focal[:, None, None])[..., None] * eye2
+        jac_pp = (z / focal_xy)[..., None] * eye2
         jac = torch.cat([jac_rot, jac_centre, jac_focal, jac_pp], -1) * free[:, None, None, :]  # (N, M, 2, 9)
         normal = torch.einsum("nm,nmki,nmkj->nij", w, jac, jac)
         # A whisper of Levenberg damping keeps near-degenerate cameras (e.g. all targets on one ray) finite;
@@ -170,7 +172,7 @@ def fit_cameras(
         centre = centre + (rotation @ step[:, 3:6, None])[..., 0]
         focal = focal * torch.exp(step[:, 6])
         pp = pp + step[:, 7:]
-    new = CameraState(rotation.to(dtype), centre.to(dtype), focal.to(dtype), pp.to(dtype), state.depth)
+    new = CameraState(rotation.to(dtype), centre.to(dtype), focal.to(dtype), pp.to(dtype), state.depth, state.aspect)
     cam_pts = (targets - new.centre[:, None]) @ new.rotation
     new.depth = depth_along_rays(new.rays(pixels), cam_pts)
     return new

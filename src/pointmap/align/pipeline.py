@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -14,17 +15,48 @@ from pointmap.align.optimize import optimize
 from pointmap.align.samples import gather_samples
 from pointmap.align.scene import Scene
 from pointmap.align.state import KnownCameras
-from pointmap.geometry.cameras import depth_to_points, transform_points
+from pointmap.geometry.cameras import (
+    depth_to_points,
+    focal_aspect,
+    image_centre,
+    original_centre_in_processed,
+    transform_points,
+)
 from pointmap.images import View
 from pointmap.inference import PairPredictions
 from pointmap.pairs import check_connected
 
 
+def photo_defaults(shapes: list[tuple[int, int]], views: list[View] | None) -> tuple[Tensor, Tensor]:
+    """What a square-pixel photo centred on its optical axis implies in processed pixels.
+
+    Returns:
+        (N, 2) principal points, the centres of the original photos (`original_centre_in_processed`), and
+        (N,) fy / fx (`focal_aspect`); without views the processed images are the photos: their centres
+        and 1.
+    """
+    if views is None:
+        centres = torch.stack([image_centre(h, w, dtype=torch.float64) for h, w in shapes])
+        return centres.float(), torch.ones(len(shapes))
+    to_original = torch.tensor(np.stack([np.asarray(view.to_original) for view in views]), dtype=torch.float64)
+    original_shape = torch.tensor([view.original_shape for view in views], dtype=torch.float64)
+    centres = original_centre_in_processed(to_original, original_shape)
+    return centres.float(), focal_aspect(to_original).float()
+
+
 def known_cameras(
-    num_images: int, known_focals: Tensor | None, known_intrinsics: Tensor | None, known_poses: Tensor | None
+    num_images: int,
+    known_focals: Tensor | None,
+    known_intrinsics: Tensor | None,
+    known_poses: Tensor | None,
+    default_aspect: Tensor,
 ) -> KnownCameras:
-    """Collect what the caller knows, NaN where unknown, after checking shapes."""
+    """Collect what the caller knows, NaN where unknown, after checking shapes.
+
+    Known intrinsics give fx and fy / fx exactly; other cameras get `default_aspect` (N,) as fy / fx.
+    """
     focal = torch.full((num_images,), torch.nan)
+    aspect = default_aspect.float().cpu().clone()
     pp = torch.full((num_images, 2), torch.nan)
     poses = torch.full((num_images, 4, 4), torch.nan)
     for name, value, shape in (
@@ -38,16 +70,19 @@ def known_cameras(
                 "(NaN marks an unknown entry)"
             )
     if known_intrinsics is not None:
-        intrinsics = torch.as_tensor(known_intrinsics, dtype=torch.float32).cpu()
-        # Square pixels: one focal per camera, the mean of fx and fy.
-        focal = (intrinsics[:, 0, 0] + intrinsics[:, 1, 1]) / 2
-        pp = intrinsics[:, :2, 2].clone()
+        intrinsics = torch.as_tensor(known_intrinsics, dtype=torch.float64).cpu()
+        # fx and fy / fx, not one mean focal: processed pixels of the 224 rule are not square, so the fx and
+        # fy of a square-pixel photo differ by 0.1 % there, and averaging them moved both in the exports.
+        focal = intrinsics[:, 0, 0].float()
+        ratio = intrinsics[:, 1, 1] / intrinsics[:, 0, 0]
+        aspect = torch.where(torch.isfinite(ratio), ratio.float(), aspect)
+        pp = intrinsics[:, :2, 2].float()
     if known_focals is not None:
         given = torch.as_tensor(known_focals, dtype=torch.float32).cpu()
         focal = torch.where(torch.isfinite(given), given, focal)
     if known_poses is not None:
         poses = torch.as_tensor(known_poses, dtype=torch.float32).cpu()
-    return KnownCameras(focal, pp, poses)
+    return KnownCameras(focal, pp, poses, aspect)
 
 
 def image_colors(views: list[View]) -> list[Tensor]:
@@ -73,12 +108,16 @@ def global_align(
         preds: predictions of directed edges (i, j), full resolution, on any device (streamed to
             `config.device` chunk by chunk; float16 storage is fine).
         config: the options; `options` override its fields by name (e.g. iterations=50, device="cuda").
-        known_focals: (N,) px, NaN where unknown.
-        known_intrinsics: (N, 3, 3) K, NaN where unknown (focal = mean of fx and fy).
+        known_focals: (N,) fx in processed pixels, NaN where unknown; fy follows from the views' resize
+            (`geometry.cameras.focal_aspect`), so that the original photo's pixels stay square.
+        known_intrinsics: (N, 3, 3) K in processed pixels, NaN where unknown; fx, fy and (cx, cy) are kept
+            as given (with `fix_focals`), so `to_original @ K` gives back the photo's intrinsics.
         known_poses: (N, 4, 4) cam2world, NaN where unknown.
         masks: N bool (H, W), the pixels to use (all by default).
         colors: N (H, W, 3) colours in [0, 1] for the scene; taken from `views` when omitted.
-        views: the N Views of the predictions, kept in the scene.
+        views: the N Views of the predictions, kept in the scene. They set the defaults of cameras with
+            unknown intrinsics: the principal point at the centre of the original photo and fy / fx of
+            square photo pixels (`geometry.cameras`); without views, the image centre and fy = fx.
     Returns:
         the Scene, on `config.device`. Coincident cameras (a pair of identical images, zero baseline) come
         out at the same centre, with finite values. A graph with an image no chain of pairs reaches raises
@@ -92,9 +131,10 @@ def global_align(
         raise ValueError(f"preds mentions image {preds.num_images - 1} but only {num_images} views were given")
     check_connected(num_images, preds.edges)
     device = torch.device(config.device)
-    known = known_cameras(num_images, known_focals, known_intrinsics, known_poses).to(device)
     samples = gather_samples(preds, num_images, config.subsample, config.conf_transform, masks, device)
-    state = initialize(samples, known)
+    default_pp, default_aspect = photo_defaults(samples.shapes, views)
+    known = known_cameras(num_images, known_focals, known_intrinsics, known_poses, default_aspect).to(device)
+    state = initialize(samples, known, default_pp)
     state, edges, _ = optimize(
         samples, state, known, config.iterations, config.tolerance, config.robust, config.fix_poses,
         config.fix_focals, config.optimize_pp, config.verbose,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pointmap.geometry.cameras import invert_pose
@@ -18,7 +19,9 @@ class Scene:
 
     Attributes:
         poses: (N, 4, 4) cam2world.
-        intrinsics: (N, 3, 3) K in processed-image pixels.
+        intrinsics: (N, 3, 3) K in processed-image pixels (pixel centres at integers, see
+            `geometry.cameras`); fx and fy differ where the resize made processed pixels non-square.
+            `original_intrinsics()` gives K in original-photo pixels.
         depths: N tensors (H, W), z-depth in each camera.
         points: N tensors (H, W, 3) in the world frame.
         confidences: N tensors (H, W), >= 1.
@@ -38,6 +41,19 @@ class Scene:
 
     def __len__(self) -> int:
         return len(self.poses)
+
+    def original_intrinsics(self) -> torch.Tensor:
+        """(N, 3, 3) float64 K in original-photo pixels, `view.to_original @ K` (K itself without views).
+
+        Known intrinsics come back as given, up to float32 rounding (1e-4 px at f = 500); with unknown
+        ones, fx = fy (square photo pixels) and the principal point is the photo's centre
+        ((W - 1) / 2, (H - 1) / 2) unless it was optimised.
+        """
+        intrinsics = self.intrinsics.detach().double().cpu()
+        if self.views is None:
+            return intrinsics
+        to_original = torch.tensor(np.stack([np.asarray(view.to_original) for view in self.views]))
+        return to_original.double() @ intrinsics
 
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write every export (PLY, GLB, COLMAP, transforms.json, depth and confidence maps, cameras.json)."""

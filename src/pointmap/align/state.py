@@ -15,9 +15,11 @@ class CameraState:
     Attributes:
         rotation: (N, 3, 3) camera-to-world rotation.
         centre: (N, 3) camera centre in the world.
-        focal: (N,) focal length in pixels.
+        focal: (N,) horizontal focal length fx in pixels.
         pp: (N, 2) principal point (cx, cy) in pixels.
         depth: (N, M) z-depth at the grid samples.
+        aspect: (N,) fy / fx, fixed: 1 for square pixels; the resize of the 224 rule makes processed
+            pixels slightly non-square (see `geometry.cameras.focal_aspect`).
     """
 
     rotation: Tensor
@@ -25,10 +27,15 @@ class CameraState:
     focal: Tensor
     pp: Tensor
     depth: Tensor
+    aspect: Tensor
+
+    def focal_xy(self) -> Tensor:
+        """(N, 2) focal lengths (fx, fy) in pixels."""
+        return torch.stack([self.focal, self.focal * self.aspect], -1)
 
     def rays(self, pixels: Tensor) -> Tensor:
         """(N, M, 3) camera-frame rays (z = 1) through pixels (N, M, 2)."""
-        xy = (pixels - self.pp[:, None]) / self.focal[:, None, None]
+        xy = (pixels - self.pp[:, None]) / self.focal_xy()[:, None]
         return torch.cat([xy, torch.ones_like(xy[..., :1])], -1)
 
     def world_points(self, pixels: Tensor) -> Tensor:
@@ -48,7 +55,7 @@ class CameraState:
         """(N, 3, 3) K."""
         out = torch.zeros(len(self.focal), 3, 3, device=self.focal.device, dtype=self.focal.dtype)
         out[:, 0, 0] = self.focal
-        out[:, 1, 1] = self.focal
+        out[:, 1, 1] = self.focal * self.aspect
         out[:, :2, 2] = self.pp
         out[:, 2, 2] = 1
         return out
@@ -83,20 +90,22 @@ class EdgeSimilarities:
 
 @dataclass
 class KnownCameras:
-    """What the caller knows; NaN marks unknown entries.
+    """What the caller knows; NaN marks unknown entries, except in `aspect`, which is always set.
 
     Attributes:
-        focal: (N,) px.
+        focal: (N,) fx, px.
         pp: (N, 2) px.
         poses: (N, 4, 4) cam2world.
+        aspect: (N,) fy / fx, never optimised: from known intrinsics, else from the views' resize, else 1.
     """
 
     focal: Tensor
     pp: Tensor
     poses: Tensor
+    aspect: Tensor
 
     def to(self, device: torch.device) -> KnownCameras:
-        return KnownCameras(self.focal.to(device), self.pp.to(device), self.poses.to(device))
+        return KnownCameras(self.focal.to(device), self.pp.to(device), self.poses.to(device), self.aspect.to(device))
 
     @property
     def has_focal(self) -> Tensor:

@@ -1,7 +1,22 @@
 """Pinhole cameras: intrinsics, depth maps <-> pointmaps, rigid transforms and projection.
 
-Conventions: OpenCV axes (x right, y down, z forward); pixel (x, y) = (column, row) index, so the pixel
-centre of column u is at x = u; the default principal point is (W / 2, H / 2), as in DUSt3R.
+Conventions, shared by the aligner, the Scene and every export:
+- OpenCV axes (x right, y down, z forward).
+- Pixel (x, y) = (column, row) index: the centre of pixel column u is at x = u, so a W-pixel-wide image
+  spans x in [-0.5, W - 0.5] and its centre is ((W - 1) / 2, (H - 1) / 2) (`image_centre`). COLMAP and
+  nerfstudio put pixel centres at u + 0.5 instead, where the same centre reads (W / 2, H / 2); the
+  exporters add the half pixel.
+- An unknown principal point is the centre of the original photo, carried into processed pixels by the
+  view's resize-and-crop (`original_centre_in_processed`), so exported intrinsics put it at
+  ((W - 1) / 2, (H - 1) / 2) of the photo exactly. DUSt3R's (W / 2, H / 2) with integer pixel centres is
+  half a pixel right and down of that: at size 224 a 480-pixel-tall photo got cy = 240.57 instead of
+  239.5. Because the official crops are off-centre by up to half a resized pixel, the photo's centre
+  lands within half a processed pixel of the processed image's centre, inside what the network can tell.
+  `intrinsics_from_focal` and `geometry.focal.estimate_focal` keep DUSt3R's (W / 2, H / 2) as their
+  default for renders and single pointmaps; pass the principal point to them to use another.
+- Processed pixels need not be square: the 224 rule resizes 640 x 480 to 299 x 224, scaling x by
+  640 / 299 and y by 480 / 224. A square-pixel photo then has fy / fx = `focal_aspect(to_original)` in
+  processed pixels, and K = to_original @ K_processed maps intrinsics back exactly.
 """
 
 from __future__ import annotations
@@ -20,12 +35,41 @@ def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> Ten
     return torch.stack([xs, ys], dim=-1)
 
 
+def image_centre(height: int, width: int, device=None, dtype=torch.float32) -> Tensor:
+    """(2,) centre (x, y) = ((W - 1) / 2, (H - 1) / 2) of an image whose pixel centres are at integers."""
+    return torch.tensor([(width - 1) / 2, (height - 1) / 2], device=device, dtype=dtype)
+
+
+def original_centre_in_processed(to_original: Tensor, original_shape: Tensor) -> Tensor:
+    """Centre of each original photo in its processed image's pixels.
+
+    Args:
+        to_original: (N, 3, 3) processed pixel (x, y, 1) -> original pixel, as `View.to_original`.
+        original_shape: (N, 2) (H, W) of the original photos.
+    Returns:
+        (N, 2) (x, y), dtype and device of `to_original`.
+    """
+    height, width = original_shape.to(to_original).unbind(-1)
+    centre = torch.stack([(width - 1) / 2, (height - 1) / 2, torch.ones_like(width)], -1)  # (N, 3)
+    return torch.linalg.solve(to_original, centre[..., None])[..., :2, 0]
+
+
+def focal_aspect(to_original: Tensor) -> Tensor:
+    """(N,) fy / fx in processed pixels of cameras whose original photos have square pixels.
+
+    A processed pixel covers sx x sy original pixels (the diagonal of `to_original`), so a focal f of
+    the photo is f / sx and f / sy processed pixels along x and y.
+    """
+    return to_original[..., 0, 0] / to_original[..., 1, 1]
+
+
 def intrinsics_from_focal(focal: Tensor, height: int, width: int, principal_point: Tensor | None = None) -> Tensor:
     """Pinhole K from focal lengths.
 
     Args:
         focal: (B,) focal length in pixels (square pixels).
-        principal_point: (B, 2) (cx, cy); default (W / 2, H / 2).
+        principal_point: (B, 2) (cx, cy); default DUSt3R's (W / 2, H / 2), half a pixel right and down of
+            `image_centre` (see the module docstring).
     Returns:
         (B, 3, 3) intrinsics, dtype and device of `focal`.
     """
