@@ -1,21 +1,23 @@
-"""Training augmentations of a view: crops and resizes to a training resolution, colour and camera artefacts.
+"""Training augmentations of whole batches of pairs, on the batch's device (the GPU while training).
 
-Every random draw comes from a `torch.Generator`, so a sample is a pure function of its seed.
-Geometric changes update the intrinsics; photometric ones touch only the image.
+Every random parameter of a pair (view swap, crop window, colour factors, blur, noise and JPEG
+choices) comes from one `torch.Generator` seeded by the pair's seed, so an augmented pair is a pure
+function of its seed, its views and the target size, whatever batch it is in. Sensor noise is a
+counter-based hash of (seed, pixel), identical on every device. Geometric changes update the
+intrinsics exactly; photometric ones touch only the image.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pointmap.data.sample import ViewSample
+from pointmap.data.sample import ViewBatch, ViewSample
 
 # (H, W) of the 512 models' training crops (DUSt3R, Sec. 4: 512x384 ... 512x160, landscape).
 LANDSCAPE_512 = ((384, 512), (336, 512), (288, 512), (256, 512), (160, 512))
@@ -57,143 +59,391 @@ class AugmentConfig:
     blur_sigma: float = 1.2
     """Largest blur standard deviation in pixels."""
     jpeg_prob: float = 0.3
-    """Chance of a JPEG round trip (block and ringing artefacts)."""
+    """Chance of JPEG-like compression artefacts (see `jpeg_artefacts`)."""
     jpeg_quality: tuple[int, int] = (30, 95)
     """JPEG quality range, inclusive."""
     swap_prob: float = 0.5
     """Chance of swapping the two views of a pair (the network is not symmetric)."""
 
 
-def _uniform(generator: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * torch.rand((), generator=generator).item()
+# Uniform draws of one pair: the swap, then VIEW_DRAWS per view (slots named below).
+VIEW_DRAWS = 13
+ZOOM, CROP_X, CROP_Y, BRIGHT, CONTRAST, SATURATION, HUE, BLUR, BLUR_SIGMA, NOISE, NOISE_STD, JPEG, QUALITY = range(13)
 
 
-def crop_resize(view: ViewSample, size: tuple[int, int], generator: torch.Generator | None = None,
-                max_zoom: float = 0.0) -> ViewSample:
-    """Crop a window of the target aspect ratio, then resize it to `size`, updating the intrinsics.
+@dataclass
+class ViewAugment:
+    """Augmentation parameters of N views (CPU tensors: they decide which kernels run).
 
-    Without a generator the window is the largest centred one (evaluation); with one, it is zoomed in
-    by a factor in [1, 1 + max_zoom] and placed uniformly at random.
+    Attributes:
+        windows: (N, 4) int64 crop windows (x0, y0, width, height) in input pixels.
+        colour: (N, 4) float64 brightness, contrast and saturation factors and hue rotation (turns).
+        blur_sigma: (N,) float64 blur standard deviation in output pixels; 0: no blur.
+        noise_std: (N,) float64 noise standard deviation; 0: no noise.
+        noise_seed: (N,) int64 seed of each view's noise field.
+        jpeg_quality: (N,) int64 JPEG quality in [1, 100]; 0: no JPEG artefacts.
+    """
+
+    windows: Tensor
+    colour: Tensor
+    blur_sigma: Tensor
+    noise_std: Tensor
+    noise_seed: Tensor
+    jpeg_quality: Tensor
+
+
+def centre_windows(sizes: Tensor, out_size: tuple[int, int]) -> Tensor:
+    """(N, 4) largest centred windows (x0, y0, w, h) of the aspect of `out_size` in views of `sizes` (N, 2)."""
+    return crop_windows(sizes, out_size, torch.zeros(len(sizes), 3, dtype=torch.float64), max_zoom=0.0, centred=True)
+
+
+def crop_windows(sizes: Tensor, out_size: tuple[int, int], draws: Tensor, max_zoom: float,
+                 centred: bool = False) -> Tensor:
+    """Crop windows of the aspect of `out_size`, zoomed in by 1 + max_zoom * draws[:, 0].
 
     Args:
-        view: image (3, H0, W0), depth and valid (H0, W0), intrinsics (3, 3).
-        size: (H, W) output size.
+        sizes: (N, 2) input (H, W).
+        draws: (N, 3) uniforms in [0, 1): zoom, x placement, y placement.
     Returns:
-        A new ViewSample at (H, W); depth and valid are resampled by nearest neighbour (never blended
-        across depth edges), the image bilinearly with antialiasing.
+        (N, 4) int64 (x0, y0, w, h): the largest window of the target aspect, shrunk by the zoom, placed
+        uniformly among the integer positions (or centred, rounding down).
     """
-    out_h, out_w = size
-    in_h, in_w = view.image.shape[-2:]
-    scale = max(out_h / in_h, out_w / in_w)
-    if generator is not None and max_zoom > 0:
-        scale *= 1 + max_zoom * torch.rand((), generator=generator).item()
-    crop_w = min(in_w, max(1, round(out_w / scale)))
-    crop_h = min(in_h, max(1, round(out_h / scale)))
-    if generator is None:
-        x0, y0 = (in_w - crop_w) // 2, (in_h - crop_h) // 2
+    out_h, out_w = out_size
+    in_h, in_w = sizes[:, 0].double(), sizes[:, 1].double()
+    scale = torch.maximum(out_h / in_h, out_w / in_w) * (1 + max_zoom * draws[:, 0])
+    crop_w = torch.minimum(in_w, (out_w / scale).round().clamp_min(1))
+    crop_h = torch.minimum(in_h, (out_h / scale).round().clamp_min(1))
+    if centred:
+        x0, y0 = ((in_w - crop_w) / 2).floor(), ((in_h - crop_h) / 2).floor()
     else:
-        x0 = int(torch.randint(in_w - crop_w + 1, (), generator=generator))
-        y0 = int(torch.randint(in_h - crop_h + 1, (), generator=generator))
-    image = view.image[:, y0 : y0 + crop_h, x0 : x0 + crop_w]
-    depth = view.depth[y0 : y0 + crop_h, x0 : x0 + crop_w]
-    valid = view.valid[y0 : y0 + crop_h, x0 : x0 + crop_w]
-    image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
-    depth = F.interpolate(depth[None, None], size=size, mode="nearest-exact")[0, 0]
-    valid = F.interpolate(valid[None, None].float(), size=size, mode="nearest-exact")[0, 0] > 0.5
-    # Pixel centres sit at integer coordinates (geometry/cameras.py), so a resize by s maps
-    # x to (x + 0.5) * s - 0.5.
-    scale_x, scale_y = out_w / crop_w, out_h / crop_h
-    K = view.intrinsics.clone()
-    K[0, 0] *= scale_x
-    K[1, 1] *= scale_y
-    K[0, 1] *= scale_x
-    K[0, 2] = (K[0, 2] - x0 + 0.5) * scale_x - 0.5
-    K[1, 2] = (K[1, 2] - y0 + 0.5) * scale_y - 0.5
-    return replace(view, image=image.clamp(-1, 1), depth=depth, valid=valid & (depth > 0), intrinsics=K)
+        x0 = (draws[:, 1] * (in_w - crop_w + 1)).floor()
+        y0 = (draws[:, 2] * (in_h - crop_h + 1)).floor()
+    return torch.stack([x0, y0, crop_w, crop_h], 1).long()
 
 
-def _rgb_to_grey(image: Tensor) -> Tensor:
-    """(3, H, W) -> (1, H, W) luma (ITU-R BT.601 weights)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=image.device, dtype=image.dtype)
-    return (image * weights[:, None, None]).sum(0, keepdim=True)
+def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int],
+                  config: AugmentConfig) -> tuple[Tensor, ViewAugment]:
+    """Per-pair random parameters of B pairs from their seeds.
+
+    Args:
+        seeds: B pair seeds.
+        sizes: (2B, 2) input (H, W): the B first views, then the B second views.
+    Returns:
+        (order, params): `order` (2B,) reorders the views so that swapped pairs exchange theirs, and
+        `params` describes the 2B views in that new order.
+    """
+    count = len(seeds)
+    draws = torch.stack([
+        torch.rand(1 + 2 * VIEW_DRAWS, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
+        for seed in seeds
+    ])
+    swap = draws[:, 0] < config.swap_prob
+    rows = torch.arange(count)
+    order = torch.cat([torch.where(swap, rows + count, rows), torch.where(swap, rows, rows + count)])
+    view = torch.cat([draws[:, 1 : 1 + VIEW_DRAWS], draws[:, 1 + VIEW_DRAWS :]])  # (2B, VIEW_DRAWS)
+
+    def spread(slot: int, low: float, high: float) -> Tensor:
+        return low + (high - low) * view[:, slot]
+
+    windows = crop_windows(sizes[order], out_size, view[:, [ZOOM, CROP_X, CROP_Y]], config.max_zoom)
+    colour = torch.stack([
+        spread(BRIGHT, 1 - config.brightness, 1 + config.brightness),
+        spread(CONTRAST, 1 - config.contrast, 1 + config.contrast),
+        spread(SATURATION, 1 - config.saturation, 1 + config.saturation),
+        spread(HUE, -config.hue, config.hue),
+    ], 1)
+    blur = torch.where(view[:, BLUR] < config.blur_prob, spread(BLUR_SIGMA, 0.3, max(0.3, config.blur_sigma)), 0.0)
+    noise = torch.where(view[:, NOISE] < config.noise_prob, spread(NOISE_STD, 0.0, config.noise_std), 0.0)
+    low, high = config.jpeg_quality
+    quality = (low + (view[:, QUALITY] * (high - low + 1)).floor()).long().clamp(max=high)
+    quality = torch.where(view[:, JPEG] < config.jpeg_prob, quality, 0)
+    # The two views of a pair get different noise: seed * 2 for the first, seed * 2 + 1 for the second.
+    pair_seeds = torch.tensor([int(seed) & (2**62 - 1) for seed in seeds], dtype=torch.int64)
+    noise_seed = torch.cat([pair_seeds * 2, pair_seeds * 2 + 1])
+    return order, ViewAugment(windows, colour, blur, noise, noise_seed, quality)
 
 
-def _rotate_hue(image: Tensor, turns: float) -> Tensor:
-    """Rotate chroma about the grey axis by `turns` of a full circle (a rotation in YIQ space)."""
-    to_yiq = torch.tensor(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-        device=image.device, dtype=image.dtype,
-    )
-    angle = 2 * math.pi * turns
-    cos, sin = math.cos(angle), math.sin(angle)
-    rotation = torch.tensor([[1, 0, 0], [0, cos, -sin], [0, sin, cos]], device=image.device, dtype=image.dtype)
-    matrix = torch.linalg.inv(to_yiq) @ rotation @ to_yiq
-    return torch.einsum("ij,jhw->ihw", matrix, image)
+def resample_views(views: ViewBatch, windows: Tensor, out_size: tuple[int, int]) -> ViewBatch:
+    """Crop each view to its window and resize it to `out_size`, updating the intrinsics exactly.
+
+    The image is resampled bilinearly after a Gaussian prefilter against aliasing where the window
+    shrinks (sigma = (s - 1) / 2 input pixels for a shrink factor s, scikit-image's rule); depth and
+    valid by nearest neighbour (never blended across depth edges).
+
+    Args:
+        views: N views (padded to a common size).
+        windows: (N, 4) int64 (x0, y0, w, h) inside each view's true size.
+        out_size: (H, W) output size.
+    Returns:
+        N views of (H, W) on the device of `views`.
+    """
+    out_h, out_w = out_size
+    image = views.image
+    device, dtype = image.device, image.dtype
+    shrink = torch.maximum(windows[:, 2] / out_w, windows[:, 3] / out_h).double()
+    prefilter = ((shrink - 1) / 2).clamp_min(0)
+    if bool((prefilter > 0.25).any()):
+        image = gaussian_blur(image, torch.where(prefilter > 0.25, prefilter, 0.0))
+    # Pixel centres sit at integer coordinates (geometry/cameras.py): output pixel u samples the input
+    # at x0 + (u + 0.5) * w / W_out - 0.5.
+    win = windows.to(device, torch.float64)
+    scale_x, scale_y = out_w / win[:, 2], out_h / win[:, 3]  # output pixels per input pixel
+    pad_h, pad_w = image.shape[-2:]
+    us = torch.arange(out_w, device=device, dtype=torch.float64)
+    vs = torch.arange(out_h, device=device, dtype=torch.float64)
+    src_x = win[:, :1] + (us + 0.5) / scale_x[:, None] - 0.5  # (N, W)
+    src_y = win[:, 1:2] + (vs + 0.5) / scale_y[:, None] - 0.5  # (N, H)
+    # grid_sample (align_corners=False) reads pixel x at the normalised coordinate (2x + 1) / W - 1.
+    grid_x = ((2 * src_x + 1) / pad_w - 1)[:, None, :].expand(-1, out_h, -1)
+    grid_y = ((2 * src_y + 1) / pad_h - 1)[:, :, None].expand(-1, -1, out_w)
+    grid = torch.stack([grid_x, grid_y], -1).to(dtype)  # (N, H, W, 2)
+    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    geometry = torch.stack([views.depth.to(dtype), views.valid.to(dtype)], 1)
+    geometry = F.grid_sample(geometry, grid, mode="nearest", padding_mode="border", align_corners=False)
+    depth = geometry[:, 0].to(views.depth.dtype)
+    K = views.intrinsics.clone()
+    sx, sy = scale_x.to(K.dtype)[:, None], scale_y.to(K.dtype)[:, None]
+    K[:, 0, :2] *= sx
+    K[:, 1, 1:2] *= sy
+    K[:, 0, 2] = (K[:, 0, 2] - win[:, 0].to(K.dtype) + 0.5) * sx[:, 0] - 0.5
+    K[:, 1, 2] = (K[:, 1, 2] - win[:, 1].to(K.dtype) + 0.5) * sy[:, 0] - 0.5
+    sizes = torch.tensor([out_h, out_w]).expand(len(views), 2).clone()
+    return ViewBatch(image=image.clamp(-1, 1), depth=depth, valid=(geometry[:, 1] > 0.5) & (depth > 0),
+                     intrinsics=K, cam2world=views.cam2world, sizes=sizes)
 
 
-def color_jitter(image: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
-    """Random brightness, contrast, saturation and hue of a (3, H, W) image in [-1, 1]."""
-    rgb = (image + 1) / 2
-    rgb = rgb * _uniform(generator, 1 - config.brightness, 1 + config.brightness)
-    mean = _rgb_to_grey(rgb).mean()
-    rgb = (rgb - mean) * _uniform(generator, 1 - config.contrast, 1 + config.contrast) + mean
-    grey = _rgb_to_grey(rgb)
-    rgb = (rgb - grey) * _uniform(generator, 1 - config.saturation, 1 + config.saturation) + grey
-    if config.hue > 0:
-        rgb = _rotate_hue(rgb, _uniform(generator, -config.hue, config.hue))
-    return (rgb.clamp(0, 1) * 2 - 1).to(image.dtype)
+def _luma(rgb: Tensor) -> Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) luma (ITU-R BT.601 weights)."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=rgb.device, dtype=rgb.dtype)
+    return torch.einsum("c,nchw->nhw", weights, rgb)[:, None]
 
 
-def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of a (3, H, W) image, `sigma` in pixels, reflecting at the borders."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    padded = F.pad(image[:, None], (radius, radius, radius, radius), mode="reflect")  # (3, 1, H+2r, W+2r)
-    out = F.conv2d(padded, kernel.view(1, 1, 1, -1))
-    out = F.conv2d(out, kernel.view(1, 1, -1, 1))
-    return out[:, 0]
+def _hue_rotations(turns: Tensor) -> Tensor:
+    """(N, 3, 3) RGB matrices rotating chroma about the grey axis by `turns` (N,) (a rotation in YIQ space)."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          dtype=torch.float64)
+    angle = 2 * math.pi * turns.double()
+    rotation = torch.zeros(len(turns), 3, 3, dtype=torch.float64)
+    rotation[:, 0, 0] = 1
+    rotation[:, 1, 1], rotation[:, 1, 2] = angle.cos(), -angle.sin()
+    rotation[:, 2, 1], rotation[:, 2, 2] = angle.sin(), angle.cos()
+    return torch.linalg.inv(to_yiq) @ rotation @ to_yiq
 
 
-def jpeg_round_trip(image: Tensor, quality: int) -> Tensor:
-    """Encode a (3, H, W) [-1, 1] image as JPEG at `quality` and decode it (OpenCV's libjpeg)."""
-    rgb = ((image.detach().float().cpu().permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255)
-    bgr = np.ascontiguousarray(rgb.numpy().astype(np.uint8)[..., ::-1])
-    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError(f"OpenCV could not JPEG-encode an image of shape {tuple(image.shape)}")
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
-    out = torch.from_numpy(decoded).permute(2, 0, 1).to(image.device, image.dtype)
-    return out / 127.5 - 1
+def color_jitter(images: Tensor, colour: Tensor) -> Tensor:
+    """Brightness, contrast, saturation and hue of N images in [-1, 1], per image.
+
+    Args:
+        images: (N, 3, H, W).
+        colour: (N, 4) brightness, contrast and saturation factors and hue rotation in turns.
+    Returns:
+        (N, 3, H, W) in [-1, 1].
+    """
+    factors = colour.to(images.device, images.dtype)[:, :3, None, None, None]
+    rgb = (images + 1) / 2 * factors[:, 0]
+    mean = _luma(rgb).mean(dim=(1, 2, 3), keepdim=True)
+    rgb = (rgb - mean) * factors[:, 1] + mean
+    grey = _luma(rgb)
+    rgb = (rgb - grey) * factors[:, 2] + grey
+    matrices = _hue_rotations(colour[:, 3].cpu()).to(images.device, images.dtype)
+    rgb = torch.einsum("nij,njhw->nihw", matrices, rgb)
+    return rgb.clamp(0, 1) * 2 - 1
 
 
-def camera_artefacts(image: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
-    """Blur, sensor noise and JPEG compression, each with its configured chance, in that order."""
-    if torch.rand((), generator=generator).item() < config.blur_prob:
-        image = gaussian_blur(image, _uniform(generator, 0.3, max(0.3, config.blur_sigma)))
-    if torch.rand((), generator=generator).item() < config.noise_prob:
-        std = _uniform(generator, 0.0, config.noise_std)
-        noise = torch.randn(image.shape, generator=generator, dtype=image.dtype).to(image.device)
-        image = (image + std * noise).clamp(-1, 1)
-    if torch.rand((), generator=generator).item() < config.jpeg_prob:
-        low, high = config.jpeg_quality
-        image = jpeg_round_trip(image, int(torch.randint(low, high + 1, (), generator=generator)))
-    return image
+def gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
+    """Separable Gaussian blur of N images, each with its own sigma (pixels; 0 leaves it unchanged).
+
+    Args:
+        images: (N, C, H, W).
+        sigma: (N,) standard deviations.
+    Returns:
+        (N, C, H, W), reflecting at the borders.
+    """
+    count, channels, height, width = images.shape
+    radius = max(1, math.ceil(3 * float(sigma.max())))
+    if radius >= min(height, width):
+        raise ValueError(f"blur sigma {float(sigma.max()):.2f} is too wide for {height}x{width} images; lower it")
+    taps = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float64)
+    widths = sigma.to(images.device, torch.float64).clamp_min(1e-6)[:, None]
+    kernel = torch.exp(-0.5 * (taps / widths) ** 2)
+    kernel = (kernel / kernel.sum(1, keepdim=True)).to(images.dtype)  # (N, 2r+1)
+    kernel = kernel.repeat_interleave(channels, 0)[:, None, None]  # (N*C, 1, 1, 2r+1)
+    flat = F.pad(images.reshape(1, count * channels, height, width), (radius,) * 4, mode="reflect")
+    flat = F.conv2d(flat, kernel, groups=count * channels)
+    flat = F.conv2d(flat, kernel.transpose(-1, -2), groups=count * channels)
+    return flat.reshape(count, channels, height, width)
 
 
-def augment_view(view: ViewSample, size: tuple[int, int], config: AugmentConfig,
-                 generator: torch.Generator) -> ViewSample:
-    """Random crop-resize to `size`, colour jitter and camera artefacts of one view."""
-    view = crop_resize(view, size, generator, config.max_zoom)
-    image = camera_artefacts(color_jitter(view.image, config, generator), config, generator)
-    return replace(view, image=image)
+MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x: Tensor) -> Tensor:
+    """A 32-bit integer mixing function (xor-shift-multiply rounds) on int64 tensors holding uint32 values."""
+    x = ((x >> 16) ^ x) * 0x45D9F3B & MASK32
+    x = ((x >> 16) ^ x) * 0x45D9F3B & MASK32
+    return (x >> 16) ^ x
+
+
+def hashed_normal(seeds: Tensor, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Standard normal fields, one per seed, as a pure function of (seed, element index) on any device.
+
+    Args:
+        seeds: (N,) int64.
+        shape: the field shape per seed.
+    Returns:
+        (N, *shape): Box-Muller transforms of hashed uniform pairs (16-bit uniforms, so no value lies
+        beyond 4.7 standard deviations: enough for sensor noise).
+    """
+    seeds = seeds.to(device)
+    key1 = _hash32(seeds & MASK32)[:, None]
+    key2 = _hash32((seeds >> 32) & MASK32 ^ 0x5BD1E995)[:, None]
+    counter = torch.arange(math.prod(shape), device=device, dtype=torch.int64)[None]
+    bits = _hash32(_hash32(counter ^ key1) ^ key2)  # 32 hashed bits per element: two 16-bit uniforms
+    u1 = ((bits >> 16).double() + 0.5) / 2**16
+    u2 = ((bits & 0xFFFF).double() + 0.5) / 2**16
+    normal = torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
+    return normal.to(dtype).reshape(len(seeds), *shape)
+
+
+# The example quantisation tables of the JPEG standard (ITU-T T.81, Annex K, tables K.1 and K.2).
+LUMA_TABLE = (
+    (16, 11, 10, 16, 24, 40, 51, 61), (12, 12, 14, 19, 26, 58, 60, 55),
+    (14, 13, 16, 24, 40, 57, 69, 56), (14, 17, 22, 29, 51, 87, 80, 62),
+    (18, 22, 37, 56, 68, 109, 103, 77), (24, 35, 55, 64, 81, 104, 113, 92),
+    (49, 64, 78, 87, 103, 121, 120, 101), (72, 92, 95, 98, 112, 100, 103, 99),
+)
+CHROMA_TABLE = (
+    (17, 18, 24, 47, 99, 99, 99, 99), (18, 21, 26, 66, 99, 99, 99, 99),
+    (24, 26, 56, 99, 99, 99, 99, 99), (47, 66, 99, 99, 99, 99, 99, 99),
+    (99,) * 8, (99,) * 8, (99,) * 8, (99,) * 8,
+)
+# Full-range YCbCr of JFIF (ITU-T T.871), on 0..255 values.
+RGB_TO_YCBCR = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+
+
+def quantisation_tables(quality: Tensor) -> Tensor:
+    """(N, 2, 8, 8) luma and chroma quantisation steps at each JPEG quality (N,) in [1, 100] (IJG scaling)."""
+    quality = quality.double().clamp(1, 100)
+    percent = torch.where(quality < 50, 5000 / quality, 200 - 2 * quality)[:, None, None, None]
+    tables = torch.tensor([LUMA_TABLE, CHROMA_TABLE], dtype=torch.float64)[None]
+    return ((tables * percent + 50) / 100).floor().clamp(1, 255)
+
+
+def _dct_matrix(device: torch.device) -> Tensor:
+    """(8, 8) orthonormal DCT-II: row k holds c_k cos((2n + 1) k pi / 16)."""
+    k = torch.arange(8, dtype=torch.float64)[:, None]
+    n = torch.arange(8, dtype=torch.float64)[None]
+    matrix = torch.cos((2 * n + 1) * k * math.pi / 16) * math.sqrt(2 / 8)
+    matrix[0] /= math.sqrt(2)
+    return matrix.to(device)
+
+
+def _quantise_blocks(planes: Tensor, steps: Tensor) -> Tensor:
+    """Block DCT, quantisation and inverse of (N, H, W) planes (H, W multiples of 8); steps (N, 8, 8)."""
+    count, height, width = planes.shape
+    dct = _dct_matrix(planes.device).to(planes.dtype)
+    blocks = planes.reshape(count, height // 8, 8, width // 8, 8).transpose(2, 3)  # (N, H/8, W/8, 8, 8)
+    coefficients = dct @ blocks @ dct.T
+    step = steps.to(planes.device, planes.dtype)[:, None, None]
+    blocks = dct.T @ (torch.round(coefficients / step) * step) @ dct
+    return blocks.transpose(2, 3).reshape(count, height, width)
+
+
+def jpeg_artefacts(images: Tensor, quality: Tensor) -> Tensor:
+    """An approximation of a JPEG round trip of N images in [-1, 1], each at its own quality.
+
+    What it keeps of baseline JPEG: full-range YCbCr, 4:2:0 chroma (2x2 means, bilinear upsampling),
+    8x8 block DCT quantised by the standard tables scaled to the quality as libjpeg does, and 8-bit
+    output. What it leaves out: entropy coding (lossless), libjpeg's integer DCT and its exact chroma
+    filters; so values differ from a real codec by a level or two, while the block and ringing
+    artefacts that training should be robust to are the same.
+
+    Args:
+        images: (N, 3, H, W) in [-1, 1].
+        quality: (N,) int JPEG qualities in [1, 100].
+    Returns:
+        (N, 3, H, W) in [-1, 1], multiples of 1 / 127.5 away from -1.
+    """
+    count, _, height, width = images.shape
+    work = images.float() if images.dtype in (torch.float16, torch.bfloat16) else images
+    pad_h, pad_w = -height % 16, -width % 16  # whole 8x8 chroma blocks after 2x2 subsampling
+    rgb = F.pad((work + 1) * 127.5, (0, pad_w, 0, pad_h), mode="replicate")
+    to_ycc = torch.tensor(RGB_TO_YCBCR, dtype=torch.float64)
+    level = torch.tensor([128.0, 0.0, 0.0], device=work.device, dtype=work.dtype)[None, :, None, None]
+    # Level-shifted YCbCr: every plane centred on 0, as the DCT of baseline JPEG takes it.
+    ycc = torch.einsum("ij,njhw->nihw", to_ycc.to(work.device, work.dtype), rgb) - level
+    tables = quantisation_tables(quality.cpu())
+    luma = _quantise_blocks(ycc[:, 0], tables[:, 0])
+    chroma = F.avg_pool2d(ycc[:, 1:], 2)  # (N, 2, H/2, W/2)
+    half_h, half_w = chroma.shape[-2:]
+    chroma = _quantise_blocks(chroma.reshape(2 * count, half_h, half_w), tables[:, 1].repeat_interleave(2, 0))
+    chroma = F.interpolate(chroma.reshape(count, 2, half_h, half_w), scale_factor=2, mode="bilinear",
+                           align_corners=False)
+    ycc = torch.cat([luma[:, None], chroma], 1) + level
+    to_rgb = torch.linalg.inv(to_ycc).to(work.device, work.dtype)
+    rgb = torch.einsum("ij,njhw->nihw", to_rgb, ycc)[..., :height, :width].round().clamp(0, 255)
+    return (rgb / 127.5 - 1).to(images.dtype)
+
+
+def camera_artefacts(images: Tensor, params: ViewAugment) -> Tensor:
+    """Blur, sensor noise and JPEG artefacts of N images, each where its parameters ask for it, in that order."""
+    blurred = params.blur_sigma > 0
+    if bool(blurred.any()):
+        rows = blurred.nonzero()[:, 0]
+        images = images.index_copy(0, rows.to(images.device),
+                                   gaussian_blur(images[rows.to(images.device)], params.blur_sigma[rows]))
+    noisy = params.noise_std > 0
+    if bool(noisy.any()):
+        rows = noisy.nonzero()[:, 0]
+        noise = hashed_normal(params.noise_seed[rows], tuple(images.shape[1:]), images.device, images.dtype)
+        std = params.noise_std[rows].to(images.device, images.dtype)[:, None, None, None]
+        on = rows.to(images.device)
+        images = images.index_copy(0, on, (images[on] + std * noise).clamp(-1, 1))
+    compressed = params.jpeg_quality > 0
+    if bool(compressed.any()):
+        rows = compressed.nonzero()[:, 0]
+        on = rows.to(images.device)
+        images = images.index_copy(0, on, jpeg_artefacts(images[on], params.jpeg_quality[rows]))
+    return images
+
+
+def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, int],
+                  config: AugmentConfig | None) -> ViewBatch:
+    """Augment B pairs in one pass on their device; with `config=None`, only centre-crop them.
+
+    Args:
+        views: 2B views: the B first views, then the B second views (any sizes, padded).
+        seeds: B pair seeds (ignored without a config).
+        out_size: (H, W) of every output view.
+    Returns:
+        2B views at `out_size`, first views then second views (exchanged where a pair was swapped).
+    """
+    if config is None:
+        return resample_views(views, centre_windows(views.sizes, out_size), out_size)
+    if len(views) != 2 * len(seeds):
+        raise ValueError(f"augment_pairs got {len(views)} views for {len(seeds)} seeds; pass two views per seed")
+    order, params = draw_augments(seeds, views.sizes, out_size, config)
+    out = resample_views(views.index(order), params.windows, out_size)
+    image = camera_artefacts(color_jitter(out.image, params.colour), params)
+    return replace(out, image=image)
+
+
+def crop_resize(view: ViewSample, size: tuple[int, int]) -> ViewSample:
+    """One view centre-cropped to the aspect of `size` (H, W) and resized to it (see `resample_views`)."""
+    out = augment_pairs(ViewBatch.stack([view]), [], size, None)
+    return _sample(out, 0, view.source)
 
 
 def augment_pair(view1: ViewSample, view2: ViewSample, size: tuple[int, int], config: AugmentConfig,
                  seed: int) -> tuple[ViewSample, ViewSample]:
-    """Augment both views of a pair (each with its own draws) and maybe swap them; pure in `seed`."""
-    generator = torch.Generator().manual_seed(seed)
-    if torch.rand((), generator=generator).item() < config.swap_prob:
-        view1, view2 = view2, view1
-    return augment_view(view1, size, config, generator), augment_view(view2, size, config, generator)
+    """One pair through `augment_pairs`: two views at `size`, maybe swapped; pure in `seed`."""
+    views = ViewBatch.stack([view1, view2])
+    out = augment_pairs(views, [seed], size, config)
+    order = draw_augments([seed], views.sizes, size, config)[0]
+    sources = (view1.source, view2.source)
+    return _sample(out, 0, sources[int(order[0])]), _sample(out, 1, sources[int(order[1])])
+
+
+def _sample(views: ViewBatch, row: int, source: str) -> ViewSample:
+    return ViewSample(image=views.image[row], depth=views.depth[row], valid=views.valid[row],
+                      intrinsics=views.intrinsics[row], cam2world=views.cam2world[row], source=source)
