@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from pointmap.data.real.config import BuildConfig, QualityConfig, StereoConfig
 from pointmap.data.real.consistency import consistent_with, pair_overlap, relative_pose
 from pointmap.data.real.ingest import Frame, collect_frames, discover_scenes
 from pointmap.data.real.quality import SceneQuality, judge, report_line
+from pointmap.data.real.sfm_state import SfmRecord, SfmScene, read_sfm_record, read_sfm_state, write_sfm_state
 from pointmap.data.real.stereo import plane_sweep, select_neighbours, sparse_depth_map
 
 REPO = Path(__file__).resolve().parents[2]
@@ -267,14 +270,26 @@ def test_split_of_is_a_stable_share_of_scene_names():
 
 
 def test_parse_args_builds_the_config():
-    inputs, out, config = parse_args(["a", "b.mp4", "--out", "o", "--num-depths", "64", "--camera-model", "OPENCV",
-                                      "--no-sparse-fallback", "--quiet", "--min-pair-overlap", "0.2"])
-    assert inputs == ["a", "b.mp4"] and out == "o"
+    args = parse_args(["a", "b.mp4", "--out", "o", "--num-depths", "64", "--camera-model", "OPENCV",
+                       "--no-sparse-fallback", "--quiet", "--min-pair-overlap", "0.2"])
+    assert (args.stage, args.inputs, args.out, args.sfm_dir) == ("all", ["a", "b.mp4"], "o", None)
+    config = args.config
     assert config.stereo.num_depths == 64 and not config.stereo.sparse_fallback
     assert config.sfm.camera_model == "OPENCV" and not config.verbose
     assert config.quality.min_pair_overlap == 0.2
     with pytest.raises(SystemExit):
         parse_args(["a", "--out", "o", "--window", "4"])
+
+
+def test_parse_args_of_the_two_stages():
+    sfm = parse_args(["photos", "--stage", "sfm", "--sfm-dir", "state", "--sfm-image-format", "jpg"])
+    assert (sfm.stage, sfm.inputs, sfm.out, sfm.sfm_dir) == ("sfm", ["photos"], None, "state")
+    assert sfm.config.sfm_image_format == "jpg" and sfm.config.jpeg_quality == 90
+    dense = parse_args(["--stage", "dense", "--out", "data"])
+    assert (dense.inputs, dense.sfm_dir) == ([], str(Path("data") / ".sfm"))
+    for argv in (["--stage", "sfm", "photos"], ["--stage", "dense", "--sfm-dir", "s"], ["--out", "o"]):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
 
 
 def test_manifest_of_real_scenes_is_complete_and_clean():
@@ -322,3 +337,106 @@ def test_synthetic_room_through_the_pipeline(tmp_path, one_thread):
     assert overlaps[("000", "001")] > 0.3
     assert overlaps.get(("000", "009"), 0.0) < overlaps[("000", "001")]
     assert np.isclose(result.quality.mean_overlap, np.mean(list(overlaps.values())), atol=1e-3)
+
+
+def _plane_state(count: int = 3, depth: float = 2.0, baseline: float = 0.1) -> SfmScene:
+    """An SfmScene of the textured plane z = depth seen by `count` cameras spaced by `baseline` along x,
+    with a 6 x 5 grid of SfM points on the plane: the dense stage's input, known in closed form."""
+    generator = torch.Generator().manual_seed(0)
+    texture = torch.rand(1, 1, 120, 160, generator=generator)  # over world x in [-0.8, 0.8], y in [-0.6, 0.6]
+    K = _K()
+    v, u = torch.meshgrid(torch.arange(HEIGHT, dtype=torch.float64), torch.arange(WIDTH, dtype=torch.float64),
+                          indexing="ij")
+    grid_x, grid_y = torch.meshgrid(torch.linspace(-0.4, 0.4, 6), torch.linspace(-0.2, 0.2, 5), indexing="xy")
+    points = torch.stack([grid_x.flatten(), grid_y.flatten()], -1).double()
+    images, sparse_xy, sparse_depth = [], [], []
+    for i in range(count):
+        x = (u - K[0, 2]) * depth / FOCAL + baseline * i
+        y = (v - K[1, 2]) * depth / FOCAL
+        where = torch.stack([x / 0.8, y / 0.6], -1)[None].float()
+        grey = torch.nn.functional.grid_sample(texture, where, mode="bilinear", align_corners=False)[0, 0]
+        images.append((grey[..., None].expand(HEIGHT, WIDTH, 3) * 255).round().byte().numpy())
+        xy = torch.stack([(points[:, 0] - baseline * i) * FOCAL / depth + K[0, 2],
+                          points[:, 1] * FOCAL / depth + K[1, 2]], -1)
+        sparse_xy.append(xy.float())
+        sparse_depth.append(torch.full((len(points),), depth))
+    return SfmScene(
+        names=[f"{i:03d}.png" for i in range(count)],
+        images=images,
+        intrinsics=K.expand(count, 3, 3).clone(),
+        cam2world=torch.stack([_pose(baseline * i) for i in range(count)]),
+        sparse_xy=sparse_xy,
+        sparse_depth=sparse_depth,
+        covisibility=torch.full((count, count), len(points), dtype=torch.int64),
+        num_input=count,
+        reprojection_px=0.3,
+    )
+
+
+def _record(sfm: SfmScene, scene: str = "plane") -> SfmRecord:
+    return SfmRecord(scene, "photos/plane", "done", None, sfm.num_input, sfm.num_registered, sfm.reprojection_px,
+                     1.5, {name: f"photos/plane/{name}" for name in sfm.names})
+
+
+def test_sfm_state_round_trip(tmp_path):
+    sfm = _plane_state()
+    write_sfm_state(tmp_path / "plane", _record(sfm), sfm)
+    record, back = read_sfm_state(tmp_path / "plane")
+    assert record == _record(sfm)
+    assert back.names == sfm.names and back.num_input == 3 and back.reprojection_px == 0.3
+    assert all(np.array_equal(a, b) for a, b in zip(back.images, sfm.images, strict=True))  # PNG: lossless
+    for name in ("intrinsics", "cam2world", "covisibility"):
+        assert torch.equal(getattr(back, name), getattr(sfm, name)), name
+    assert all(torch.equal(a, b) for a, b in zip(back.sparse_xy, sfm.sparse_xy, strict=True))
+    assert all(torch.equal(a, b.float()) for a, b in zip(back.sparse_depth, sfm.sparse_depth, strict=True))
+    # JPEG at quality 90: smaller, and close to the original pixels.
+    write_sfm_state(tmp_path / "small", _record(sfm), sfm, image_format="jpg")
+    _, jpeg = read_sfm_state(tmp_path / "small")
+    assert sorted(p.name for p in (tmp_path / "small" / "images").iterdir()) == ["000.jpg", "001.jpg", "002.jpg"]
+    assert 0 < np.abs(jpeg.images[0].astype(float) - sfm.images[0]).mean() < 8
+    # A scene COLMAP failed on has a record and nothing else; the dense stage is told where to go.
+    failed = replace(_record(sfm, "broken"), status="failed", reason="no model", num_registered=0)
+    write_sfm_state(tmp_path / "broken", failed)
+    assert read_sfm_record(tmp_path / "broken") == failed
+    assert sorted(p.name for p in (tmp_path / "broken").iterdir()) == ["sfm.json"]
+    assert read_sfm_record(tmp_path / "missing") is None
+    with pytest.raises(ValueError, match="run `build-real --stage sfm`"):
+        read_sfm_state(tmp_path / "broken")
+    with pytest.raises(ValueError, match="needs its SfmScene"):
+        write_sfm_state(tmp_path / "x", _record(sfm))
+
+
+_DENSE_WITHOUT_PYCOLMAP = """
+import sys
+sys.modules["pycolmap"] = None  # the GPU machines have no pycolmap: any import of it fails here
+from pointmap.data.real.build import main
+code = main(["--stage", "dense", "--sfm-dir", sys.argv[1], "--out", sys.argv[2], "--num-depths", "24",
+             "--window", "5", "--device", "cpu", "--quiet"])
+assert "pycolmap" not in [name for name, module in sys.modules.items() if module is not None]
+sys.exit(code)
+"""
+
+
+def test_dense_stage_without_pycolmap_finds_the_plane(tmp_path):
+    import subprocess
+    import sys
+
+    from pointmap.data.formats.generic import GenericPairDataset
+
+    sfm = _plane_state()
+    write_sfm_state(tmp_path / "sfm" / "plane", _record(sfm), sfm)
+    write_sfm_state(tmp_path / "sfm" / "broken", replace(_record(sfm, "broken"), status="failed", reason="no model"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _DENSE_WITHOUT_PYCOLMAP, str(tmp_path / "sfm"), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "out" / ".status").glob("*.json")}
+    assert status["broken"]["status"] == "failed" and status["broken"]["reason"] == "no model"
+    assert status["plane"]["status"] == "accepted"
+    assert status["plane"]["quality"]["sfm_seconds"] == 1.5
+    dataset = GenericPairDataset(tmp_path / "out")
+    assert sorted(dataset.frames["plane"]) == ["000", "001", "002"]
+    view = dataset.view("plane", "001")  # the middle camera: both others confirm its depths
+    assert view.valid.float().mean() > 0.5
+    assert (view.depth[view.valid] - 2.0).abs().max() < 0.02 * 2.0
+    assert torch.equal(view.cam2world, _pose(0.1).float())

@@ -9,49 +9,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse
 import torch
 from PIL import Image
-from torch import Tensor
 
 from pointmap.data.real.config import SfmConfig
+from pointmap.data.real.sfm_state import SfmScene
 
 _CAMERA_MODES = {"auto": "AUTO", "single": "SINGLE", "per_image": "PER_IMAGE"}
-
-
-@dataclass
-class SfmScene:
-    """The registered, undistorted images of one SfM model with their sparse geometry.
-
-    Attributes:
-        names: N image file names (in the input image folder), sorted.
-        images: N (H_i, W_i, 3) uint8 undistorted RGB images.
-        intrinsics: (N, 3, 3) float64 PINHOLE K in pixels of the undistorted images.
-        cam2world: (N, 4, 4) float64 poses in the model's world frame (arbitrary scale).
-        sparse_xy: N (M_i, 2) float64 pixel (x, y) of the image's observations of SfM points.
-        sparse_depth: N (M_i,) float64 z-depth of those points in the image's camera.
-        covisibility: (N, N) int64 number of SfM points seen by both images (diagonal: points seen).
-        num_input: number of images given to COLMAP.
-        reprojection_px: mean reprojection error of the model, in pixels of the distorted images.
-    """
-
-    names: list[str]
-    images: list[np.ndarray]
-    intrinsics: Tensor
-    cam2world: Tensor
-    sparse_xy: list[Tensor]
-    sparse_depth: list[Tensor]
-    covisibility: Tensor
-    num_input: int
-    reprojection_px: float
-
-    @property
-    def num_registered(self) -> int:
-        return len(self.names)
 
 
 def _set_focal_priors(database: Path, focal_px: dict[str, float]) -> None:
@@ -186,8 +154,8 @@ def read_sfm_scene(undistorted, image_dir: Path, num_input: int, reprojection_px
         names.append(image.name)
         intrinsics.append(K)
         cam2world.append(np.linalg.inv(world2cam))
-        sparse_xy.append(torch.from_numpy(xy))
-        sparse_depth.append(torch.from_numpy(depth))
+        sparse_xy.append(torch.from_numpy(xy.astype(np.float32)))
+        sparse_depth.append(torch.from_numpy(depth.astype(np.float32)))
     # Image x point incidence (sparse: scenes have 1e5+ points); its Gram matrix counts shared points.
     rows, cols = np.concatenate(seen_rows), np.concatenate(seen_cols)
     seen = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(image_ids), len(point_ids)))

@@ -110,6 +110,11 @@ class BuildConfig:
     scene stays in its split when more scenes are added)."""
     image_format: Literal["jpg", "png"] = "jpg"
     """Image format of the written scenes."""
+    sfm_image_format: Literal["png", "jpg"] = "png"
+    """Format of the undistorted images the SfM stage stores for the dense stage: PNG keeps `--stage sfm`
+    then `--stage dense` identical to `--stage all`; JPEG is ~4x smaller, for shipping to a GPU machine."""
+    jpeg_quality: int = 90
+    """JPEG quality of the stored undistorted images (sfm_image_format "jpg")."""
     device: str | None = None
     """Device of the stereo; None: CUDA when present, else CPU."""
     keep_work: bool = False

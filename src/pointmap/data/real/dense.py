@@ -9,9 +9,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from pointmap.data.real.colmap_pipeline import SfmScene
 from pointmap.data.real.config import StereoConfig
 from pointmap.data.real.consistency import consistency_counts, relative_pose
+from pointmap.data.real.sfm_state import SfmScene
 from pointmap.data.real.stereo import (
     depth_range,
     median_depths,

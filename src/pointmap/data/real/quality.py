@@ -40,15 +40,23 @@ class SceneQuality:
         return asdict(self)
 
 
+def judge_sfm(num_input: int, num_registered: int, reprojection_px: float, config: QualityConfig) -> str | None:
+    """The reason an SfM model is rejected before any stereo, or None when it passes the SfM gates."""
+    share = num_registered / max(num_input, 1)
+    if num_registered < config.min_registered:
+        return f"{num_registered} registered images < {config.min_registered}"
+    if share < config.min_registered_share:
+        return f"registered {num_registered}/{num_input} < {config.min_registered_share:.0%}"
+    if reprojection_px > config.max_reprojection_px:
+        return f"mean reprojection error {reprojection_px:.2f} px > {config.max_reprojection_px} px"
+    return None
+
+
 def judge(quality: SceneQuality, config: QualityConfig) -> str | None:
     """The reason the scene is rejected, or None when it passes every gate of `config`."""
-    share = quality.num_registered / max(quality.num_input, 1)
-    if quality.num_registered < config.min_registered:
-        return f"{quality.num_registered} registered images < {config.min_registered}"
-    if share < config.min_registered_share:
-        return f"registered {quality.num_registered}/{quality.num_input} < {config.min_registered_share:.0%}"
-    if quality.reprojection_px > config.max_reprojection_px:
-        return f"mean reprojection error {quality.reprojection_px:.2f} px > {config.max_reprojection_px} px"
+    reason = judge_sfm(quality.num_input, quality.num_registered, quality.reprojection_px, config)
+    if reason is not None:
+        return reason
     if quality.valid_share < config.min_valid_share:
         return f"valid depth on {quality.valid_share:.1%} of pixels < {config.min_valid_share:.0%}"
     if quality.num_pairs < config.min_pairs:
