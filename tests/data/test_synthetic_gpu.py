@@ -31,3 +31,22 @@ def test_cuda_dataset_and_capture():
     assert 0 <= value <= 1
     views = room_capture(0, 4, 48, 64, device="cuda")
     assert all(v.image.is_cuda and v.valid.all() for v in views)
+
+
+def test_triton_cast_matches_the_torch_path():
+    from pointmap.data.synthetic.primitives import cast_rays
+    from pointmap.data.synthetic.render import camera_rays
+    from pointmap.data.synthetic.scenes import stack_scenes
+
+    scenes = stack_scenes([make_scene(kind, 5, device="cuda") for kind in ("room", "objects", "street")])
+    K = intrinsics_from_fov(torch.tensor([60.0, 75.0]), 96, 128)
+    pose = look_at(torch.tensor([[0.4, -0.8, 1.5], [-0.3, -0.2, 1.3]]), torch.tensor([[-0.5, 2.0, 0.8]] * 2))
+    origins, dirs, _ = camera_rays(K.cuda(), pose.cuda(), 96, 128)
+    origins, dirs = origins.reshape(1, -1, 3).expand(3, -1, -1), dirs.reshape(1, -1, 3).expand(3, -1, -1)
+    fast = cast_rays(scenes.shapes, origins, dirs)
+    reference = cast_rays(scenes.shapes, origins, dirs, use_triton=False)
+    both = torch.isfinite(reference.t)
+    assert torch.equal(torch.isfinite(fast.t), both)
+    assert ((fast.t - reference.t)[both].abs() <= 1e-4 * reference.t[both]).float().mean() > 0.999
+    same_shape = (fast.kind == reference.kind) & (fast.index == reference.index)
+    assert same_shape[both].float().mean() > 0.999

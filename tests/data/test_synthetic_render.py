@@ -102,6 +102,6 @@ def test_rendering_in_several_passes_gives_the_same_pixels(monkeypatch):
     K, pose = K.expand(2, -1, -1, -1), pose.expand(2, -1, -1, -1)
     rgb, depth = render_views(scenes, K, pose, 12, 16)
     for max_rays in (12 * 16, 3 * 12 * 16, 7):  # one view per pass, views of two scenes mixed, tiny
-        monkeypatch.setattr(render, "MAX_RAYS_PER_PASS", max_rays)
+        monkeypatch.setattr(render, "rays_per_pass", lambda device, max_rays=max_rays: max_rays)
         rgb_split, depth_split = render_views(scenes, K, pose, 12, 16)
         assert torch.equal(rgb, rgb_split) and torch.equal(depth, depth_split)

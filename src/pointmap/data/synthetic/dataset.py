@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -24,7 +24,7 @@ from .sampling import (
     first_views,
     second_views,
 )
-from .scenes import SCENE_KINDS, SyntheticScene, make_scene, stack_scenes
+from .scenes import SCENE_KINDS, SyntheticScene, make_scene, repeat_scenes, stack_scenes, to_device
 from .textures import load_photo_bank
 
 
@@ -103,14 +103,30 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         return kind, seed
 
     def _scene(self, index: int) -> SyntheticScene:
+        """The scene of item `index`, on the CPU: a batch's scenes are stacked there and moved at once
+        (tens of small copies per scene would otherwise cost more than rendering it)."""
         kind, seed = self.scene_of(index)
         if seed not in self._scene_cache:
             if self.config.photo_folder is not None and self._photos is None:
                 self._photos = load_photo_bank(self.config.photo_folder, device=self.device)
-            if len(self._scene_cache) > 64:
+            if len(self._scene_cache) > 1024:
                 self._scene_cache.clear()
-            self._scene_cache[seed] = make_scene(kind, seed, device=self.device, photos=self._photos)
+            # The bank's size picks the photo materials; the bank itself joins the stack on the device.
+            bank = None if self._photos is None else self._photos[:, :, :1, :1].cpu()
+            self._scene_cache[seed] = replace(make_scene(kind, seed, device="cpu", photos=bank), photos=None)
         return self._scene_cache[seed]
+
+    def _stacked_scenes(self, indices: list[int]) -> SyntheticScene:
+        """The scenes of `indices` stacked on the dataset's device, with the photo bank: each distinct
+        scene is stacked and moved once, then repeated on the device for the items that share it."""
+        seeds = [self.scene_of(i)[1] for i in indices]
+        distinct = list(dict.fromkeys(seeds))
+        scenes = [self._scene(indices[seeds.index(seed)]) for seed in distinct]
+        batch = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
+        batch = replace(to_device(batch, self.device), photos=self._photos)
+        if len(distinct) == len(indices):
+            return batch
+        return repeat_scenes(batch, torch.tensor([distinct.index(seed) for seed in seeds]))
 
     def _random_blocks(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Each item's random numbers, from its own generator: first-view (N, F, ...) and second-view
@@ -158,9 +174,8 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
 
     def _render_group(self, indices: list[int]) -> list[tuple[ViewSample, ViewSample, float]]:
         height, width = self.size
-        scenes = [self._scene(i) for i in indices]
-        batch = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
-        layouts = LayoutBatch.of([scene.layouts[0] for scene in scenes])
+        batch = self._stacked_scenes(indices)
+        layouts = LayoutBatch.of(batch.layouts)
         first_u, first_n, second_u, second_n = self._random_blocks(indices)
         rows = torch.arange(len(indices))
 

@@ -13,6 +13,7 @@ then the nearest hit over the kinds wins. Padding shapes (alive False) never hit
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +62,20 @@ class Hit:
     t: Tensor
     kind: Tensor
     index: Tensor
+
+
+def to_local_frame(v: Tensor, rotation: Tensor) -> Tensor:
+    """(..., 3) world vectors in the frames of rotations (..., 3, 3) (local-to-world): v @ rotation.
+
+    Written as a broadcast sum: millions of 3x3 products as batched matmuls run as one tiny GEMV each
+    (tens of launches on a GPU), elementwise they are one pass over memory.
+    """
+    return (v[..., :, None] * rotation).sum(-2)
+
+
+def to_world_frame(v: Tensor, rotation: Tensor) -> Tensor:
+    """(..., 3) local vectors in the world frame: rotation @ v, as a broadcast sum (see to_local_frame)."""
+    return (rotation * v[..., None, :]).sum(-1)
 
 
 def _to_local(shapes: ShapeSet, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
@@ -202,8 +217,8 @@ def _nearest_culled(
     candidate = candidates(origins, dirs, centers, radius_sq, shapes.alive)
     s_idx, r_idx, p_idx = candidate.nonzero(as_tuple=True)
     rotation = shapes.rotation[s_idx, p_idx]  # (K, 3, 3)
-    o_local = ((origins[s_idx, r_idx] - centers[s_idx, p_idx])[:, None, :] @ rotation)[:, 0]
-    d_local = (dirs[s_idx, r_idx][:, None, :] @ rotation)[:, 0]
+    o_local = to_local_frame(origins[s_idx, r_idx] - centers[s_idx, p_idx], rotation)
+    d_local = to_local_frame(dirs[s_idx, r_idx], rotation)
     exact = _sphere_local_t if kind == "sphere" else {"quad": _quad_t, "box": _box_t, "cylinder": _cylinder_t}[kind]
     t = exact(o_local, d_local, shapes.half[s_idx, p_idx])  # (K,)
     num_scenes, num_rays = origins.shape[:2]
@@ -222,6 +237,7 @@ def cast_rays(
     dirs: Tensor,
     chunk_elements: int | None = None,
     compiled: bool = False,
+    use_triton: bool = True,
 ) -> Hit:
     """Nearest hit of every ray over all shapes of its scene.
 
@@ -230,14 +246,20 @@ def cast_rays(
         origins: (S, R, 3) ray origins, world frame.
         dirs: (S, R, 3) unit ray directions, world frame.
         chunk_elements: rays are cast in chunks of about this many ray-shape tests, to bound memory;
-            None: 2^26 on a GPU (a few GB of temporaries), 2^22 on a CPU (cache-friendly).
+            None: 2^27 on a GPU (a few GB of temporaries), 2^22 on a CPU (cache-friendly).
         compiled: cull with a torch.compile'd kernel (faster on GPUs; the first call compiles for
             tens of seconds).
+        use_triton: on a CUDA device with Triton installed, cast with the one-kernel Triton path
+            (cast_triton.py, about two orders of magnitude faster); the arguments above then do not apply.
     Returns:
         the nearest Hit per ray.
     """
+    if use_triton and origins.is_cuda and importlib.util.find_spec("triton") is not None:
+        from .cast_triton import cast_rays_triton
+
+        return cast_rays_triton(shapes, origins, dirs)
     if chunk_elements is None:
-        chunk_elements = 1 << 26 if origins.is_cuda else 1 << 22
+        chunk_elements = 1 << 27 if origins.is_cuda else 1 << 22
     num_scenes, num_rays = origins.shape[:2]
     total = max(1, sum(s.count for s in shapes.values()))
     step = max(256, chunk_elements // (num_scenes * total))

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ...geometry.cameras import pixel_grid
-from .primitives import KINDS, cast_rays, local_normals, occluded
+from .primitives import KINDS, cast_rays, local_normals, occluded, to_local_frame, to_world_frame
 from .scenes import SyntheticScene, select_scenes
 from .textures import albedo, fbm
 
@@ -71,9 +71,9 @@ def shade_rays(
     points = origins + t[..., None] * dirs
     shape = _gather_hits(scene, hit.kind, hit.index)
     rotation = shape["rotation"]  # (S, R, 3, 3) local-to-world
-    p_local = ((points - shape["center"])[..., None, :] @ rotation)[..., 0, :]
+    p_local = to_local_frame(points - shape["center"], rotation)
     n_local = local_normals(hit.kind, p_local, shape["half"])
-    normals = (rotation @ n_local[..., None])[..., 0]
+    normals = to_world_frame(n_local, rotation)
     facing = torch.where((normals * dirs).sum(-1, keepdim=True) > 0, -1.0, 1.0)  # two-sided: face the viewer
     normals, n_local = normals * facing, n_local * facing
 
@@ -170,15 +170,17 @@ def _scene_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, 
     return o.reshape(num_scenes, -1, 3), d.reshape(num_scenes, -1, 3), z.reshape(num_scenes, -1)
 
 
-MAX_RAYS_PER_PASS = 1 << 21
-"""Rays traced and shaded at once; bigger requests are split (shading temporaries grow with it)."""
+def rays_per_pass(device: torch.device) -> int:
+    """Rays traced and shaded at once; bigger requests are split (shading temporaries grow with it,
+    about 1 KB a ray): 8 M on a GPU, where each pass costs hundreds of kernel launches, 2 M on a CPU."""
+    return 1 << 23 if device.type == "cuda" else 1 << 21
 
 
 def _in_passes(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, rays_per_view: int, render):
     """Run render(sub_scene, K (s, b, 3, 3), pose (s, b, 4, 4)) -> tensors (s, b, ...) over groups of
-    scenes and views of at most about MAX_RAYS_PER_PASS rays, and join the results."""
+    scenes and views of at most about rays_per_pass() rays, and join the results."""
     num_scenes, batch = intrinsics.shape[:2]
-    views_per_pass = max(1, MAX_RAYS_PER_PASS // rays_per_view)
+    views_per_pass = max(1, rays_per_pass(scene.device) // rays_per_view)
     scenes_per_pass = max(1, views_per_pass // batch)
     views_step = min(batch, views_per_pass)
     rows = []

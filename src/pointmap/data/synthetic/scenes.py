@@ -10,6 +10,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -149,35 +150,41 @@ class SceneBuilder:
         photos: Tensor | None = None,
     ) -> SyntheticScene:
         """The scene as tensors on `device` (ambient light from the sky and the ground, sky colours)."""
+        def floats(values, *shape: int) -> Tensor:  # numpy reads nested tuples several times faster than torch
+            return torch.from_numpy(np.asarray(values, dtype=np.float32).reshape(1, *shape))
+
+        def longs(values) -> Tensor:
+            return torch.from_numpy(np.asarray(values, dtype=np.int64).reshape(1, -1))
+
         shapes = {}
         for kind in KINDS:
             items = self.shapes[kind]
             shapes[kind] = ShapeSet(
-                center=torch.tensor([[c for c, _, _, _ in items]], dtype=torch.float32).reshape(1, -1, 3),
-                rotation=torch.tensor([[r for _, r, _, _ in items]], dtype=torch.float32).reshape(1, -1, 3, 3),
-                half=torch.tensor([[h for _, _, h, _ in items]], dtype=torch.float32).reshape(1, -1, 3),
-                material=torch.tensor([[m for _, _, _, m in items]], dtype=torch.long).reshape(1, -1),
+                center=floats([c for c, _, _, _ in items], -1, 3),
+                rotation=floats([r for _, r, _, _ in items], -1, 3, 3),
+                half=floats([h for _, _, h, _ in items], -1, 3),
+                material=longs([m for _, _, _, m in items]),
                 alive=torch.ones(1, len(items), dtype=torch.bool),
             )
         specs = self.materials
         materials = Materials(
-            pattern=torch.tensor([[PATTERNS.index(m.pattern) for m in specs]]),
-            color_a=torch.tensor([[m.color_a for m in specs]], dtype=torch.float32),
-            color_b=torch.tensor([[m.color_b for m in specs]], dtype=torch.float32),
-            scale=torch.tensor([[m.scale for m in specs]], dtype=torch.float32),
-            seed=torch.tensor([[self.rng.randrange(1 << 30) for _ in specs]]),
-            photo=torch.tensor([[m.photo for m in specs]]),
-            grime=torch.tensor([[m.grime for m in specs]], dtype=torch.float32),
-            emission=torch.tensor([[m.emission for m in specs]], dtype=torch.float32),
-            gloss=torch.tensor([[m.gloss for m in specs]], dtype=torch.float32),
+            pattern=longs([PATTERNS.index(m.pattern) for m in specs]),
+            color_a=floats([m.color_a for m in specs], -1, 3),
+            color_b=floats([m.color_b for m in specs], -1, 3),
+            scale=floats([m.scale for m in specs], -1),
+            seed=longs([self.rng.randrange(1 << 30) for _ in specs]),
+            photo=longs([m.photo for m in specs]),
+            grime=floats([m.grime for m in specs], -1),
+            emission=floats([m.emission for m in specs], -1),
+            gloss=floats([m.gloss for m in specs], -1),
         )
         lights = Lights(
-            position=torch.tensor([[p for p, _, _ in self.lights]], dtype=torch.float32).reshape(1, -1, 3),
-            colour=torch.tensor([[c for _, c, _ in self.lights]], dtype=torch.float32).reshape(1, -1, 3),
+            position=floats([p for p, _, _ in self.lights], -1, 3),
+            colour=floats([c for _, c, _ in self.lights], -1, 3),
             directional=torch.tensor([[d for _, _, d in self.lights]], dtype=torch.bool).reshape(1, -1),
-            sky=torch.tensor([sky], dtype=torch.float32),
-            ground=torch.tensor([ground], dtype=torch.float32),
-            horizon=torch.tensor([horizon], dtype=torch.float32),
+            sky=floats(sky, 3),
+            ground=floats(ground, 3),
+            horizon=floats(horizon, 3),
         )
         scene = SyntheticScene(shapes=shapes, materials=materials, lights=lights, layouts=[layout], photos=photos)
         return to_device(scene, device)
@@ -209,6 +216,22 @@ def select_scenes(scene: SyntheticScene, start: int, stop: int) -> SyntheticScen
         materials=part(scene.materials),
         lights=part(scene.lights),
         layouts=scene.layouts[start:stop],
+        photos=scene.photos,
+    )
+
+
+def repeat_scenes(scene: SyntheticScene, index: Tensor) -> SyntheticScene:
+    """Scenes index[0], index[1], ... of a stack (index: (N,) long, repeats allowed), on the stack's device."""
+    index = index.to(scene.device)
+
+    def pick(obj):
+        return type(obj)(**{k: v.index_select(0, index) for k, v in vars(obj).items()})
+
+    return SyntheticScene(
+        shapes={k: pick(v) for k, v in scene.shapes.items()},
+        materials=pick(scene.materials),
+        lights=pick(scene.lights),
+        layouts=[scene.layouts[i] for i in index.tolist()],
         photos=scene.photos,
     )
 
