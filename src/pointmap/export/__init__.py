@@ -56,8 +56,8 @@ def save_scene(
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown export formats {unknown}; choose among {list(FORMATS)}")
+    cameras = export_cameras(scene)  # raises on a camera no format can describe, before anything is written
     out = prepare_output_dir(out_dir, overwrite)
-    cameras = export_cameras(scene)
     missing = [(index, camera.name) for index, camera in enumerate(cameras) if camera.image_path is None]
     if missing and ("colmap" in formats or "nerfstudio" in formats):
         _write_missing_images(scene, missing, out / "images")

@@ -64,12 +64,34 @@ def _generated_name(source: str, index: int) -> str:
     return f"image_{index:04d}.png"
 
 
+def check_camera(camera: ExportCamera, index: int) -> None:
+    """Raise a ValueError naming the camera when its intrinsics or pose could not be written as a camera."""
+    fx, fy = camera.K[0, 0], camera.K[1, 1]
+    if not (np.isfinite(fx) and np.isfinite(fy) and fx > 0 and fy > 0):
+        raise ValueError(
+            f"camera {index} ({camera.name}): focal length fx={fx:g}, fy={fy:g} px is not a positive finite "
+            "number, so no camera file can describe it. Pass the focal or the intrinsics you know "
+            "(reconstruct(..., known_focals=... or intrinsics=...), global_align(known_focals=...)), or use a "
+            "trained model: such focals come from pointmaps no pinhole camera sees, e.g. an untrained network's"
+        )
+    if not (np.isfinite(camera.K).all() and np.isfinite(camera.cam2world).all()):
+        raise ValueError(
+            f"camera {index} ({camera.name}): its principal point or pose is not finite "
+            f"(K={camera.K.tolist()}); check the alignment's inputs for NaN, or pass known intrinsics and poses"
+        )
+
+
 def export_cameras(scene: Scene) -> list[ExportCamera]:
     """The N cameras of `scene` with original-resolution intrinsics: K_orig = to_original @ K.
 
     Views whose `path` is not a file (video frames) or scenes without views get the processed image as
     their "original" (to_original = identity) and a generated name: the exporters then refer to the
     processed colours that `save_scene` writes to images/.
+
+    Raises:
+        ValueError naming the camera when a focal is not positive and finite, or K or the pose holds NaN
+        or inf: every exporter (COLMAP, nerfstudio, glTF, cameras.json) goes through here, so none writes
+        a broken file.
     """
     poses = scene.poses.detach().double().cpu().numpy()
     intrinsics = scene.intrinsics.detach().double().cpu().numpy()
@@ -90,12 +112,14 @@ def export_cameras(scene: Scene) -> list[ExportCamera]:
             name = Path(os.path.relpath(os.path.abspath(path), root)).as_posix()
             to_original = np.asarray(view.to_original, dtype=np.float64)
             height, width = view.original_shape
+        with np.errstate(invalid="ignore", over="ignore"):  # an infinite focal gives NaN: check_camera names it
+            K = to_original @ intrinsics[index]
         cameras.append(
             ExportCamera(
                 name=name,
                 image_path=None if path is None else os.path.abspath(path),
                 cam2world=poses[index],
-                K=to_original @ intrinsics[index],
+                K=K,
                 width=int(width),
                 height=int(height),
                 K_processed=intrinsics[index],
@@ -104,6 +128,7 @@ def export_cameras(scene: Scene) -> list[ExportCamera]:
                 to_original=to_original,
             )
         )
+        check_camera(cameras[-1], index)
     return cameras
 
 
@@ -135,8 +160,8 @@ def write_cameras_json(cameras: list[ExportCamera], path: str | os.PathLike, ext
     document = {
         "convention": (
             "OpenCV camera axes (x right, y down, z forward); cam2world 4x4; K in pixels with the centre "
-            "of pixel column u at x = u (add 0.5 to cx, cy for COLMAP / nerfstudio); to_original maps "
-            "processed pixels (x, y, 1) to original-photo pixels"
+            "of pixel column u at x = u, so the image centre is ((W - 1) / 2, (H - 1) / 2) (add 0.5 to cx, "
+            "cy for COLMAP / nerfstudio); to_original maps processed pixels (x, y, 1) to original-photo pixels"
         ),
         "images": images,
     }

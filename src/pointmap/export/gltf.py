@@ -29,8 +29,9 @@ def _import_trimesh():
 
 def frustum_vertices(camera: ExportCamera, depth: float) -> np.ndarray:
     """(5, 3) world points: the camera centre, then the image corners at z = `depth` (TL, TR, BR, BL)."""
-    width, height = camera.processed_width, camera.processed_height
-    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], dtype=np.float64)
+    # Pixel centres sit at integers (`geometry.cameras`): the image's outer edges are at -0.5 and W - 0.5.
+    right, bottom = camera.processed_width - 0.5, camera.processed_height - 0.5
+    corners = np.array([[-0.5, -0.5, 1], [right, -0.5, 1], [right, bottom, 1], [-0.5, bottom, 1]])
     rays = corners @ np.linalg.inv(camera.K_processed).T  # (4, 3) with z = 1
     in_camera = np.concatenate([np.zeros((1, 3)), rays * depth], axis=0)
     return in_camera @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
