@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from pointmap.data.mix import MixedPairs
@@ -68,3 +69,30 @@ def test_get_many_keeps_the_order_and_renders_each_source_once():
     mix = MixedPairs([_Range(10), batched], [1.0, 1.0])
     assert mix.get_many([12, 3, 25, 0]) == [1002, 3, 1015, 0]
     assert batched.calls == [[2, 15]]
+
+
+def test_counts_follow_the_weights_every_draw_and_average_to_them():
+    mix = MixedPairs([_Range(10), _Range(20), _Range(30)], [0.5, 0.3, 0.2])
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.tensor([mix.counts(64, generator) for _ in range(2000)])
+    assert torch.all(counts.sum(1) == 64)
+    # Expected 32, 19.2, 12.8: each draw rounds up or down, never further.
+    assert counts[:, 0].unique().tolist() == [32]
+    assert set(counts[:, 1].tolist()) == {19, 20} and set(counts[:, 2].tolist()) == {12, 13}
+    assert counts.double().mean(0).tolist() == pytest.approx([32, 19.2, 12.8], abs=0.03)
+    assert MixedPairs([_Range(5), _Range(5)], [1.0, 0.0]).counts(7, generator) == [7, 0]
+
+
+def test_sources_are_interleaved_and_sequential_ones_read_in_order():
+    mix = MixedPairs([_Range(1000), _Range(100)], [0.75, 0.25], sequential=[True, False])
+    draws = [mix.sample(8, torch.Generator().manual_seed(d), draw=d) for d in range(3)]
+    for d, indices in enumerate(draws):
+        first = [i for i in indices if i < 1000]
+        assert first == [8 * d + j for j in range(6)]  # in order from draw * count
+        assert all(1000 <= i < 1100 for i in indices if i >= 1000)
+        # Two pairs of the second source, one in each half of the batch (two ranks of four each).
+        assert sum(i >= 1000 for i in indices[:4]) == 1 and sum(i >= 1000 for i in indices[4:]) == 1
+    wrapped = mix.sample(8, torch.Generator().manual_seed(0), draw=166)  # 166 * 8 = 1328 wraps to 328
+    assert [i for i in wrapped if i < 1000][:2] == [328, 329]
+    with pytest.raises(ValueError, match="sequential flags"):
+        MixedPairs([_Range(3)], [1.0], sequential=[True, False])

@@ -40,10 +40,11 @@ class DatasetSpec:
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the reader (e.g. min_overlap, mask_background) or synthetic config fields."""
     in_memory: int = 0
-    """Use only the first N pairs, loaded once and kept in memory (0: all pairs, read on demand)."""
+    """A pool: use only the first N pairs, loaded once and kept in memory. 0: all pairs, read on demand;
+    for the synthetic engine that is streaming, every step rendering fresh pairs in order."""
     device: str = "cpu"
-    """Where the synthetic engine renders; "cuda" renders each batch in one pass on the GPU (then keep
-    data.num_workers = 0: CUDA does not cross into DataLoader worker processes)."""
+    """Where the synthetic engine renders: "cuda" renders each step's pairs in one pass on the GPU, in
+    the training process; "cpu" sources without a pool load in DataLoader workers (data.num_workers)."""
 
 
 class InMemoryPairs:
@@ -97,14 +98,20 @@ class MixedPairs:
 
     Global index `i` addresses dataset `k` at local index `i - offset[k]`; `sample` draws indices so
     that dataset `k` supplies a share `weight[k] / sum(weights)` of the pairs, whatever its length.
+    A `sequential` dataset is read in order instead of at random: draw `d` of `n` pairs takes its
+    items from local index `d * n` on, so a stream of renders meets every item once per pass and
+    consecutive items (which share a synthetic scene) come together.
     """
 
-    def __init__(self, datasets: list[PairDataset], weights: list[float]):
+    def __init__(self, datasets: list[PairDataset], weights: list[float], sequential: Sequence[bool] | None = None):
         if not datasets or len(datasets) != len(weights):
             raise ValueError(f"got {len(datasets)} datasets and {len(weights)} weights; pass one weight each")
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"weights {weights}: need non-negative weights with a positive sum")
         self.datasets = datasets
+        self.sequential = [False] * len(datasets) if sequential is None else list(sequential)
+        if len(self.sequential) != len(datasets):
+            raise ValueError(f"got {len(datasets)} datasets and {len(self.sequential)} sequential flags; pass one each")
         self.weights = torch.tensor(weights, dtype=torch.float64)
         self.offsets = [0]
         for ds in datasets:
@@ -115,15 +122,19 @@ class MixedPairs:
     def __len__(self) -> int:
         return self.offsets[-1]
 
+    def dataset_of(self, index: int) -> int:
+        """Which dataset global index `index` belongs to."""
+        return bisect.bisect_right(self.offsets, index) - 1
+
     def __getitem__(self, index: int) -> tuple[ViewSample, ViewSample, float]:
-        k = bisect.bisect_right(self.offsets, index) - 1
+        k = self.dataset_of(index)
         return self.datasets[k][index - self.offsets[k]]
 
     def get_many(self, indices: Sequence[int]) -> list[tuple[ViewSample, ViewSample, float]]:
         """Items `indices`, each dataset's share fetched together (in one render when it has `render_batch`)."""
         by_dataset: dict[int, list[tuple[int, int]]] = {}
         for position, index in enumerate(indices):
-            k = bisect.bisect_right(self.offsets, index) - 1
+            k = self.dataset_of(index)
             by_dataset.setdefault(k, []).append((position, index - self.offsets[k]))
         items: list = [None] * len(indices)
         for k, entries in by_dataset.items():
@@ -134,15 +145,35 @@ class MixedPairs:
                 items[position] = item
         return items
 
-    def sample(self, count: int, generator: torch.Generator) -> list[int]:
-        """`count` global indices: a dataset drawn by weight, then a pair uniformly within it."""
-        which = torch.multinomial(self.weights, count, replacement=True, generator=generator)
-        lengths = torch.tensor([len(ds) for ds in self.datasets], dtype=torch.float64)
-        local = (torch.rand(count, generator=generator, dtype=torch.float64) * lengths[which]).long()
-        offsets = torch.tensor(self.offsets[:-1])
-        return (offsets[which] + local).tolist()
+    def counts(self, count: int, generator: torch.Generator) -> list[int]:
+        """How many of `count` pairs each dataset supplies: its share of the weights, rounded up or down
+        (systematic sampling: one uniform shifts all the rounding thresholds, so the counts sum to
+        `count` and average exactly to the shares)."""
+        shares = (self.weights / self.weights.sum() * count).cumsum(0)
+        edges = (shares + torch.rand((), generator=generator, dtype=torch.float64)).floor().long().clamp(max=count)
+        edges[-1] = count
+        return torch.diff(edges, prepend=edges.new_zeros(1)).tolist()
+
+    def sample(self, count: int, generator: torch.Generator, draw: int = 0) -> list[int]:
+        """`count` global indices: each dataset's number fixed by `counts`, interleaved evenly (so any
+        contiguous slice, such as one rank's, holds about the same shares), random within a dataset or
+        in order from `draw * count` for sequential ones."""
+        counts = self.counts(count, generator)
+        uniform = torch.rand(count, generator=generator, dtype=torch.float64)
+        keys, indices = [], []
+        for k, (dataset, n) in enumerate(zip(self.datasets, counts, strict=True)):
+            position = torch.arange(n, dtype=torch.float64)
+            keys.append((position + 0.5) / max(n, 1))
+            if self.sequential[k]:
+                local = (draw * count + position.long()) % len(dataset)
+            else:
+                local = (uniform[len(indices) : len(indices) + n] * len(dataset)).long()
+            indices += (self.offsets[k] + local).tolist()
+        order = torch.argsort(torch.cat(keys), stable=True)
+        return [indices[i] for i in order.tolist()]
 
 
 def build_mix(specs: Sequence[DatasetSpec]) -> MixedPairs:
-    """The weighted mixture of the datasets that `specs` name."""
-    return MixedPairs([build_dataset(spec) for spec in specs], [spec.weight for spec in specs])
+    """The weighted mixture of the datasets that `specs` name; synthetic streams (no pool) are read in order."""
+    sequential = [spec.kind == "synthetic" and spec.in_memory == 0 for spec in specs]
+    return MixedPairs([build_dataset(spec) for spec in specs], [spec.weight for spec in specs], sequential)

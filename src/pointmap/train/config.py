@@ -48,11 +48,15 @@ class DataSection:
     batch_size: int = 8
     """Pairs per optimizer micro-step on each process."""
     num_workers: int = 0
-    """DataLoader worker processes per training process."""
+    """DataLoader worker processes per training process, loading the sources without a pool that do not
+    render on a GPU (folder datasets, CPU renders); pools and GPU renders are fetched in the process."""
+    prefetch: int = 2
+    """Batches prepared ahead by a background thread on its own CUDA stream (GPU runs; 0: none)."""
     eval_batches: int = 4
     """Batches (of batch_size) in one evaluation; the same pairs every time."""
     augment: AugmentConfig = AugmentConfig()
-    """Augmentations of the training pairs (evaluation pairs are only centre-cropped)."""
+    """Augmentations of the training pairs, applied to whole batches on the training device (evaluation
+    pairs are only centre-cropped)."""
 
     def resolution_list(self) -> tuple[tuple[int, int], ...]:
         """The (H, W) crops as a tuple, presets expanded."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pointmap.io_utils import atomic_write_text
 
-COLUMNS = ("step", "split", "loss", "regr", "lr", "grad_norm", "pairs_per_s", "elapsed_s")
+COLUMNS = ("step", "split", "loss", "regr", "lr", "grad_norm", "pairs_per_s", "data_share", "elapsed_s")
 
 
 class MetricsLog:

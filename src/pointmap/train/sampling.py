@@ -50,7 +50,7 @@ class StepBatchSampler:
         """The items of this rank for one micro-batch."""
         batch_seed = derive_seed(self.seed, TRAIN_STREAM, step, micro)
         generator = torch.Generator().manual_seed(batch_seed)
-        indices = self.mix.sample(self.batch_size * self.world_size, generator)
+        indices = self.mix.sample(self.batch_size * self.world_size, generator, draw=step * self.accumulation + micro)
         first = self.rank * self.batch_size
         return [
             (index, derive_seed(batch_seed, first + i), batch_seed)

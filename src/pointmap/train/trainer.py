@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -20,19 +21,21 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pointmap.data.mix import build_mix
-from pointmap.data.pairs import PairBatch, PairCollate
+from pointmap.data.pairs import PairBatch
 from pointmap.io_utils import atomic_write_text
 from pointmap.model.config import ModelConfig
 from pointmap.model.network import DUSt3R
 from pointmap.model.weights import load_model, save_model
+from pointmap.train.batches import StepBatches, collate_raw, make_pair_batch
 from pointmap.train.checkpoint import (
+    MANIFEST,
     checkpoint_name,
     list_checkpoints,
     load_checkpoint,
+    model_from_checkpoint,
     prune_checkpoints,
     save_checkpoint,
 )
@@ -62,11 +65,20 @@ def _distributed_setup() -> tuple[int, int, torch.device]:
 
 
 def initial_model(config: TrainConfig, device: torch.device) -> DUSt3R:
-    """The network to train: from scratch (seeded by run.seed) or loaded from `model.weights`."""
+    """The network to train: from scratch (seeded by run.seed) or loaded from `model.weights`.
+
+    `model.weights` is what `load_model` takes, "bundled" for the bundled default model, or a training
+    checkpoint folder (`step-XXXXXXXX/` of another run: its weights, not its optimizer state or step).
+    """
     if config.model.init == "weights":
-        if not config.model.weights:
-            raise ValueError("model.init = 'weights' needs model.weights (an official .pth, a folder or a hub id)")
-        model = load_model(config.model.weights, device=device)
+        weights = config.model.weights
+        if not weights:
+            raise ValueError("model.init = 'weights' needs model.weights (an official .pth, a folder, a hub id, "
+                             "'bundled' or a checkpoint folder)")
+        if (Path(weights) / MANIFEST).is_file():
+            model = model_from_checkpoint(Path(weights), device=device)
+        else:
+            model = load_model(None if weights == "bundled" else weights, device=device)
     elif config.model.init == "scratch":
         torch.manual_seed(config.run.seed)
         model = DUSt3R(ModelConfig.from_dict(dict(config.model.config))).to(device)
@@ -157,16 +169,14 @@ class Trainer:
         if self.world_size > 1:
             dist.barrier()
 
-    def _train_loader(self) -> DataLoader:
+    def train_batches(self) -> StepBatches:
+        """The augmented batches of the remaining steps, on this rank's device."""
         data = self.config.data
         sampler = StepBatchSampler(self.train_mix, data.batch_size, self.config.run.seed, self.step,
                                    self.config.optim.steps, self.config.optim.accumulation, self.rank,
                                    self.world_size)
-        collate = PairCollate(data.resolution_list(), data.augment)
-        # Pinning applies to CPU batches only: a source that renders on the GPU hands over CUDA tensors.
-        pin = self.device.type == "cuda" and all(spec.device == "cpu" for spec in data.train)
-        return DataLoader(SeededPairs(self.train_mix), batch_sampler=sampler, collate_fn=collate,
-                          num_workers=data.num_workers, pin_memory=pin)
+        return StepBatches(self.train_mix, data.train, sampler, data.resolution_list(), data.augment,
+                           data.num_workers, self.device, data.prefetch)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -174,18 +184,18 @@ class Trainer:
         if self.eval_mix is None:
             return {}
         data = self.config.data
-        batches = eval_batches(self.eval_mix, data.batch_size, data.eval_batches, self.config.run.seed)
-        loader = DataLoader(SeededPairs(self.eval_mix), batch_sampler=batches,
-                            collate_fn=PairCollate(data.resolution_list()), num_workers=data.num_workers)
+        pairs = SeededPairs(self.eval_mix)
         self.model.eval()
-        totals, pairs = {"loss": 0.0, "regr": 0.0}, 0
-        for batch in loader:
-            loss, details = batch_loss(self.model, batch.to(self.device), self.config)
+        totals, count = {"loss": 0.0, "regr": 0.0}, 0
+        for items in eval_batches(self.eval_mix, data.batch_size, data.eval_batches, self.config.run.seed):
+            raw = collate_raw(pairs.__getitems__(items))
+            batch = make_pair_batch(raw, data.resolution_list()[0], None, self.device)
+            loss, details = batch_loss(self.model, batch, self.config)
             totals["loss"] += loss.item() * len(batch)
             totals["regr"] += details["regr"].item() * len(batch)
-            pairs += len(batch)
+            count += len(batch)
         self.model.train()
-        return {k: v / pairs for k, v in totals.items()}
+        return {k: v / count for k, v in totals.items()}
 
     def save(self) -> None:
         """Checkpoint the current step (rank 0) and prune old checkpoints."""
@@ -206,9 +216,10 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             network = DistributedDataParallel(self.model, device_ids=device_ids)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        batches = iter(self._train_loader())
+        batches = iter(self.train_batches())
         running = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, regr, micro-batches
         pairs_done, tick, start = 0, time.perf_counter(), time.perf_counter()
+        data_wait = 0.0  # seconds spent waiting for batches since the last log row
         progress = tqdm(total=optim.steps, initial=self.step, desc="train", unit="step",
                         disable=not self.verbose or self.rank != 0)
         while self.step < optim.steps:
@@ -218,7 +229,9 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             for micro in range(optim.accumulation):
-                batch = next(batches).to(self.device)
+                wait = time.perf_counter()
+                batch = next(batches)
+                data_wait += time.perf_counter() - wait
                 last = micro == optim.accumulation - 1
                 sync = contextlib.nullcontext() if last or self.world_size == 1 else network.no_sync()
                 with sync:
@@ -243,11 +256,12 @@ class Trainer:
                 if self.log is not None:
                     self.log.write(self.step, "train", {
                         "loss": loss_mean, "regr": regr_mean, "lr": lr, "grad_norm": grad_norm,
-                        "pairs_per_s": pairs_done / (now - tick), "elapsed_s": now - start,
+                        "pairs_per_s": pairs_done / (now - tick), "data_share": data_wait / (now - tick),
+                        "elapsed_s": now - start,
                     })
                 progress.set_postfix(loss=f"{loss_mean:.4f}")
                 running.zero_()
-                pairs_done, tick = 0, now
+                pairs_done, tick, data_wait = 0, now, 0.0
             if self.step % config.run.eval_every == 0 or self.step == optim.steps:
                 if self.rank == 0 and self.eval_mix is not None:
                     self.log.write(self.step, "eval", self.evaluate())
@@ -263,14 +277,20 @@ class Trainer:
         return final
 
 
-def train_from_config(config_path: str | Path, out_dir: str | Path, resume: bool = True,
-                      verbose: bool = True) -> Path:
+def train_from_config(config_path: str | Path, out_dir: str | Path, resume: bool = True, verbose: bool = True,
+                      init_from: str | None = None) -> Path:
     """Train as `config_path` (TOML) says, into `out_dir`; returns the final model folder.
 
     `out_dir` receives metrics.csv, train_config.json, checkpoints/step-XXXXXXXX/ and model/ (the
     format `pointmap.load_model` reads). With `resume`, a run continues from its newest checkpoint.
+    `init_from` overrides the config's starting weights (model.init = "weights", model.weights =
+    init_from): a model folder, "bundled", or a checkpoint folder of an earlier run.
     """
-    return Trainer(load_config(config_path), out_dir, resume=resume, verbose=verbose).fit()
+    config = load_config(config_path)
+    if init_from is not None:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, init="weights",
+                                                                       weights=str(init_from)))
+    return Trainer(config, out_dir, resume=resume, verbose=verbose).fit()
 
 
 def main() -> None:
@@ -280,8 +300,12 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--init-from", default=None,
+                        help="start from these weights instead of the config's: a model folder, 'bundled', or a "
+                             "checkpoint folder of another run (e.g. runs/chunk1/checkpoints/step-00006000)")
     args = parser.parse_args()
-    train_from_config(args.config, args.out, resume=not args.no_resume, verbose=not args.quiet)
+    train_from_config(args.config, args.out, resume=not args.no_resume, verbose=not args.quiet,
+                      init_from=args.init_from)
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -1,0 +1,207 @@
+"""Each micro-step's training pairs as one PairBatch on the training device, augmented there.
+
+Sources whose pairs live with the trainer (in-memory pools, the synthetic engine rendering on the
+GPU) are fetched in the training process; the others (folder datasets, CPU renders) arrive as raw
+views from DataLoader worker processes. Both parts meet on the device, where the whole batch is
+cropped, resized and augmented in one pass (`data.augment.augment_pairs`) and its ground-truth
+pointmaps are computed. On a GPU, a background thread prepares the next batches on its own CUDA
+stream while the model trains on the current one.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from pointmap.data.augment import AugmentConfig, augment_pairs
+from pointmap.data.mix import DatasetSpec, MixedPairs
+from pointmap.data.pairs import PairBatch
+from pointmap.data.sample import ViewBatch, ViewSample
+from pointmap.geometry.cameras import depth_to_points, invert_pose, transform_points
+from pointmap.train.sampling import SeededPairs, StepBatchSampler
+
+
+def fetched_in_process(spec: DatasetSpec) -> bool:
+    """Whether the training process fetches this source itself (a pool, or renders on a GPU) rather than
+    DataLoader workers (CUDA tensors do not cross into worker processes, and a pool is already in memory)."""
+    return spec.in_memory > 0 or spec.device != "cpu"
+
+
+@dataclass
+class RawPairs:
+    """B pairs before augmentation: their 2B views (first views, then second views) and seeds."""
+
+    views: ViewBatch
+    overlap: Tensor  # (B,) float, NaN where unknown
+    seeds: list[int]
+
+    def pin_memory(self) -> RawPairs:
+        """Page-locked copies (what a DataLoader with pin_memory=True calls)."""
+        return RawPairs(self.views.pin_memory(), self.overlap.pin_memory(), self.seeds)
+
+    @staticmethod
+    def cat(parts: Sequence[RawPairs]) -> RawPairs:
+        """The pairs of several parts, in order, on the first part's device."""
+        count = [len(p.seeds) for p in parts]
+        views = ViewBatch.cat([p.views.index(torch.arange(n)) for p, n in zip(parts, count, strict=True)]
+                              + [p.views.index(torch.arange(n, 2 * n)) for p, n in zip(parts, count, strict=True)])
+        overlap = torch.cat([p.overlap.to(views.image.device) for p in parts])
+        return RawPairs(views, overlap, [seed for p in parts for seed in p.seeds])
+
+
+def collate_raw(items: list[tuple[ViewSample, ViewSample, float | None, int, int]]) -> RawPairs | None:
+    """DataLoader `collate_fn`: the pairs `(view1, view2, overlap, item_seed, batch_seed)` as RawPairs (None
+    for no items, where a step draws nothing from the worker-fed sources)."""
+    if not items:
+        return None
+    views = ViewBatch.stack([item[0] for item in items] + [item[1] for item in items])
+    overlap = torch.tensor([float("nan") if item[2] is None else float(item[2]) for item in items])
+    return RawPairs(views, overlap, [int(item[3]) for item in items])
+
+
+def batch_resolution(resolutions: Sequence[tuple[int, int]], batch_seed: int) -> tuple[int, int]:
+    """The (H, W) of the batch of `batch_seed`: the same on every rank, drawn afresh every step."""
+    generator = torch.Generator().manual_seed(batch_seed)
+    return tuple(resolutions[int(torch.randint(len(resolutions), (), generator=generator))])
+
+
+def make_pair_batch(raw: RawPairs, size: tuple[int, int], augment: AugmentConfig | None,
+                    device: torch.device) -> PairBatch:
+    """Augment (or, with `augment=None`, centre-crop) raw pairs to `size` on `device`, with their GT pointmaps."""
+    views = augment_pairs(raw.views.to(device, non_blocking=True), raw.seeds, size, augment)
+    count = len(raw.seeds)
+    pts_in_own = depth_to_points(views.depth, views.intrinsics)  # (2B, H, W, 3)
+    cam2_to_cam1 = invert_pose(views.cam2world[:count]) @ views.cam2world[count:]
+    return PairBatch(
+        img1=views.image[:count], img2=views.image[count:],
+        pts1=pts_in_own[:count], pts2=transform_points(cam2_to_cam1, pts_in_own[count:]),
+        valid1=views.valid[:count], valid2=views.valid[count:],
+        intrinsics1=views.intrinsics[:count], intrinsics2=views.intrinsics[count:],
+        cam2world1=views.cam2world[:count], cam2world2=views.cam2world[count:],
+        overlap=raw.overlap.to(device, non_blocking=True),
+    )
+
+
+class StepBatches:
+    """The training batches of micro-steps the sampler covers, in order, on `device`.
+
+    Args:
+        mix: the training mixture; specs: its datasets' specs, in the same order.
+        sampler: which pairs each micro-step reads (with their seeds).
+        resolutions: (H, W) crops, one drawn per batch; augment: the augmentation config.
+        num_workers: DataLoader workers of the worker-fed sources.
+        device: where batches are assembled, augmented and returned.
+        prefetch: batches prepared ahead in a background thread (CUDA only; 0: none).
+    """
+
+    def __init__(self, mix: MixedPairs, specs: Sequence[DatasetSpec], sampler: StepBatchSampler,
+                 resolutions: Sequence[tuple[int, int]], augment: AugmentConfig, num_workers: int,
+                 device: torch.device, prefetch: int = 2):
+        if len(specs) != len(mix.datasets):
+            raise ValueError(f"got {len(specs)} specs for {len(mix.datasets)} datasets; pass one spec per dataset")
+        self.mix, self.sampler, self.resolutions, self.augment = mix, sampler, resolutions, augment
+        self.num_workers, self.device, self.prefetch = num_workers, device, prefetch
+        self.in_process = [fetched_in_process(spec) for spec in specs]
+        self.pairs = SeededPairs(mix)
+
+    def split(self, items: list[tuple[int, int, int]]) -> tuple[list, list]:
+        """A micro-batch's items: (fetched in this process, fetched by workers), each in sampler order."""
+        local, remote = [], []
+        for item in items:
+            (local if self.in_process[self.mix.dataset_of(item[0])] else remote).append(item)
+        return local, remote
+
+    def _worker_batches(self) -> Iterator[list[tuple[int, int, int]]]:
+        for items in self.sampler:
+            yield self.split(items)[1]
+
+    def _batches(self) -> Iterator[PairBatch]:
+        loaded = None
+        if not all(self.in_process):
+            loader = DataLoader(self.pairs, batch_sampler=_Batches(self._worker_batches, len(self.sampler)),
+                                collate_fn=collate_raw, num_workers=self.num_workers,
+                                pin_memory=self.device.type == "cuda")
+            loaded = iter(loader)
+        for items in self.sampler:
+            local = self.split(items)[0]
+            parts = [collate_raw(self.pairs.__getitems__(local))] if local else []
+            if loaded is not None:
+                remote = next(loaded)
+                if remote is not None:
+                    parts.append(remote)
+            raw = RawPairs.cat(parts) if len(parts) > 1 else parts[0]
+            yield make_pair_batch(raw, batch_resolution(self.resolutions, items[0][2]), self.augment, self.device)
+
+    def __iter__(self) -> Iterator[PairBatch]:
+        if self.device.type == "cuda" and self.prefetch > 0:
+            return _prefetched(self._batches(), self.prefetch, self.device)
+        return self._batches()
+
+
+class _Batches:
+    """A re-iterable batch sampler over a generator function (what DataLoader's batch_sampler needs)."""
+
+    def __init__(self, make: Callable[[], Iterator[list]], length: int):
+        self.make, self.length = make, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[list]:
+        return self.make()
+
+
+def _prefetched(batches: Iterator[PairBatch], depth: int, device: torch.device) -> Iterator[PairBatch]:
+    """`batches` produced by a background thread on its own CUDA stream, at most `depth` ahead."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    stream = torch.cuda.Stream(device)
+
+    def produce() -> None:
+        torch.cuda.set_device(device)
+        try:
+            with torch.cuda.stream(stream):
+                for batch in batches:
+                    done = torch.cuda.Event()
+                    done.record(stream)
+                    while not stop.is_set():
+                        try:
+                            ready.put((batch, done), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            ready.put((None, None))
+        except BaseException as err:  # handed to the consumer, which raises it
+            ready.put((err, None))
+
+    thread = threading.Thread(target=produce, name="pointmap-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, done = ready.get()
+            if batch is None:
+                return
+            if isinstance(batch, BaseException):
+                raise batch
+            current = torch.cuda.current_stream(device)
+            current.wait_event(done)
+            for field in fields(batch):
+                # The batch was allocated on the producer's stream: keep its memory until this stream is done.
+                getattr(batch, field.name).record_stream(current)
+            yield batch
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        thread.join()

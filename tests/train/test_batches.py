@@ -1,0 +1,85 @@
+"""Step batches: pool and worker-fed sources meet in one augmented batch, the same with or without workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from train_testing import plane_view, write_plane_dataset
+
+from pointmap.data.augment import AugmentConfig
+from pointmap.data.mix import DatasetSpec, build_mix
+from pointmap.data.pairs import pair_pointmaps
+from pointmap.train.batches import RawPairs, StepBatches, batch_resolution, collate_raw, make_pair_batch
+from pointmap.train.sampling import StepBatchSampler
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_plane_dataset(tmp_path_factory.mktemp("planes"), size=(40, 48))
+
+
+def _specs(root) -> tuple[DatasetSpec, DatasetSpec]:
+    pool = DatasetSpec(kind="generic", root=str(root), split="train", weight=3.0, in_memory=5)
+    files = DatasetSpec(kind="generic", root=str(root), split="train", weight=1.0)
+    return pool, files
+
+
+def test_ground_truth_pointmaps_match_the_per_pair_reference():
+    view1 = plane_view((0.0, 0.0, 0.0), (0.3, 0.0, 0.95), 2.0, size=(24, 32))
+    view2 = plane_view((0.4, 0.1, 0.0), (0.3, 0.0, 0.95), 2.0, size=(24, 32))
+    view2.cam2world[:3, :3] = torch.tensor([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # turned: a real transform
+    raw = collate_raw([(view1, view2, 0.7, 5, 9), (view2, view1, None, 6, 9)])
+    batch = make_pair_batch(raw, (24, 32), None, torch.device("cpu"))  # centre crop of the same size: identity
+    for row, (a, b) in enumerate([(view1, view2), (view2, view1)]):
+        pts1, pts2 = pair_pointmaps(a, b)
+        torch.testing.assert_close(batch.pts1[row], pts1)
+        torch.testing.assert_close(batch.pts2[row], pts2)
+        torch.testing.assert_close(batch.img1[row], a.image, atol=1e-6, rtol=0)
+    assert batch.overlap[0] == pytest.approx(0.7) and math.isnan(batch.overlap[1])
+
+
+def test_raw_parts_concatenate_pairs_in_order():
+    small = [plane_view((0.1 * i, 0.0, 0.0), (0.0, 0.0, 1.0), 2.0, size=(16, 16)) for i in range(4)]
+    large = [plane_view((0.1 * i, 0.0, 0.0), (0.0, 0.0, 1.0), 3.0, size=(20, 24)) for i in range(2)]
+    first = collate_raw([(small[0], small[1], 0.5, 1, 0), (small[2], small[3], 0.6, 2, 0)])
+    second = collate_raw([(large[0], large[1], 0.7, 3, 0)])
+    both = RawPairs.cat([first, second])
+    assert both.seeds == [1, 2, 3] and both.overlap.tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert both.views.sizes.tolist() == [[16, 16], [16, 16], [20, 24], [16, 16], [16, 16], [20, 24]]
+    torch.testing.assert_close(both.views.depth[5, :20, :24], large[1].depth)
+    torch.testing.assert_close(both.views.image[4, :, :16, :16], small[3].image)
+
+
+def test_batches_are_the_same_with_and_without_workers_and_mix_both_sources(dataset):
+    specs = _specs(dataset)
+    mix = build_mix(specs)
+    augment = AugmentConfig(noise_prob=0.5, blur_prob=0.5, jpeg_prob=0.5)
+    resolutions = ((24, 24), (16, 32))
+    runs = []
+    for workers in (0, 1):
+        sampler = StepBatchSampler(mix, batch_size=8, seed=2, start_step=0, end_step=3, accumulation=2)
+        stream = StepBatches(mix, specs, sampler, resolutions, augment, workers, torch.device("cpu"))
+        runs.append(list(stream))
+    assert len(runs[0]) == 6
+    for plain, loaded in zip(*runs, strict=True):
+        for field in dataclasses.fields(plain):
+            assert torch.equal(getattr(plain, field.name), getattr(loaded, field.name)), field.name
+    for (step, micro), batch in zip([(s, m) for s in range(3) for m in range(2)], runs[0], strict=True):
+        items = sampler.batch(step, micro)
+        assert batch.img1.shape == (8, 3, *batch_resolution(resolutions, items[0][2]))
+        # Weights 3 : 1 of 8 pairs: exactly 6 from the pool and 2 from the files every micro-step.
+        assert [mix.dataset_of(index) for index, _, _ in items].count(0) == 6
+        assert batch.valid1.any() and torch.isfinite(batch.pts2).all()
+    # The pool's pairs come first, then the worker-fed ones; no two pairs augmented alike.
+    assert len({batch.img1[i].sum().item() for batch in runs[0] for i in range(8)}) == 48
+
+
+def test_specs_must_match_the_mix(dataset):
+    specs = _specs(dataset)
+    mix = build_mix(specs)
+    sampler = StepBatchSampler(mix, batch_size=2, seed=0, start_step=0, end_step=1)
+    with pytest.raises(ValueError, match="one spec per dataset"):
+        StepBatches(mix, specs[:1], sampler, ((16, 16),), AugmentConfig(), 0, torch.device("cpu"))
