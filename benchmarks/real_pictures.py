@@ -1,0 +1,234 @@
+"""Pictures of real reconstructions: reconstruct held-out photo sets, render each to two PNGs, print figures.
+
+The sets (benchmarks/real_pictures.toml: source repository, commit, licence, photos) are real multi-view
+photos that no training scene uses. Once, where git mirrors of their repositories are at hand
+(`MIRRORS/<owner>+<name>/repo`, as the `fetch` tool lays them out), copy them, downscaled to at most
+1024 px, and build COLMAP reference cameras from the photos as published:
+
+    python benchmarks/real_pictures.py --prepare-from /work/.mirror
+
+Then, for any checkpoint (CPU is fine; `--device cuda` on a GPU machine):
+
+    python benchmarks/real_pictures.py --model CKPT --out DIR      # CKPT: a .pth, hub folder or id; none = bundled
+
+runs `pointmap.reconstruct` with its defaults on each set, writes DIR/<set>_behind.png (behind and above
+the first camera) and DIR/<set>_side.png, DIR/summary.json, and prints per set: seconds, median
+confidence, share of pixels kept, and the relative rotation error against COLMAP over every pair of
+images both registered (median and largest, degrees).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import pointmap
+from pointmap.io_utils import atomic_write_bytes, atomic_write_text
+from pointmap.render_png import scene_to_pngs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
+
+MANIFEST = Path(__file__).with_name("real_pictures.toml")
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".carry" / "eval_real"
+MAX_SIDE = 1024
+REFERENCE_FILE = "colmap_reference.json"
+
+
+def load_sets(manifest: Path = MANIFEST) -> list[dict]:
+    """The photo sets of the manifest, each a dict of its TOML fields."""
+    with open(manifest, "rb") as f:
+        return tomllib.load(f)["set"]
+
+
+def _git_blob(git_dir: Path, commit: str, path: str) -> bytes:
+    result = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        reason = result.stderr.decode().strip()
+        raise FileNotFoundError(f"{git_dir}: no {path} at {commit} ({reason}); fetch the repository again")
+    return result.stdout
+
+
+def _downscaled_jpeg(data: bytes) -> bytes:
+    """JPEG bytes of the photo with its longest side at most MAX_SIDE (EXIF kept, orientation untouched)."""
+    image = Image.open(io.BytesIO(data))
+    exif = image.info.get("exif", b"")
+    scale = MAX_SIDE / max(image.size)
+    if scale >= 1:
+        return data
+    size = (round(image.width * scale), round(image.height * scale))
+    buffer = io.BytesIO()
+    image.convert("RGB").resize(size, Image.Resampling.LANCZOS).save(buffer, format="JPEG", quality=95, exif=exif)
+    return buffer.getvalue()
+
+
+def colmap_rotations(image_dir: Path, camera_mode: str) -> dict[str, list[list[float]]]:
+    """COLMAP (pycolmap, SIFT on CPU) cam2world rotations of the images of a folder, by file name."""
+    from pointmap.data.real.colmap_pipeline import run_sfm
+    from pointmap.data.real.config import SfmConfig
+
+    config = SfmConfig(camera_mode=camera_mode, matching="exhaustive", init_min_inliers=50)
+    with tempfile.TemporaryDirectory() as work:
+        model = run_sfm(image_dir, Path(work), config, sequential=False)
+    if model is None:
+        return {}
+    rotations = {}
+    for image in model.images.values():
+        if image.has_pose:
+            world2cam = image.cam_from_world().rotation.matrix()
+            rotations[image.name] = np.asarray(world2cam).T.tolist()
+    return rotations
+
+
+def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
+    """Copy one set's photos (downscaled) into data_dir/<name>/images and write its COLMAP reference."""
+    git_dir = mirrors / entry["repository"].replace("/", "+") / "repo"
+    if not git_dir.is_dir():
+        raise FileNotFoundError(f"{git_dir}: no git mirror of {entry['repository']}; fetch it first")
+    image_dir = data_dir / entry["name"] / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as originals:
+        for name in entry["files"]:
+            data = _git_blob(git_dir, entry["commit"], f"{entry['path']}/{name}")
+            (Path(originals) / name).write_bytes(data)
+            atomic_write_bytes(image_dir / name, _downscaled_jpeg(data))
+        rotations = colmap_rotations(Path(originals), entry["camera_mode"])
+    reference = {"source": f"{entry['repository']}@{entry['commit']}", "cam2world_rotations": rotations}
+    atomic_write_text(data_dir / entry["name"] / REFERENCE_FILE, json.dumps(reference, indent=1))
+    print(f"{entry['name']}: {len(entry['files'])} photos, COLMAP registered {len(rotations)}")
+
+
+def rotation_angle_deg(rotations: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations -> (...,) rotation angles in degrees."""
+    cos = (np.trace(rotations, axis1=-2, axis2=-1) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def relative_rotation_errors(estimated: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> np.ndarray:
+    """Angle (degrees) between estimated and reference relative rotations R_i^T R_j, over image pairs in both.
+
+    Args:
+        estimated, reference: image name -> (3, 3) cam2world rotation.
+    Returns:
+        (P,) errors, one per unordered pair of names present in both dicts.
+    """
+    names = sorted(set(estimated) & set(reference))
+    errors = [
+        rotation_angle_deg(
+            (estimated[a].T @ estimated[b]).T @ (reference[a].T @ reference[b])
+        )
+        for k, a in enumerate(names)
+        for b in names[k + 1 :]
+    ]
+    return np.asarray(errors, dtype=np.float64)
+
+
+def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str, verbose: bool) -> dict:
+    """Reconstruct one set with pointmap.reconstruct's defaults, render it, and measure it."""
+    set_dir = data_dir / entry["name"]
+    image_dir = set_dir / "images"
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"{image_dir}: photos missing; run with --prepare-from MIRRORS first")
+    start = time.perf_counter()
+    scene = pointmap.reconstruct(image_dir, model=model, device=device, verbose=verbose)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    render_start = time.perf_counter()
+    pngs = scene_to_pngs(scene, out_dir, entry["name"])
+    render_seconds = time.perf_counter() - render_start
+    confidences = torch.cat([conf.detach().cpu().reshape(-1) for conf in scene.confidences])
+    kept = torch.cat([mask.detach().cpu().reshape(-1) for mask in scene.masks]).float()
+    result = {
+        "set": entry["name"],
+        "images": len(scene),
+        "seconds": round(seconds, 2),
+        "render_seconds": round(render_seconds, 2),
+        "median_confidence": round(float(confidences.median()), 3),
+        "kept_share": round(float(kept.mean()), 3),
+        "pngs": pngs,
+    }
+    reference_path = set_dir / REFERENCE_FILE
+    if reference_path.is_file():
+        reference = {
+            name: np.asarray(rotation)
+            for name, rotation in json.loads(reference_path.read_text())["cam2world_rotations"].items()
+        }
+        poses = scene.poses.detach().cpu().double().numpy()
+        estimated = {Path(view.path).name: pose[:3, :3] for view, pose in zip(scene.views, poses, strict=True)}
+        errors = relative_rotation_errors(estimated, reference)
+        result["colmap_registered"] = len(reference)
+        if len(errors):
+            result["rre_median_deg"] = round(float(np.median(errors)), 2)
+            result["rre_max_deg"] = round(float(errors.max()), 2)
+            result["rre_under_15deg"] = round(float((errors < 15).mean()), 3)
+    return result
+
+
+def _format(result: dict) -> str:
+    line = (
+        f"{result['set']:<12} {result['images']:>2} images  {result['seconds']:7.2f} s  "
+        f"median conf {result['median_confidence']:6.3f}  kept {100 * result['kept_share']:5.1f} %"
+    )
+    if "rre_median_deg" in result:
+        line += (
+            f"  RRE vs COLMAP ({result['colmap_registered']} reg.): median {result['rre_median_deg']:.1f} deg, "
+            f"max {result['rre_max_deg']:.1f} deg, {100 * result['rre_under_15deg']:.0f} % < 15 deg"
+        )
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="checkpoint (.pth, hub folder or id); default: the bundled model")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the PNGs and summary.json")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prepared photo sets")
+    parser.add_argument("--sets", default=None, help="comma-separated set names; default: all of the manifest")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--prepare-from", type=Path, default=None, help="git mirrors to copy the photos from")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+
+    entries = load_sets()
+    if args.sets:
+        wanted = args.sets.split(",")
+        unknown = sorted(set(wanted) - {entry["name"] for entry in entries})
+        if unknown:
+            parser.error(f"unknown sets {unknown}; the manifest has {[entry['name'] for entry in entries]}")
+        entries = [entry for entry in entries if entry["name"] in wanted]
+    if args.prepare_from is not None:
+        for entry in entries:
+            prepare_set(entry, args.prepare_from, args.data)
+    if args.out is None:
+        if args.prepare_from is None:
+            parser.error("pass --out DIR (and --model CKPT, or the bundled model is used)")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = pointmap.load_model(args.model, device=args.device)
+    print(f"model {args.model or 'bundled default'}, device {args.device}, torch {torch.__version__}")
+    results = []
+    for entry in entries:
+        result = evaluate_set(entry, model, args.data, args.out, args.device, verbose=not args.quiet)
+        results.append(result)
+        print(_format(result), flush=True)
+    summary = {"model": args.model or "bundled", "device": args.device, "sets": results}
+    atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
