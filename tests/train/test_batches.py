@@ -12,7 +12,14 @@ from train_testing import plane_view, write_plane_dataset
 from pointmap.data.augment import AugmentConfig
 from pointmap.data.mix import DatasetSpec, build_mix
 from pointmap.data.pairs import pair_pointmaps
-from pointmap.train.batches import RawPairs, StepBatches, batch_resolution, collate_raw, make_pair_batch
+from pointmap.train.batches import (
+    RawPairs,
+    StepBatches,
+    batch_resolution,
+    collate_raw,
+    make_pair_batch,
+    shrink_view,
+)
 from pointmap.train.sampling import StepBatchSampler
 
 
@@ -83,3 +90,15 @@ def test_specs_must_match_the_mix(dataset):
     sampler = StepBatchSampler(mix, batch_size=2, seed=0, start_step=0, end_step=1)
     with pytest.raises(ValueError, match="one spec per dataset"):
         StepBatches(mix, specs[:1], sampler, ((16, 16),), AugmentConfig(), 0, torch.device("cpu"))
+
+
+def test_workers_shrink_large_views_keeping_the_camera_exact():
+    view = plane_view((0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 2.0, size=(80, 100), focal=90.0)
+    # The 24x24 crop zoomed 1.25x needs 30 pixels on the short side: (80, 100) -> (30, 38) (37.5 rounds to even).
+    small = shrink_view(view, ((24, 24),), max_zoom=0.25)
+    assert small.image.shape == (3, 30, 38) and small.source == view.source
+    sx, sy = 38 / 100, 30 / 80
+    expected = torch.tensor([[90 * sx, 0, (50 + 0.5) * sx - 0.5], [0, 90 * sy, (40 + 0.5) * sy - 0.5], [0, 0, 1]])
+    torch.testing.assert_close(small.intrinsics, expected)
+    torch.testing.assert_close(small.depth, torch.full((30, 38), 2.0))  # a fronto-parallel plane
+    assert shrink_view(view, ((64, 64),), max_zoom=0.3) is view  # 83 px needed: kept as it is

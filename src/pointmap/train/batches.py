@@ -4,7 +4,8 @@ Sources whose pairs live with the trainer (in-memory pools, the synthetic engine
 GPU) are fetched in the training process; the others (folder datasets, CPU renders) arrive as raw
 views from DataLoader worker processes. Both parts meet on the device, where the whole batch is
 cropped, resized and augmented in one pass (`data.augment.augment_pairs`) and its ground-truth
-pointmaps are computed. On a GPU, a background thread prepares the next batches on its own CUDA
+pointmaps are computed. Workers shrink views much larger than the training crops need (`shrink_view`).
+On a GPU, a background thread prepares the next batches on its own CUDA
 stream while the model trains on the current one.
 """
 
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from pointmap.data.augment import AugmentConfig, augment_pairs
+from pointmap.data.augment import AugmentConfig, augment_pairs, resample_views
 from pointmap.data.mix import DatasetSpec, MixedPairs
 from pointmap.data.pairs import PairBatch
 from pointmap.data.sample import ViewBatch, ViewSample
@@ -63,6 +64,39 @@ def collate_raw(items: list[tuple[ViewSample, ViewSample, float | None, int, int
     views = ViewBatch.stack([item[0] for item in items] + [item[1] for item in items])
     overlap = torch.tensor([float("nan") if item[2] is None else float(item[2]) for item in items])
     return RawPairs(views, overlap, [int(item[3]) for item in items])
+
+
+def shrink_view(view: ViewSample, resolutions: Sequence[tuple[int, int]], max_zoom: float) -> ViewSample:
+    """`view` downscaled (intrinsics updated) to the smallest size from which every resolution's most
+    zoomed crop is still taken at full detail; unchanged if it is not larger than that.
+
+    Folder datasets store photos of up to 1024 pixels; shrinking them in the worker that reads them
+    cuts the host-to-device copy and the padding of a batch to its largest view, not the detail.
+    """
+    height, width = view.image.shape[-2:]
+    factor = (1 + max_zoom) * max(max(h / height, w / width) for h, w in resolutions)
+    if factor >= 1:
+        return view
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    windows = torch.tensor([[0, 0, width, height]])
+    out = resample_views(ViewBatch.stack([view]), windows, size)
+    return ViewSample(image=out.image[0], depth=out.depth[0], valid=out.valid[0], intrinsics=out.intrinsics[0],
+                      cam2world=out.cam2world[0], source=view.source)
+
+
+@dataclass(frozen=True)
+class ShrinkingCollate:
+    """DataLoader `collate_fn` of worker-fed sources: `collate_raw` of the pairs after `shrink_view`."""
+
+    resolutions: tuple[tuple[int, int], ...]
+    max_zoom: float
+
+    def __call__(self, items: list[tuple[ViewSample, ViewSample, float | None, int, int]]) -> RawPairs | None:
+        shrink = [
+            (shrink_view(v1, self.resolutions, self.max_zoom), shrink_view(v2, self.resolutions, self.max_zoom), *rest)
+            for v1, v2, *rest in items
+        ]
+        return collate_raw(shrink)
 
 
 def batch_resolution(resolutions: Sequence[tuple[int, int]], batch_seed: int) -> tuple[int, int]:
@@ -125,7 +159,8 @@ class StepBatches:
         loaded = None
         if not all(self.in_process):
             loader = DataLoader(self.pairs, batch_sampler=_Batches(self._worker_batches, len(self.sampler)),
-                                collate_fn=collate_raw, num_workers=self.num_workers,
+                                collate_fn=ShrinkingCollate(tuple(self.resolutions), self.augment.max_zoom),
+                                num_workers=self.num_workers,
                                 pin_memory=self.device.type == "cuda")
             loaded = iter(loader)
         for items in self.sampler:
