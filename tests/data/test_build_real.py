@@ -440,3 +440,29 @@ def test_dense_stage_without_pycolmap_finds_the_plane(tmp_path):
     assert view.valid.float().mean() > 0.5
     assert (view.depth[view.valid] - 2.0).abs().max() < 0.02 * 2.0
     assert torch.equal(view.cam2world, _pose(0.1).float())
+
+
+@pytest.mark.slow
+def test_sfm_stage_then_dense_stage_equals_both_at_once(tmp_path, one_thread):
+    from pointmap.data.real.build import build_dense, build_sfm
+    from pointmap.data.real.synthetic_check import check_config, textured_room, write_photos
+
+    rgb, *_ = textured_room(seed=3, count=6, height=240, width=320)
+    write_photos(rgb, tmp_path / "room")
+    config = check_config("cpu", num_depths=32)
+    config = replace(config, sfm=replace(config.sfm, num_threads=1))  # one thread: COLMAP is deterministic
+    (whole,) = build_real([tmp_path / "room"], tmp_path / "all", config)
+    (record,) = build_sfm([tmp_path / "room"], tmp_path / "sfm", config)
+    (split,) = build_dense(tmp_path / "sfm", tmp_path / "split", config)
+    assert whole.status == split.status == "accepted" and record.status == "done"
+    assert record.num_registered == whole.quality.num_registered == 6
+    assert record.reprojection_px == whole.quality.reprojection_px
+    assert split.quality.valid_share == whole.quality.valid_share > 0.2
+    assert split.quality.num_pairs == whole.quality.num_pairs
+    files = sorted(p.relative_to(tmp_path / "all") for p in (tmp_path / "all" / "room").rglob("*") if p.is_file())
+    assert len(files) == 2 + 2 * 6  # cameras.json, pairs.csv, an image and a depth map per view
+    for file in files:
+        assert (tmp_path / "all" / file).read_bytes() == (tmp_path / "split" / file).read_bytes(), file
+    # A second run of each stage resumes: nothing is redone.
+    assert build_sfm([tmp_path / "room"], tmp_path / "sfm", config) == [record]
+    assert build_dense(tmp_path / "sfm", tmp_path / "split", config) == [split]
