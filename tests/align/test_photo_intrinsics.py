@@ -91,3 +91,25 @@ def test_without_views_the_principal_point_is_the_image_centre():
     np.testing.assert_array_equal(scene.intrinsics[:, :2, 2].numpy(), np.tile([15.5, 11.5], (3, 1)))
     assert torch.equal(scene.intrinsics[:, 0, 0], scene.intrinsics[:, 1, 1])
     torch.testing.assert_close(scene.intrinsics[:, 0, 0], K[:, 0, 0], rtol=1e-3, atol=0)
+
+
+def test_focal_limits_are_fields_of_view_of_1_and_170_degrees():
+    from pointmap.align.optimize import focal_limits
+
+    limits = focal_limits([(224, 224), (384, 512)], torch.device("cpu"))
+    tangents = np.tan(np.radians([85, 0.5]))
+    np.testing.assert_allclose(limits.numpy(), [112 / tangents, 256 / tangents], rtol=1e-12)
+    assert limits[0].tolist() == pytest.approx([9.7988, 12833.9288], abs=1e-4)
+
+
+def test_mirrored_pointmaps_give_a_warning_and_finite_positive_focals():
+    # x flipped: every own-frame pointmap is seen by a negative focal, what an untrained network gives.
+    preds, _ = simulated(3, seed=5, photo_K=photo_intrinsics(PHOTO_FOCAL))
+    preds.pts_i[..., 0] *= -1
+    preds.pts_j[..., 0] *= -1
+    with pytest.warns(UserWarning, match=r"images \[0, 1, 2\]: their own pointmaps give no positive focal"):
+        scene = global_align(preds, FAST, views=views(3), iterations=10)
+    focal = scene.intrinsics[:, 0, 0]
+    # Between the 170- and 1-degree fields of view of a 32-pixel-wide image.
+    assert torch.isfinite(focal).all() and (focal >= 16 / np.tan(np.radians(85)) * (1 - 1e-6)).all()
+    assert (focal <= 16 / np.tan(np.radians(0.5)) * (1 + 1e-6)).all()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import torch
 from scipy.sparse import coo_matrix
@@ -103,6 +106,28 @@ def grid_focals(samples: EdgeSamples, self_pts: Tensor, self_weights: Tensor, pp
     return focal
 
 
+def fallback_focals(focal: Tensor, shapes: list[tuple[int, int]]) -> Tensor:
+    """(N,) `focal` with non-positive or non-finite entries replaced by a 60-degree field of view, with a warning.
+
+    The Weiszfeld estimate is negative or infinite for pointmaps no pinhole camera sees (mirrored, flat,
+    behind the camera: an untrained network's); the log-focal steps of the optimisation keep a focal's sign,
+    so such a start would end in a camera no exporter can write. 60 degrees along the longer side is
+    DUSt3R's focal unit, a common photo's field of view.
+    """
+    bad = ~(torch.isfinite(focal) & (focal > 0))
+    if not bad.any():
+        return focal
+    longer = torch.tensor([max(h, w) for h, w in shapes], device=focal.device, dtype=focal.dtype)
+    default = longer / (2 * math.tan(math.radians(30)))
+    images = bad.nonzero()[:, 0].tolist()
+    warnings.warn(
+        f"images {images}: their own pointmaps give no positive focal length ({focal[bad].tolist()} px); starting "
+        "them at a 60-degree field of view. Check that the model is trained, or pass known focals or intrinsics",
+        stacklevel=3,
+    )
+    return torch.where(bad, default, focal)
+
+
 def initialize(samples: EdgeSamples, known: KnownCameras, default_pp: Tensor) -> CameraState:
     """Cameras and grid depths of every image from a spanning tree of pairwise Procrustes alignments.
 
@@ -121,7 +146,7 @@ def initialize(samples: EdgeSamples, known: KnownCameras, default_pp: Tensor) ->
     self_pts = samples.pts[self_edges, 0]  # (N, M, 3)
     self_weights = samples.weights[self_edges, 0]  # (N, M)
     pp = torch.where(known.has_pp[:, None], known.pp, default_pp.to(device))
-    focal = grid_focals(samples, self_pts, self_weights, pp, known.aspect)
+    focal = fallback_focals(grid_focals(samples, self_pts, self_weights, pp, known.aspect), samples.shapes)
     focal = torch.where(known.has_focal, known.focal, focal)
 
     state = CameraState(

@@ -122,6 +122,7 @@ def fit_cameras(
     free_pose: Tensor,
     free_focal: Tensor,
     free_pp: Tensor,
+    focal_limits: Tensor,
     steps: int = 1,
 ) -> CameraState:
     """Fit every camera's rays to its fused target points (a weighted PnP), then set the depths along them.
@@ -138,12 +139,13 @@ def fit_cameras(
         targets: (N, M, 3) world points the rays should pass through.
         weights: (N, M).
         free_pose, free_focal, free_pp: (N,) bool, which unknowns may move.
+        focal_limits: (N, 2) least and most fx a free focal may take (`focal_limits`).
     """
     dtype = state.focal.dtype
     rotation, centre = state.rotation.double(), state.centre.double()
     focal, pp, aspect = state.focal.double(), state.pp.double(), state.aspect.double()
     w = (weights / weights.sum(-1, keepdim=True).clamp_min(1e-30)).double()
-    targets64, pixels64 = targets.double(), pixels.double()
+    targets64, pixels64, limits = targets.double(), pixels.double(), focal_limits.double()
     free = torch.cat([free_pose[:, None].expand(-1, 6), free_focal[:, None], free_pp[:, None].expand(-1, 2)], -1)
     free &= (w.sum(-1) > 0)[:, None]
     hold = torch.diag_embed((~free).double())
@@ -170,12 +172,24 @@ def fit_cameras(
         step = -torch.linalg.solve(normal, gradient)
         rotation = rotation @ torch.linalg.matrix_exp(skew(step[:, :3]))
         centre = centre + (rotation @ step[:, 3:6, None])[..., 0]
-        focal = focal * torch.exp(step[:, 6])
+        # Garbage pointmaps (an untrained network's) drive the focal towards 0 or infinity (a dolly zoom
+        # without end); the limits keep the camera finite, hence writable.
+        limited = torch.minimum(torch.maximum(focal * torch.exp(step[:, 6]), limits[:, 0]), limits[:, 1])
+        focal = torch.where(free[:, 6], limited, focal)
         pp = pp + step[:, 7:]
     new = CameraState(rotation.to(dtype), centre.to(dtype), focal.to(dtype), pp.to(dtype), state.depth, state.aspect)
     cam_pts = (targets - new.centre[:, None]) @ new.rotation
     new.depth = depth_along_rays(new.rays(pixels), cam_pts)
     return new
+
+
+def focal_limits(shapes: list[tuple[int, int]], device: torch.device, min_fov_deg: float = 1.0,
+                 max_fov_deg: float = 170.0) -> Tensor:
+    """(N, 2) least and most focal of each image: the fields of view max_fov_deg and min_fov_deg along its
+    longer side (1 and 170 degrees: 12833 and 10 px at 224)."""
+    half_longer = torch.tensor([max(h, w) / 2 for h, w in shapes], dtype=torch.float64, device=device)
+    tangents = torch.tan(torch.deg2rad(torch.tensor([max_fov_deg, min_fov_deg], dtype=torch.float64) / 2))
+    return half_longer[:, None] / tangents.to(device)
 
 
 def scale_is_free(state: CameraState, fixed_pose: Tensor) -> bool:
@@ -209,6 +223,7 @@ def optimize(
     free_focal = ~(known.has_focal & fix_focals)
     free_pp = ~(known.has_pp & fix_focals) & optimize_pp
     free_scale = scale_is_free(state, ~free_pose)
+    limits = focal_limits(samples.shapes, state.focal.device)
     used_depth = state.depth[samples.valid]
     delta = 1e-3 * used_depth.abs().median().clamp_min(1e-30)
     weights = samples.weights
@@ -230,7 +245,7 @@ def optimize(
         if robust:
             weights = samples.weights / (distance + delta)
         fused, fused_weights = fuse_targets(samples, targets, weights)
-        state = fit_cameras(state, samples.pixels, fused, fused_weights, free_pose, free_focal, free_pp)
+        state = fit_cameras(state, samples.pixels, fused, fused_weights, free_pose, free_focal, free_pp, limits)
         world = state.world_points(samples.pixels)
         if tolerance is not None and len(history) > 1 and history[-2] - history[-1] <= tolerance * history[-2]:
             break
