@@ -158,8 +158,10 @@ def reconstruct(
         preds = infer_pairs(network, views, [(0, 0)], batch_size=batch_size, device=device, verbose=verbose)
         focal = focals[0] if focals is not None else None
         if K is not None:
-            focal = float(K[0, 0, 0] + K[0, 1, 1]) / 2
+            focal = float(K[0, 0, 0])
         scene = _single_view_scene(preds, focal)
+        if K is not None:
+            scene.intrinsics = K[:1].clone()  # fx, fy and the principal point as given, not a mean focal
         scene.views, scene.colors = views, _colors(views)
         scene.masks = [scene.confidences[0] > min_conf]
     else:
