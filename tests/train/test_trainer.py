@@ -127,3 +127,19 @@ def test_parameters_without_gradients_are_frozen_for_ddp():
     out = model(torch.randn(2, 3, 32, 48), torch.randn(2, 3, 32, 48))
     (out.pts1.sum() + out.conf1.sum() + out.pts2.sum() + out.conf2.sum()).backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_init_from_a_checkpoint_folder_or_the_bundled_model(dataset, tmp_path):
+    Trainer(tiny_config(dataset, steps=3), tmp_path / "first", verbose=False).fit()
+    checkpoint = list_checkpoints(tmp_path / "first")[-1]
+    saved = model_from_checkpoint(checkpoint).state_dict()
+    config = tiny_config(dataset, steps=3)
+    config = dataclasses.replace(config, model=ModelSection(init="weights", weights=str(checkpoint)))
+    trainer = Trainer(config, tmp_path / "second", verbose=False)
+    assert trainer.step == 0 and not trainer.optimizer.state  # the weights only: a new run
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name
+    bundled = dataclasses.replace(config, model=ModelSection(init="weights", weights="bundled"))
+    model = Trainer(bundled, tmp_path / "third", verbose=False).model
+    reference = load_model()
+    assert torch.equal(model.state_dict()["enc_norm.weight"], reference.state_dict()["enc_norm.weight"])
