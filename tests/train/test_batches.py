@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from pointmap.train.batches import (
     batch_resolution,
     collate_raw,
     make_pair_batch,
+    prefetched,
     shrink_view,
 )
 from pointmap.train.sampling import StepBatchSampler
@@ -60,15 +62,15 @@ def test_raw_parts_concatenate_pairs_in_order():
     torch.testing.assert_close(both.views.image[4, :, :16, :16], small[3].image)
 
 
-def test_batches_are_the_same_with_and_without_workers_and_mix_both_sources(dataset):
+def test_batches_are_the_same_with_and_without_workers_or_prefetch_and_mix_both_sources(dataset):
     specs = _specs(dataset)
     mix = build_mix(specs)
     augment = AugmentConfig(noise_prob=0.5, blur_prob=0.5, jpeg_prob=0.5)
     resolutions = ((24, 24), (16, 32))
     runs = []
-    for workers in (0, 1):
+    for workers, prefetch in ((0, 0), (1, 2)):  # all in this thread; a worker process and a prefetch thread
         sampler = StepBatchSampler(mix, batch_size=8, seed=2, start_step=0, end_step=3, accumulation=2)
-        stream = StepBatches(mix, specs, sampler, resolutions, augment, workers, torch.device("cpu"))
+        stream = StepBatches(mix, specs, sampler, resolutions, augment, workers, torch.device("cpu"), prefetch)
         runs.append(list(stream))
     assert len(runs[0]) == 6
     for plain, loaded in zip(*runs, strict=True):
@@ -102,3 +104,22 @@ def test_workers_shrink_large_views_keeping_the_camera_exact():
     torch.testing.assert_close(small.intrinsics, expected)
     torch.testing.assert_close(small.depth, torch.full((30, 38), 2.0))  # a fronto-parallel plane
     assert shrink_view(view, ((64, 64),), max_zoom=0.3) is view  # 83 px needed: kept as it is
+
+
+def test_prefetching_hands_over_in_order_raises_the_producers_errors_and_stops_early():
+    cpu = torch.device("cpu")
+    assert list(prefetched(iter(range(7)), 2, cpu)) == list(range(7))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    stream = prefetched(failing(), 2, cpu)
+    assert next(stream) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(stream)
+    before = threading.active_count()
+    stream = prefetched(iter(range(100)), 1, cpu)
+    assert next(stream) == 0
+    stream.close()  # the consumer stops early: the producer thread ends
+    assert threading.active_count() == before

@@ -5,12 +5,13 @@ GPU) are fetched in the training process; the others (folder datasets, CPU rende
 views from DataLoader worker processes. Both parts meet on the device, where the whole batch is
 cropped, resized and augmented in one pass (`data.augment.augment_pairs`) and its ground-truth
 pointmaps are computed. Workers shrink views much larger than the training crops need (`shrink_view`).
-On a GPU, a background thread prepares the next batches on its own CUDA
-stream while the model trains on the current one.
+A background thread prepares the next batches (on a GPU, on its own CUDA stream) while the model
+trains on the current one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -131,7 +132,7 @@ class StepBatches:
         resolutions: (H, W) crops, one drawn per batch; augment: the augmentation config.
         num_workers: DataLoader workers of the worker-fed sources.
         device: where batches are assembled, augmented and returned.
-        prefetch: batches prepared ahead in a background thread (CUDA only; 0: none).
+        prefetch: batches prepared ahead in a background thread (0: none, in the caller's thread).
     """
 
     def __init__(self, mix: MixedPairs, specs: Sequence[DatasetSpec], sampler: StepBatchSampler,
@@ -174,8 +175,8 @@ class StepBatches:
             yield make_pair_batch(raw, batch_resolution(self.resolutions, items[0][2]), self.augment, self.device)
 
     def __iter__(self) -> Iterator[PairBatch]:
-        if self.device.type == "cuda" and self.prefetch > 0:
-            return _prefetched(self._batches(), self.prefetch, self.device)
+        if self.prefetch > 0:
+            return prefetched(self._batches(), self.prefetch, self.device)
         return self._batches()
 
 
@@ -192,19 +193,31 @@ class _Batches:
         return self.make()
 
 
-def _prefetched(batches: Iterator[PairBatch], depth: int, device: torch.device) -> Iterator[PairBatch]:
-    """`batches` produced by a background thread on its own CUDA stream, at most `depth` ahead."""
+def prefetched(batches: Iterator[PairBatch], depth: int, device: torch.device) -> Iterator[PairBatch]:
+    """`batches` produced by a background thread, at most `depth` ahead; on a GPU, on its own CUDA stream.
+
+    The batches are the same as without the thread (they are pure functions of the sampler's seeds);
+    only when they are made changes. Torch releases the GIL in its kernels and CUDA waits, so the
+    thread renders, loads and augments while the training loop waits on the GPU.
+    """
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
-    stream = torch.cuda.Stream(device)
+    cuda = device.type == "cuda"
+    stream = torch.cuda.Stream(device) if cuda else None
+    if cuda:
+        # The side stream first waits for everything queued so far (e.g. a pool rendered on the default stream).
+        stream.wait_stream(torch.cuda.current_stream(device))
 
     def produce() -> None:
-        torch.cuda.set_device(device)
         try:
-            with torch.cuda.stream(stream):
+            if cuda:
+                torch.cuda.set_device(device)
+            with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
                 for batch in batches:
-                    done = torch.cuda.Event()
-                    done.record(stream)
+                    done = None
+                    if cuda:
+                        done = torch.cuda.Event()
+                        done.record(stream)
                     while not stop.is_set():
                         try:
                             ready.put((batch, done), timeout=0.1)
@@ -226,15 +239,16 @@ def _prefetched(batches: Iterator[PairBatch], depth: int, device: torch.device) 
                 return
             if isinstance(batch, BaseException):
                 raise batch
-            current = torch.cuda.current_stream(device)
-            current.wait_event(done)
-            for field in fields(batch):
-                # The batch was allocated on the producer's stream: keep its memory until this stream is done.
-                getattr(batch, field.name).record_stream(current)
+            if cuda:
+                current = torch.cuda.current_stream(device)
+                current.wait_event(done)
+                for field in fields(batch):
+                    # Allocated on the producer's stream: keep the memory until this stream is done with it.
+                    getattr(batch, field.name).record_stream(current)
             yield batch
     finally:
         stop.set()
-        while thread.is_alive():
+        while thread.is_alive():  # unblock a producer waiting to hand over its last item
             try:
                 ready.get(timeout=0.1)
             except queue.Empty:

@@ -51,7 +51,7 @@ class DataSection:
     """DataLoader worker processes per training process, loading the sources without a pool that do not
     render on a GPU (folder datasets, CPU renders); pools and GPU renders are fetched in the process."""
     prefetch: int = 2
-    """Batches prepared ahead by a background thread on its own CUDA stream (GPU runs; 0: none)."""
+    """Batches prepared ahead by a background thread (on a GPU, on its own CUDA stream); 0: none."""
     eval_batches: int = 4
     """Batches (of batch_size) in one evaluation; the same pairs every time."""
     augment: AugmentConfig = AugmentConfig()
