@@ -77,3 +77,13 @@ def test_val_and_train_scenes_are_disjoint():
         val[16]
     with pytest.raises(ValueError, match="split"):
         SyntheticPairDataset(CONFIG, "test", SIZE)
+
+
+def test_stream_with_workers_gives_the_batches_rendered_in_process(train):
+    batches = [[0, 1, 9], [20, 21]]
+    streamed = list(train.stream(batches, workers=2))
+    assert [len(b) for b in streamed] == [3, 2]
+    for batch, items in zip(batches, streamed, strict=True):
+        for (a1, a2, overlap_a), (b1, b2, overlap_b) in zip(train.render_batch(batch), items, strict=True):
+            assert a1.source == b1.source and overlap_a == overlap_b
+            assert torch.equal(a1.image, b1.image) and torch.equal(a2.depth, b2.depth)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -25,7 +25,7 @@ from .sampling import (
     second_views,
 )
 from .scenes import SCENE_KINDS, SyntheticScene, make_scene, repeat_scenes, stack_scenes, to_device
-from .textures import load_photo_bank
+from .textures import load_photo_bank, photo_paths
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,53 @@ class SyntheticConfig:
     supersample: int = 1
     """Anti-aliasing rays per pixel side (colour only)."""
     compiled: bool = False
-    """Cull rays with a torch.compile'd kernel: faster on GPUs, tens of seconds to compile once."""
+    """torch.compile the texture patterns (and the ray culling where Triton is missing): faster on GPUs,
+    about a minute to compile once per process."""
     photo_folder: str | None = None
     """A folder of photos used as some surfaces' textures; None for procedural textures only."""
     seed: int = 0
     """Shifts every scene and camera: another seed, another dataset."""
+
+
+@dataclass
+class GroupJob:
+    """Items of one scene kind, prepared on the CPU (see SyntheticPairDataset.prepare).
+
+    Attributes:
+        positions: where the items stand in the job.
+        indices: the items' dataset indices.
+        scenes: the distinct scenes of the items, stacked (D scenes), without the photo bank.
+        repeat: (N,) long, the scene of each item among the D.
+        blocks: the items' random numbers: first-view (N, F, ...) and second-view (N, C, ...) uniform and
+            normal blocks.
+    """
+
+    positions: list[int]
+    indices: list[int]
+    scenes: SyntheticScene
+    repeat: Tensor
+    blocks: tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+@dataclass
+class RenderJob:
+    """A batch of items prepared for rendering: indices and one GroupJob per scene kind."""
+
+    indices: list[int]
+    groups: list[GroupJob]
+
+
+class _PreparedJobs(torch.utils.data.Dataset):
+    """Batch b -> dataset.prepare(batches[b]), for DataLoader workers."""
+
+    def __init__(self, dataset: SyntheticPairDataset, batches: list[list[int]]):
+        self.dataset, self.batches = dataset, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, b: int) -> RenderJob:
+        return self.dataset.prepare(self.batches[b])
 
 
 def scene_seed(split: str, scene_index: int, base_seed: int = 0) -> int:
@@ -88,6 +130,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         self.config, self.split, self.size = config, split, tuple(size)
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self._photos: Tensor | None = None
+        self._photo_count: int | None = None
         self._scene_cache: dict[int, SyntheticScene] = {}
 
     def __len__(self) -> int:
@@ -103,30 +146,25 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         return kind, seed
 
     def _scene(self, index: int) -> SyntheticScene:
-        """The scene of item `index`, on the CPU: a batch's scenes are stacked there and moved at once
-        (tens of small copies per scene would otherwise cost more than rendering it)."""
+        """The scene of item `index`, on the CPU, without the photo bank (only its size picks the photo
+        materials): scenes are built where batches are prepared and join the bank on the device."""
         kind, seed = self.scene_of(index)
         if seed not in self._scene_cache:
-            if self.config.photo_folder is not None and self._photos is None:
-                self._photos = load_photo_bank(self.config.photo_folder, device=self.device)
             if len(self._scene_cache) > 1024:
                 self._scene_cache.clear()
-            # The bank's size picks the photo materials; the bank itself joins the stack on the device.
-            bank = None if self._photos is None else self._photos[:, :, :1, :1].cpu()
-            self._scene_cache[seed] = replace(make_scene(kind, seed, device="cpu", photos=bank), photos=None)
+            self._scene_cache[seed] = make_scene(kind, seed, device="cpu", num_photos=self._num_photos())
         return self._scene_cache[seed]
 
-    def _stacked_scenes(self, indices: list[int]) -> SyntheticScene:
-        """The scenes of `indices` stacked on the dataset's device, with the photo bank: each distinct
-        scene is stacked and moved once, then repeated on the device for the items that share it."""
-        seeds = [self.scene_of(i)[1] for i in indices]
-        distinct = list(dict.fromkeys(seeds))
-        scenes = [self._scene(indices[seeds.index(seed)]) for seed in distinct]
-        batch = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
-        batch = replace(to_device(batch, self.device), photos=self._photos)
-        if len(distinct) == len(indices):
-            return batch
-        return repeat_scenes(batch, torch.tensor([distinct.index(seed) for seed in seeds]))
+    def _num_photos(self) -> int:
+        if self._photo_count is None:
+            folder = self.config.photo_folder
+            self._photo_count = 0 if folder is None else len(photo_paths(folder))
+        return self._photo_count
+
+    def _photo_bank(self) -> Tensor | None:
+        if self.config.photo_folder is not None and self._photos is None:
+            self._photos = load_photo_bank(self.config.photo_folder, device=self.device)
+        return self._photos
 
     def _random_blocks(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Each item's random numbers, from its own generator: first-view (N, F, ...) and second-view
@@ -155,10 +193,15 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         return torch.where(in_range.any(-1), _first_true(in_range), below.argmax(-1))
 
     def render_batch(self, indices: Sequence[int]) -> list[tuple[ViewSample, ViewSample, float]]:
-        """Items `indices`, rendered together: the same values as one by one.
+        """Items `indices`, rendered together: the same values as one by one (= render(prepare(indices)))."""
+        return self.render(self.prepare(indices))
 
-        Items are rendered in one stack per scene kind: a stack pads every scene to its largest shape
-        count, and streets hold about three times the shapes of rooms.
+    def prepare(self, indices: Sequence[int]) -> RenderJob:
+        """The CPU side of rendering items `indices`: scenes built and stacked, cameras' random numbers drawn.
+
+        Items are grouped by scene kind: a stack pads every scene to its largest shape count, and streets
+        hold about three times the shapes of rooms. The job is plain CPU tensors, so DataLoader workers can
+        prepare coming batches while the device renders (see `stream`).
         """
         for index in indices:
             if not 0 <= index < len(self):
@@ -166,17 +209,55 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         by_kind: dict[str, list[int]] = {}
         for position, index in enumerate(indices):
             by_kind.setdefault(self.scene_of(index)[0], []).append(position)
-        items: list = [None] * len(indices)
+        groups = []
         for positions in by_kind.values():
-            for position, item in zip(positions, self._render_group([indices[p] for p in positions]), strict=True):
+            group = [indices[p] for p in positions]
+            seeds = [self.scene_of(i)[1] for i in group]
+            distinct = list(dict.fromkeys(seeds))
+            scenes = [self._scene(group[seeds.index(seed)]) for seed in distinct]
+            groups.append(
+                GroupJob(
+                    positions=positions,
+                    indices=group,
+                    scenes=stack_scenes(scenes) if len(scenes) > 1 else scenes[0],
+                    repeat=torch.tensor([distinct.index(seed) for seed in seeds]),
+                    blocks=self._random_blocks(group),
+                )
+            )
+        return RenderJob(indices=list(indices), groups=groups)
+
+    def render(self, job: RenderJob) -> list[tuple[ViewSample, ViewSample, float]]:
+        """Render a prepared job on the dataset's device: (view1, view2, overlap) per item, in job order."""
+        items: list = [None] * len(job.indices)
+        for group in job.groups:
+            for position, item in zip(group.positions, self._render_group(group), strict=True):
                 items[position] = item
         return items
 
-    def _render_group(self, indices: list[int]) -> list[tuple[ViewSample, ViewSample, float]]:
+    def stream(self, batches: Iterable[Sequence[int]], workers: int = 4) -> Iterator[list]:
+        """render_batch(b) for each batch b of indices, with `workers` processes preparing the next ones.
+
+        Scene building and stacking is Python work of a few milliseconds per scene: done in the same
+        process it would leave a GPU idle for half of the time. Workers never touch the device.
+        """
+        batches = [list(b) for b in batches]
+        if workers == 0:
+            yield from (self.render_batch(b) for b in batches)
+            return
+        jobs = torch.utils.data.DataLoader(
+            _PreparedJobs(self, batches), batch_size=None, num_workers=workers, prefetch_factor=2
+        )
+        for job in jobs:
+            yield self.render(job)
+
+    def _render_group(self, group: GroupJob) -> list[tuple[ViewSample, ViewSample, float]]:
         height, width = self.size
-        batch = self._stacked_scenes(indices)
+        indices = group.indices
+        batch = replace(to_device(group.scenes, self.device), photos=self._photo_bank())
+        if len(indices) > group.scenes.num_scenes:
+            batch = repeat_scenes(batch, group.repeat)
         layouts = LayoutBatch.of(batch.layouts)
-        first_u, first_n, second_u, second_n = self._random_blocks(indices)
+        first_u, first_n, second_u, second_n = group.blocks
         rows = torch.arange(len(indices))
 
         # The first view: the first candidate that sees open space (else the first candidate).

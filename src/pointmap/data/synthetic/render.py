@@ -80,7 +80,9 @@ def shade_rays(
     lights = scene.lights
     scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(hit.kind)
     hit_scene, hit_material = scene_index[valid], shape["material"][valid]
-    colour = albedo(scene.materials, hit_scene, hit_material, p_local[valid], n_local[valid], scene.photos)
+    colour = albedo(
+        scene.materials, hit_scene, hit_material, p_local[valid], n_local[valid], scene.photos, compiled
+    )
     emission = scene.materials.emission[hit_scene, hit_material][:, None]
     gloss = scene.materials.gloss[hit_scene, hit_material][:, None]
     to_eye = -dirs[valid]
@@ -248,7 +250,8 @@ def render_views(
         supersample: s x s rays per pixel for the colour (anti-aliasing); depth is always exact at the
             pixel centre.
         exposure: brightness before the tone curve.
-        compiled: cull rays with a torch.compile'd kernel (faster on GPUs; the first call compiles).
+        compiled: torch.compile the texture patterns and, without Triton, the ray culling (faster on
+            GPUs; the first calls compile).
     Returns:
         rgb (B, 3, H, W) in [0, 1] and depth (B, H, W) z-depth, 0 where a ray escapes to the sky
         ((S, B, ...) for stacked scenes); device of the scene.

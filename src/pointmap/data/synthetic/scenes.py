@@ -694,7 +694,9 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     return layout, sky, low, horizon
 
 
-def make_scene(kind: str, seed: int, device=None, photos: Tensor | None = None) -> SyntheticScene:
+def make_scene(
+    kind: str, seed: int, device=None, photos: Tensor | None = None, num_photos: int | None = None
+) -> SyntheticScene:
     """A random scene of one kind, the same for the same seed.
 
     Args:
@@ -702,13 +704,16 @@ def make_scene(kind: str, seed: int, device=None, photos: Tensor | None = None) 
         seed: any int; equal seeds give equal scenes.
         device: where the scene's tensors live (and rendering happens).
         photos: (T, 3, h, w) linear photo bank (textures.load_photo_bank); some materials then use photos.
+        num_photos: the size of a bank attached later (the scene then holds no bank); default: photos' size.
     Returns:
         a SyntheticScene holding one scene.
     """
     builders = {"room": _room, "objects": _objects, "street": _street}
     if kind not in builders:
         raise ValueError(f"make_scene: unknown kind {kind!r}; pass one of {SCENE_KINDS}")
-    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=0 if photos is None else photos.shape[0])
+    if num_photos is None:
+        num_photos = 0 if photos is None else photos.shape[0]
+    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=num_photos)
     layout, sky, ground, horizon = builders[kind](b)
     layout.seed = seed
     return b.to_scene(layout, sky, ground, horizon, device, photos)

@@ -6,6 +6,7 @@ surface and look the same from every view: what multi-view training needs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,7 @@ def albedo(
     p_local: Tensor,
     n_local: Tensor,
     photos: Tensor | None = None,
+    compiled: bool = False,
 ) -> Tensor:
     """Surface colour at hit points.
 
@@ -161,6 +163,8 @@ def albedo(
         n_local: (N, 3) unit normals in the same frame.
         photos: (T, 3, h, w) linear RGB photo bank in [0, 1], or None (the "photo" pattern then falls
             back to dead leaves).
+        compiled: evaluate the patterns with torch.compile'd kernels (one fused kernel per pattern instead of
+            dozens of passes of integer hashing; the first calls compile).
     Returns:
         (N, 3) linear albedo in [0, 1].
     """
@@ -177,72 +181,109 @@ def albedo(
         rows = (pattern == pattern_id).nonzero()[:, 0]
         if name == "plain" or rows.numel() == 0:
             continue
-        colour[rows] = _pattern(
-            name,
-            uv[rows],
-            p_local[rows],
-            seed[rows],
-            color_a[rows],
-            color_b[rows],
-            scale[rows],
-            photos,
-            pick(materials.photo)[rows],
-        )
-    variation = fbm(p_local * 0.8, seed + 17, octaves=2) - 0.5
-    colour = colour * (1 + grime * 1.2 * variation)[:, None]
+        if name == "photo" and photos is not None and photos.shape[0] > 0:
+            index = pick(materials.photo)[rows].clamp(0, photos.shape[0] - 1)
+            colour[rows] = _sample_photos(photos, index, uv[rows] / scale[rows, None] / 4)
+            continue
+        evaluate = _compiled(name) if compiled else _PATTERN_FUNCTIONS[name]
+        colour[rows] = evaluate(uv[rows], p_local[rows], seed[rows], color_a[rows], color_b[rows], scale[rows])
+    colour = (_compiled("grime") if compiled else _grime)(colour, p_local, seed, grime)
     return colour.clamp(0, 1)
 
 
-def _pattern(
-    name: str,
-    uv: Tensor,
-    p_local: Tensor,
-    seed: Tensor,
-    color_a: Tensor,
-    color_b: Tensor,
-    scale: Tensor,
-    photos: Tensor | None,
-    photo_index: Tensor,
-) -> Tensor:
-    """(N, 3) albedo of one pattern at N hits (arguments as in `albedo`, already picked per hit)."""
-    if name == "dead_leaves" or (name == "photo" and (photos is None or photos.shape[0] == 0)):
-        return _dead_leaves(uv, seed, color_a, color_b, scale)
-    if name == "photo":
-        return _sample_photos(photos, photo_index.clamp(0, photos.shape[0] - 1), uv / scale[:, None] / 4)
-    if name == "noise":
-        noise = fbm(p_local / scale[:, None], seed)[:, None]
-        return color_a * (1 - noise) + color_b * noise
+def _grime(colour: Tensor, p_local: Tensor, seed: Tensor, grime: Tensor) -> Tensor:
+    """Low-frequency brightness variation of amplitude `grime` (N,) over colours (N, 3)."""
+    variation = fbm(p_local * 0.8, seed + 17, octaves=2) - 0.5
+    return colour * (1 + grime * 1.2 * variation)[:, None]
+
+
+# The patterns: (N, 3) albedo from uv (N, 2) face coordinates and p_local (N, 3) points (metres), seed (N,),
+# colours (N, 3) and scale (N,) of each hit's material. Photos are looked up in `albedo` (dead leaves
+# stand in for them when no bank is given).
+
+
+def _noise(uv, p_local, seed, color_a, color_b, scale):
+    noise = fbm(p_local / scale[:, None], seed)[:, None]
+    return color_a * (1 - noise) + color_b * noise
+
+
+def _stripes(uv, p_local, seed, color_a, color_b, scale):
+    """Wood grain: stripes bent by stretched noise."""
+    stretch = p_local.new_tensor([0.5, 0.5, 4.0])
+    warp = fbm(p_local * stretch / scale[:, None], seed + 3, octaves=3)
     grid = uv / scale[:, None]
-    if name == "stripes":  # wood grain: stripes bent by stretched noise
-        stretch = torch.tensor([0.5, 0.5, 4.0], device=p_local.device)
-        warp = fbm(p_local * stretch / scale[:, None], seed + 3, octaves=3)
-        stripes = (0.5 + 0.5 * torch.sin(2 * torch.pi * (grid[:, 0] + 1.5 * warp)))[:, None] ** 2
-        return color_a * (1 - stripes) + color_b * stripes
-    if name == "planks":  # floorboards: staggered planks 6 widths long, each its own shade, grain along
-        row = torch.floor(grid[:, 1])
-        along = grid[:, 0] / 6 + hash_uniform(row.long()[:, None], seed)
-        plank = torch.stack([torch.floor(along), row], -1).long()
-        shade = (0.75 + 0.5 * hash_uniform(plank, seed + 1))[:, None]
-        warp = fbm(p_local * torch.tensor([0.3, 0.3, 3.0], device=p_local.device) / scale[:, None], seed + 3, 3)
-        grain = (0.5 + 0.5 * torch.sin(2 * torch.pi * (3 * grid[:, 1] + 2 * warp)))[:, None] ** 3
-        seam = ((grid[:, 1:] - row[:, None]) < 0.04) | ((along[:, None] - torch.floor(along[:, None])) < 0.006)
-        wood = (color_a * (1 - 0.5 * grain) + color_b * 0.5 * grain) * shade
-        return torch.where(seam, color_b * 0.5, wood)
-    cells = torch.floor(grid).long()
-    cell_frac = grid - torch.floor(grid)
-    if name == "windows":
-        window = ((cell_frac[:, 0] - 0.5).abs() < 0.3) & ((cell_frac[:, 1] - 0.55).abs() < 0.3)
-        # Each window reflects its own patch of sky: a per-cell brightness in the glass colour.
-        glass = color_b * (0.6 + 0.8 * hash_uniform(cells, seed + 5))[:, None]
-        return torch.where(window[:, None], glass, color_a)
+    stripes = (0.5 + 0.5 * torch.sin(2 * torch.pi * (grid[:, 0] + 1.5 * warp)))[:, None] ** 2
+    return color_a * (1 - stripes) + color_b * stripes
+
+
+def _planks(uv, p_local, seed, color_a, color_b, scale):
+    """Floorboards: staggered planks 6 widths long, each its own shade, grain along."""
+    grid = uv / scale[:, None]
+    row = torch.floor(grid[:, 1])
+    along = grid[:, 0] / 6 + hash_uniform(row.long()[:, None], seed)
+    plank = torch.stack([torch.floor(along), row], -1).long()
+    shade = (0.75 + 0.5 * hash_uniform(plank, seed + 1))[:, None]
+    warp = fbm(p_local * p_local.new_tensor([0.3, 0.3, 3.0]) / scale[:, None], seed + 3, 3)
+    grain = (0.5 + 0.5 * torch.sin(2 * torch.pi * (3 * grid[:, 1] + 2 * warp)))[:, None] ** 3
+    seam = ((grid[:, 1:] - row[:, None]) < 0.04) | ((along[:, None] - torch.floor(along[:, None])) < 0.006)
+    wood = (color_a * (1 - 0.5 * grain) + color_b * 0.5 * grain) * shade
+    return torch.where(seam, color_b * 0.5, wood)
+
+
+def _windows(uv, p_local, seed, color_a, color_b, scale):
+    grid = uv / scale[:, None]
+    cells, cell_frac = torch.floor(grid).long(), grid - torch.floor(grid)
+    window = ((cell_frac[:, 0] - 0.5).abs() < 0.3) & ((cell_frac[:, 1] - 0.55).abs() < 0.3)
+    # Each window reflects its own patch of sky: a per-cell brightness in the glass colour.
+    glass = color_b * (0.6 + 0.8 * hash_uniform(cells, seed + 5))[:, None]
+    return torch.where(window[:, None], glass, color_a)
+
+
+def _checkers(uv, p_local, seed, color_a, color_b, scale):
+    cells = torch.floor(uv / scale[:, None]).long()
     tile_shade = (0.85 + 0.3 * hash_uniform(cells, seed))[:, None]
-    if name == "checkers":
-        parity = ((cells[:, 0] + cells[:, 1]) % 2).bool()[:, None]
-        return torch.where(parity, color_a, color_b) * tile_shade
-    if name == "tiles":
-        grout = ((cell_frac < 0.04) | (cell_frac > 0.96)).any(-1, keepdim=True)
-        return torch.where(grout, color_b, color_a * tile_shade)
-    raise ValueError(f"texture pattern {name!r} unknown; use one of {PATTERNS}")
+    parity = ((cells[:, 0] + cells[:, 1]) % 2).bool()[:, None]
+    return torch.where(parity, color_a, color_b) * tile_shade
+
+
+def _tiles(uv, p_local, seed, color_a, color_b, scale):
+    grid = uv / scale[:, None]
+    cells, cell_frac = torch.floor(grid).long(), grid - torch.floor(grid)
+    tile_shade = (0.85 + 0.3 * hash_uniform(cells, seed))[:, None]
+    grout = ((cell_frac < 0.04) | (cell_frac > 0.96)).any(-1, keepdim=True)
+    return torch.where(grout, color_b, color_a * tile_shade)
+
+
+def _leaves(uv, p_local, seed, color_a, color_b, scale):
+    return _dead_leaves(uv, seed, color_a, color_b, scale)
+
+
+_PATTERN_FUNCTIONS = {
+    "noise": _noise,
+    "stripes": _stripes,
+    "checkers": _checkers,
+    "tiles": _tiles,
+    "windows": _windows,
+    "dead_leaves": _leaves,
+    "photo": _leaves,
+    "planks": _planks,
+    "grime": _grime,
+}
+
+
+@functools.cache
+def _compiled(name: str):
+    # Dynamic shapes: hit counts change with every pass, and one compile per pattern serves them all.
+    return torch.compile(_PATTERN_FUNCTIONS[name], dynamic=True)
+
+
+def photo_paths(folder: str | Path) -> list[Path]:
+    """The JPEG/PNG files of a folder (not searched recursively), sorted: the photo bank's order."""
+    folder = Path(folder)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no .jpg/.jpeg/.png photos; pass a folder of photos or no folder")
+    return paths
 
 
 def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
@@ -254,12 +295,8 @@ def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
     Returns:
         (T, 3, size, size) float32 linear RGB in [0, 1].
     """
-    folder = Path(folder)
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if not paths:
-        raise FileNotFoundError(f"{folder}: no .jpg/.jpeg/.png photos; pass a folder of photos or no folder")
     textures = []
-    for path in paths:
+    for path in photo_paths(folder):
         with Image.open(path) as img:
             img = img.convert("RGB")
             side = min(img.size)
