@@ -4,6 +4,9 @@ Per scene, as MegaDepth was built: COLMAP structure from motion (pycolmap), undi
 plane-sweep stereo kept where multi-view consistent, then the scene in the generic dataset format with
 its pair list. Each scene's verdict goes to OUT/.status/<scene>.json, so a second run resumes: accepted
 scenes are skipped, rejected and failed ones reported again (rebuilt with --retry-failed).
+
+`--stage sfm` (build_sfm) and `--stage dense` (build_dense) split the work between a machine with
+pycolmap and one with a GPU, through a folder per scene (sfm_state); `--stage all` (build_real) does both.
 """
 
 from __future__ import annotations
