@@ -154,6 +154,16 @@ def test_pngs_round_trip(tmp_path):
     image = render_scene(_plane_scene(), "behind", width=32, height=24)
     save_png(image, tmp_path / "one.png")
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "one.png")), image)
-    paths = scene_to_pngs(_plane_scene(), tmp_path, "plane", width=32, height=24)
+    paths = scene_to_pngs(_plane_scene(), tmp_path, "plane", width=32, height=24, max_colors=None)
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["plane_behind.png", "plane_side.png"]
     assert sorted(f.name for f in tmp_path.iterdir()) == ["one.png", "plane_behind.png", "plane_side.png"]
+
+
+def test_palette_png_keeps_a_few_colours_exactly(tmp_path):
+    image = render_scene(_plane_scene(), "behind", width=64, height=48)  # white, plane green, blue frustum
+    save_png(image, tmp_path / "palette.png", max_colors=16)
+    read_back = Image.open(tmp_path / "palette.png")
+    assert read_back.mode == "P"
+    np.testing.assert_array_equal(np.asarray(read_back.convert("RGB")), image)
+    with pytest.raises(ValueError, match="2 to 256"):
+        save_png(image, tmp_path / "bad.png", max_colors=1000)
