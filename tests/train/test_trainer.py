@@ -55,6 +55,8 @@ def test_run_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path):
         (1, "train"), (2, "train"), (3, "train"), (3, "eval"), (4, "train"), (5, "train"), (6, "train"), (6, "eval")
     ]
     assert all(float(r["loss"]) == float(r["loss"]) for r in rows)  # no NaN
+    shares = [float(r["data_share"]) for r in rows if r["split"] == "train"]
+    assert len(shares) == 6 and all(0 <= share < 1 for share in shares)  # time waiting for batches
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step-00000003", "step-00000006"]
     model = load_model(final)
     assert model.config.enc_embed_dim == 32
