@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 
 import pytest
@@ -11,9 +12,13 @@ import torch
 from train_testing import plane_view, write_plane_dataset
 
 from pointmap.data.augment import AugmentConfig
-from pointmap.data.mix import DatasetSpec, build_mix
+from pointmap.data.formats.generic import GenericPairDataset
+from pointmap.data.mix import DatasetSpec, InMemoryPairs, MixedPairs, build_mix
 from pointmap.data.pairs import pair_pointmaps
 from pointmap.train.batches import (
+    IN_PROCESS,
+    LOADED,
+    PREPARED,
     RawPairs,
     StepBatches,
     batch_resolution,
@@ -21,6 +26,7 @@ from pointmap.train.batches import (
     make_pair_batch,
     prefetched,
     shrink_view,
+    source_role,
 )
 from pointmap.train.sampling import StepBatchSampler
 
@@ -123,3 +129,43 @@ def test_prefetching_hands_over_in_order_raises_the_producers_errors_and_stops_e
     assert next(stream) == 0
     stream.close()  # the consumer stops early: the producer thread ends
     assert threading.active_count() == before
+
+
+class _PreparedPlanes:
+    """A stand-in device renderer: `prepare` (CPU work) and `render` (device work) of a folder dataset's pairs."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.rendered_jobs: list[tuple[int, list[int]]] = []
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def prepare(self, indices: list[int]) -> tuple[int, list[int]]:
+        return os.getpid(), list(indices)
+
+    def render(self, job: tuple[int, list[int]]) -> list:
+        self.rendered_jobs.append(job)
+        return [self.dataset[i] for i in job[1]]
+
+
+def test_workers_prepare_device_renders_and_the_training_process_renders_them(dataset):
+    files = GenericPairDataset(dataset, split="train")
+    pool_spec = DatasetSpec(kind="generic", root=str(dataset), in_memory=4)
+    render_spec = DatasetSpec(kind="synthetic", device="cuda")  # only its role matters here
+    runs = []
+    for workers in (0, 1):
+        renderer = _PreparedPlanes(files)
+        mix = MixedPairs([InMemoryPairs(files, 4), renderer], [1.0, 1.0])
+        roles = [source_role(spec, ds) for spec, ds in zip((pool_spec, render_spec), mix.datasets, strict=True)]
+        assert roles == [IN_PROCESS, PREPARED]
+        sampler = StepBatchSampler(mix, batch_size=4, seed=5, start_step=0, end_step=3)
+        stream = StepBatches(mix, (pool_spec, render_spec), sampler, ((24, 24),), AugmentConfig(), workers,
+                             torch.device("cpu"))
+        runs.append(list(stream))
+        prepared_in = {pid for pid, _ in renderer.rendered_jobs}
+        assert len(renderer.rendered_jobs) == 3 and all(len(indices) == 2 for _, indices in renderer.rendered_jobs)
+        assert (prepared_in == {os.getpid()}) == (workers == 0)  # prepared by a worker process when there is one
+    for plain, loaded in zip(*runs, strict=True):
+        assert torch.equal(plain.img1, loaded.img1) and torch.equal(plain.pts2, loaded.pts2)
+    assert source_role(DatasetSpec(kind="generic", root="x"), files) == LOADED

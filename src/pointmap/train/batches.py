@@ -1,8 +1,9 @@
 """Each micro-step's training pairs as one PairBatch on the training device, augmented there.
 
-Sources whose pairs live with the trainer (in-memory pools, the synthetic engine rendering on the
-GPU) are fetched in the training process; the others (folder datasets, CPU renders) arrive as raw
-views from DataLoader worker processes. Both parts meet on the device, where the whole batch is
+Pools are fetched in the training process; DataLoader worker processes prepare the GPU renders of
+the synthetic engine (scenes, random numbers: CPU work), which the training process then renders,
+and load the other sources' pairs (folder datasets, CPU renders) as raw views (`source_role`). All
+parts meet on the device, where the whole batch is
 cropped, resized and augmented in one pass (`data.augment.augment_pairs`) and its ground-truth
 pointmaps are computed. Workers shrink views much larger than the training crops need (`shrink_view`).
 A background thread prepares the next batches (on a GPU, on its own CUDA stream) while the model
@@ -28,11 +29,24 @@ from pointmap.data.sample import ViewBatch, ViewSample
 from pointmap.geometry.cameras import depth_to_points, invert_pose, transform_points
 from pointmap.train.sampling import SeededPairs, StepBatchSampler
 
+# How a source's pairs reach the training process (see `source_role`).
+IN_PROCESS, PREPARED, LOADED = "in process", "prepared by workers", "loaded by workers"
 
-def fetched_in_process(spec: DatasetSpec) -> bool:
-    """Whether the training process fetches this source itself (a pool, or renders on a GPU) rather than
-    DataLoader workers (CUDA tensors do not cross into worker processes, and a pool is already in memory)."""
-    return spec.in_memory > 0 or spec.device != "cpu"
+
+def source_role(spec: DatasetSpec, dataset: object) -> str:
+    """How the pairs of a source reach the training process.
+
+    IN_PROCESS: a pool (already in memory, maybe on the GPU) or a device source that cannot split its
+    work; the training process fetches the pairs itself. PREPARED: a device renderer with
+    `prepare(indices)` (CPU work: scenes, random numbers) and `render(job)` (device work): DataLoader
+    workers prepare each step's job, the training process renders it. LOADED: everything else (folder
+    datasets, CPU renders): workers produce the pairs. CUDA tensors never enter a worker process.
+    """
+    if spec.in_memory > 0:
+        return IN_PROCESS
+    if spec.device != "cpu":
+        return PREPARED if hasattr(dataset, "prepare") and hasattr(dataset, "render") else IN_PROCESS
+    return LOADED
 
 
 @dataclass
@@ -123,14 +137,59 @@ def make_pair_batch(raw: RawPairs, size: tuple[int, int], augment: AugmentConfig
     )
 
 
+@dataclass
+class WorkerPart:
+    """What DataLoader workers hand over for one micro-step.
+
+    Attributes:
+        jobs: per PREPARED source, (its number in the mix, its prepared job, the items' seeds in job order).
+        loaded: the LOADED sources' pairs, or None if the step has none.
+    """
+
+    jobs: list[tuple[int, object, list[int]]]
+    loaded: RawPairs | None
+
+    def pin_memory(self) -> WorkerPart:
+        """Loaded pairs in page-locked memory (render jobs are moved by the renderer itself)."""
+        return WorkerPart(self.jobs, None if self.loaded is None else self.loaded.pin_memory())
+
+
+class _WorkerParts:
+    """DataLoader dataset run by the workers: a micro-step's worker items -> WorkerPart."""
+
+    def __init__(self, mix: MixedPairs, roles: list[str], collate: ShrinkingCollate):
+        self.mix, self.roles, self.collate, self.pairs = mix, roles, collate, SeededPairs(mix)
+
+    def __getitem__(self, items: list[tuple[int, int, int]]) -> WorkerPart:
+        prepared: dict[int, list[tuple[int, int, int]]] = {}
+        loaded = []
+        for item in items:
+            k = self.mix.dataset_of(item[0])
+            (prepared.setdefault(k, []) if self.roles[k] == PREPARED else loaded).append(item)
+        jobs = [
+            (k, self.mix.datasets[k].prepare([index - self.mix.offsets[k] for index, _, _ in group]),
+             [seed for _, seed, _ in group])
+            for k, group in prepared.items()
+        ]
+        return WorkerPart(jobs, self.collate(self.pairs.__getitems__(loaded)) if loaded else None)
+
+
+def _as_is(part: WorkerPart) -> WorkerPart:
+    """The DataLoader's collate_fn: a WorkerPart is already one micro-step's worth."""
+    return part
+
+
 class StepBatches:
     """The training batches of micro-steps the sampler covers, in order, on `device`.
+
+    Each batch holds the IN_PROCESS sources' pairs, then the PREPARED sources' renders, then the LOADED
+    sources' pairs (see `source_role`); its content does not depend on the number of workers.
 
     Args:
         mix: the training mixture; specs: its datasets' specs, in the same order.
         sampler: which pairs each micro-step reads (with their seeds).
         resolutions: (H, W) crops, one drawn per batch; augment: the augmentation config.
-        num_workers: DataLoader workers of the worker-fed sources.
+        num_workers: DataLoader worker processes preparing renders and loading pairs (0: this process).
         device: where batches are assembled, augmented and returned.
         prefetch: batches prepared ahead in a background thread (0: none, in the caller's thread).
     """
@@ -142,35 +201,39 @@ class StepBatches:
             raise ValueError(f"got {len(specs)} specs for {len(mix.datasets)} datasets; pass one spec per dataset")
         self.mix, self.sampler, self.resolutions, self.augment = mix, sampler, resolutions, augment
         self.num_workers, self.device, self.prefetch = num_workers, device, prefetch
-        self.in_process = [fetched_in_process(spec) for spec in specs]
+        self.roles = [source_role(spec, dataset) for spec, dataset in zip(specs, mix.datasets, strict=True)]
         self.pairs = SeededPairs(mix)
 
     def split(self, items: list[tuple[int, int, int]]) -> tuple[list, list]:
-        """A micro-batch's items: (fetched in this process, fetched by workers), each in sampler order."""
+        """A micro-batch's items: (fetched in this process, handed to workers), each in sampler order."""
         local, remote = [], []
         for item in items:
-            (local if self.in_process[self.mix.dataset_of(item[0])] else remote).append(item)
+            (local if self.roles[self.mix.dataset_of(item[0])] == IN_PROCESS else remote).append(item)
         return local, remote
 
-    def _worker_batches(self) -> Iterator[list[tuple[int, int, int]]]:
+    def _worker_items(self) -> Iterator[list[tuple[int, int, int]]]:
         for items in self.sampler:
             yield self.split(items)[1]
 
     def _batches(self) -> Iterator[PairBatch]:
-        loaded = None
-        if not all(self.in_process):
-            loader = DataLoader(self.pairs, batch_sampler=_Batches(self._worker_batches, len(self.sampler)),
-                                collate_fn=ShrinkingCollate(tuple(self.resolutions), self.augment.max_zoom),
-                                num_workers=self.num_workers,
+        parts_of_workers = None
+        if any(role != IN_PROCESS for role in self.roles):
+            collate = ShrinkingCollate(tuple(self.resolutions), self.augment.max_zoom)
+            loader = DataLoader(_WorkerParts(self.mix, self.roles, collate),
+                                sampler=_Batches(self._worker_items, len(self.sampler)), batch_size=None,
+                                collate_fn=_as_is, num_workers=self.num_workers,
                                 pin_memory=self.device.type == "cuda")
-            loaded = iter(loader)
+            parts_of_workers = iter(loader)
         for items in self.sampler:
             local = self.split(items)[0]
             parts = [collate_raw(self.pairs.__getitems__(local))] if local else []
-            if loaded is not None:
-                remote = next(loaded)
-                if remote is not None:
-                    parts.append(remote)
+            if parts_of_workers is not None:
+                worker_part = next(parts_of_workers)
+                for k, job, seeds in worker_part.jobs:
+                    rendered = self.mix.datasets[k].render(job)
+                    parts.append(collate_raw([(*pair, seed, 0) for pair, seed in zip(rendered, seeds, strict=True)]))
+                if worker_part.loaded is not None:
+                    parts.append(worker_part.loaded)
             raw = RawPairs.cat(parts) if len(parts) > 1 else parts[0]
             yield make_pair_batch(raw, batch_resolution(self.resolutions, items[0][2]), self.augment, self.device)
 
@@ -181,7 +244,7 @@ class StepBatches:
 
 
 class _Batches:
-    """A re-iterable batch sampler over a generator function (what DataLoader's batch_sampler needs)."""
+    """A re-iterable sampler over a generator function (what a DataLoader's sampler needs)."""
 
     def __init__(self, make: Callable[[], Iterator[list]], length: int):
         self.make, self.length = make, length
