@@ -215,15 +215,18 @@ class StepBatches:
         for items in self.sampler:
             yield self.split(items)[1]
 
-    def _batches(self) -> Iterator[PairBatch]:
-        parts_of_workers = None
-        if any(role != IN_PROCESS for role in self.roles):
-            collate = ShrinkingCollate(tuple(self.resolutions), self.augment.max_zoom)
-            loader = DataLoader(_WorkerParts(self.mix, self.roles, collate),
-                                sampler=_Batches(self._worker_items, len(self.sampler)), batch_size=None,
-                                collate_fn=_as_is, num_workers=self.num_workers,
-                                pin_memory=self.device.type == "cuda")
-            parts_of_workers = iter(loader)
+    def _worker_parts(self) -> Iterator[WorkerPart] | None:
+        """The workers' parts of every micro-step (None if no source needs workers); the worker processes
+        start here, so they fork from the caller's thread, never from the prefetch thread."""
+        if all(role == IN_PROCESS for role in self.roles):
+            return None
+        collate = ShrinkingCollate(tuple(self.resolutions), self.augment.max_zoom)
+        loader = DataLoader(_WorkerParts(self.mix, self.roles, collate),
+                            sampler=_Batches(self._worker_items, len(self.sampler)), batch_size=None,
+                            collate_fn=_as_is, num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
+        return iter(loader)
+
+    def _batches(self, parts_of_workers: Iterator[WorkerPart] | None) -> Iterator[PairBatch]:
         for items in self.sampler:
             local = self.split(items)[0]
             parts = [collate_raw(self.pairs.__getitems__(local))] if local else []
@@ -238,9 +241,8 @@ class StepBatches:
             yield make_pair_batch(raw, batch_resolution(self.resolutions, items[0][2]), self.augment, self.device)
 
     def __iter__(self) -> Iterator[PairBatch]:
-        if self.prefetch > 0:
-            return prefetched(self._batches(), self.prefetch, self.device)
-        return self._batches()
+        batches = self._batches(self._worker_parts())
+        return prefetched(batches, self.prefetch, self.device) if self.prefetch > 0 else batches
 
 
 class _Batches:
