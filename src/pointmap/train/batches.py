@@ -61,9 +61,16 @@ class RawPairs:
         """Page-locked copies (what a DataLoader with pin_memory=True calls)."""
         return RawPairs(self.views.pin_memory(), self.overlap.pin_memory(), self.seeds)
 
+    def to(self, device: torch.device) -> RawPairs:
+        """The same pairs on `device` (asynchronous from page-locked memory)."""
+        return RawPairs(self.views.to(device, non_blocking=True), self.overlap.to(device, non_blocking=True),
+                        self.seeds)
+
     @staticmethod
     def cat(parts: Sequence[RawPairs]) -> RawPairs:
         """The pairs of several parts, in order, on the first part's device."""
+        if len(parts) == 1:
+            return parts[0]
         count = [len(p.seeds) for p in parts]
         views = ViewBatch.cat([p.views.index(torch.arange(n)) for p, n in zip(parts, count, strict=True)]
                               + [p.views.index(torch.arange(n, 2 * n)) for p, n in zip(parts, count, strict=True)])
@@ -237,7 +244,7 @@ class StepBatches:
                     parts.append(collate_raw([(*pair, seed, 0) for pair, seed in zip(rendered, seeds, strict=True)]))
                 if worker_part.loaded is not None:
                     parts.append(worker_part.loaded)
-            raw = RawPairs.cat(parts) if len(parts) > 1 else parts[0]
+            raw = RawPairs.cat([part.to(self.device) for part in parts])
             yield make_pair_batch(raw, batch_resolution(self.resolutions, items[0][2]), self.augment, self.device)
 
     def __iter__(self) -> Iterator[PairBatch]:
