@@ -50,3 +50,14 @@ def test_triton_cast_matches_the_torch_path():
     assert ((fast.t - reference.t)[both].abs() <= 1e-4 * reference.t[both]).float().mean() > 0.999
     same_shape = (fast.kind == reference.kind) & (fast.index == reference.index)
     assert same_shape[both].float().mean() > 0.999
+
+
+def test_compiled_shading_matches_eager():
+    K = intrinsics_from_fov(torch.tensor([60.0, 70.0]), 48, 64)
+    pose = look_at(torch.tensor([[0.4, -0.8, 1.5], [-0.3, -0.2, 1.3]]), torch.tensor([[-0.5, 2.0, 0.8]] * 2))
+    for kind in ("room", "objects", "street"):
+        scene = make_scene(kind, 4, device="cuda")
+        rgb, depth = render_views(scene, K, pose, 48, 64)
+        rgb_fused, depth_fused = render_views(scene, K, pose, 48, 64, compiled=True)
+        assert torch.equal(depth, depth_fused)
+        assert ((rgb_fused - rgb).abs() > 0.01).float().mean() < 0.002

@@ -12,12 +12,13 @@ then the nearest hit over the kinds wins. Padding shapes (alive False) never hit
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from .fused import maybe_fused
 
 KINDS = ("quad", "box", "sphere", "cylinder")
 """Shape kinds, in the order of `Hit.kind`."""
@@ -199,13 +200,6 @@ def _bounding_candidates(origins: Tensor, dirs: Tensor, centers: Tensor, radius_
     return candidate & alive[:, None, :]
 
 
-@functools.cache
-def _compiled_candidates():
-    # One fused kernel instead of ~15 passes over (S, R, P) memory; dynamic shapes avoid recompiling
-    # for every batch size and shape count.
-    return torch.compile(_bounding_candidates, dynamic=True)
-
-
 def _nearest_culled(
     kind: str, shapes: ShapeSet, origins: Tensor, dirs: Tensor, compiled: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -213,7 +207,7 @@ def _nearest_culled(
     pairs whose bounding sphere the ray meets: most pairs miss, and the exact tests cost 5-10x more."""
     centers = shapes.center
     radius_sq = (shapes.half * shapes.half).sum(-1)  # bounding sphere of the half extents
-    candidates = _compiled_candidates() if compiled else _bounding_candidates
+    candidates = maybe_fused(_bounding_candidates, compiled)  # one kernel instead of ~15 passes over (S, R, P)
     candidate = candidates(origins, dirs, centers, radius_sq, shapes.alive)
     s_idx, r_idx, p_idx = candidate.nonzero(as_tuple=True)
     rotation = shapes.rotation[s_idx, p_idx]  # (K, 3, 3)

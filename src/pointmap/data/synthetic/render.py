@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from ...geometry.cameras import pixel_grid
+from .fused import maybe_fused
 from .primitives import KINDS, cast_rays, local_normals, occluded, to_local_frame, to_world_frame
 from .scenes import SyntheticScene, select_scenes
 from .textures import albedo, fbm
@@ -52,6 +53,31 @@ def _gather_hits(scene: SyntheticScene, kind: Tensor, index: Tensor):
     return fields
 
 
+def _surface(points: Tensor, dirs: Tensor, kind: Tensor, center: Tensor, rotation: Tensor, half: Tensor):
+    """Hit points (..., 3) in their shape's frame, and unit normals facing the viewer in both frames."""
+    p_local = to_local_frame(points - center, rotation)
+    n_local = local_normals(kind, p_local, half)
+    normals = to_world_frame(n_local, rotation)
+    facing = torch.where((normals * dirs).sum(-1, keepdim=True) > 0, -1.0, 1.0)  # two-sided: face the viewer
+    return p_local, n_local * facing, normals * facing
+
+
+def _light(n: Tensor, p: Tensor, to_eye: Tensor, position: Tensor, directional: Tensor, colour: Tensor):
+    """One light at hits with normals n and points p (N, 3): unit direction and distance to it, the
+    Lambert cosine, the light arriving (N, 3, before shadows) and the Blinn-Phong highlight factor."""
+    to_light = torch.where(directional, position, position - p)
+    distance = to_light.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    to_light = to_light / distance
+    falloff = torch.where(directional, torch.ones_like(distance), 1.0 / (distance**2 + 0.1))
+    lambert = (n * to_light).sum(-1, keepdim=True).clamp_min(0)
+    arriving = colour * falloff * (lambert > 0)
+    # Blinn-Phong highlight: view-dependent, as on real varnish, plastic and paint.
+    half_vector = to_light + to_eye
+    half_vector = half_vector / half_vector.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    highlight = (n * half_vector).sum(-1, keepdim=True).clamp_min(0) ** 40
+    return to_light, distance, lambert, arriving, highlight
+
+
 def shade_rays(
     scene: SyntheticScene, origins: Tensor, dirs: Tensor, shadows: bool = True, compiled: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -62,6 +88,7 @@ def shade_rays(
         origins: (S, R, 3) world ray origins.
         dirs: (S, R, 3) unit world directions.
         shadows: cast a shadow ray towards the first light of each scene.
+        compiled: run the elementwise chains (surface frames, textures, lights, sky) as compiled kernels.
     Returns:
         radiance (S, R, 3) linear RGB (sky colour where a ray escapes) and t (S, R), inf on escape.
     """
@@ -70,12 +97,9 @@ def shade_rays(
     t = torch.where(valid, hit.t, torch.zeros_like(hit.t))
     points = origins + t[..., None] * dirs
     shape = _gather_hits(scene, hit.kind, hit.index)
-    rotation = shape["rotation"]  # (S, R, 3, 3) local-to-world
-    p_local = to_local_frame(points - shape["center"], rotation)
-    n_local = local_normals(hit.kind, p_local, shape["half"])
-    normals = to_world_frame(n_local, rotation)
-    facing = torch.where((normals * dirs).sum(-1, keepdim=True) > 0, -1.0, 1.0)  # two-sided: face the viewer
-    normals, n_local = normals * facing, n_local * facing
+    p_local, n_local, normals = maybe_fused(_surface, compiled)(
+        points, dirs, hit.kind, shape["center"], shape["rotation"], shape["half"]
+    )
 
     lights = scene.lights
     scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(hit.kind)
@@ -89,21 +113,16 @@ def shade_rays(
     specular = torch.zeros_like(colour)
     n, p = normals[valid], points[valid]  # (N, 3)
     up = n[:, 2:3]
-    irradiance = lights.sky[scene_index[valid]] * (0.5 + 0.5 * up) + lights.ground[scene_index[valid]] * (
-        0.5 - 0.5 * up
-    )
+    irradiance = lights.sky[hit_scene] * (0.5 + 0.5 * up) + lights.ground[hit_scene] * (0.5 - 0.5 * up)
+    light_terms = maybe_fused(_light, compiled)
     for light in range(lights.position.shape[1]):
-        position = lights.position[:, light][scene_index[valid]]
-        directional = lights.directional[:, light][scene_index[valid]][:, None]
-        to_light = torch.where(directional, position, position - p)
-        distance = to_light.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        to_light = to_light / distance
-        falloff = torch.where(directional, torch.ones_like(distance), 1.0 / (distance**2 + 0.1))
-        lambert = (n * to_light).sum(-1, keepdim=True).clamp_min(0)
-        arriving = lights.colour[:, light][scene_index[valid]] * falloff * (lambert > 0)  # (N, 3)
+        directional = lights.directional[:, light][hit_scene][:, None]
+        to_light, distance, lambert, arriving, highlight = light_terms(
+            n, p, to_eye, lights.position[:, light][hit_scene], directional, lights.colour[:, light][hit_scene]
+        )
         if shadows and light == 0:
             # Sky pixels and surfaces facing away from the light need no shadow ray: theirs start far
-            # above the scene pointing up, so culling drops them before any exact test.
+            # above the scene pointing up, where nothing can block them.
             needed = valid.clone()
             needed[valid] = lambert[:, 0] > 0
             shadow_origin = torch.zeros_like(origins)
@@ -118,31 +137,29 @@ def shade_rays(
             blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t, compiled)[valid]
             arriving = arriving * (~blocked)[:, None]
         irradiance = irradiance + arriving * lambert
-        # Blinn-Phong highlight: view-dependent, as on real varnish, plastic and paint.
-        half_vector = to_light + to_eye
-        half_vector = half_vector / half_vector.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        specular = specular + arriving * (n * half_vector).sum(-1, keepdim=True).clamp_min(0) ** 40
+        specular = specular + arriving * highlight
     radiance_hit = colour * (irradiance + emission) + gloss * specular
 
     radiance = torch.empty_like(dirs)
     radiance[valid] = radiance_hit
-    radiance[~valid] = _sky(scene, dirs, ~valid)
+    escaped = ~valid
+    sky_scene = scene_index[escaped]
+    radiance[escaped] = maybe_fused(_sky, compiled)(
+        dirs[escaped], lights.horizon[sky_scene], lights.sky[sky_scene], scene.materials.seed[sky_scene, 0]
+    )
     return radiance, torch.where(valid, hit.t, torch.full_like(hit.t, torch.inf))
 
 
-def _sky(scene: SyntheticScene, dirs: Tensor, escaped: Tensor) -> Tensor:
-    """(N, 3) radiance of the escaped rays: a horizon-to-zenith gradient with fractal clouds."""
-    scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(escaped)[escaped]
-    d = dirs[escaped]  # (N, 3)
+def _sky(d: Tensor, horizon: Tensor, zenith: Tensor, seed: Tensor) -> Tensor:
+    """(N, 3) radiance of escaped rays of directions d (N, 3): a horizon-to-zenith gradient with fractal
+    clouds; horizon and zenith (N, 3) colours and a (N,) per-scene seed of each ray's scene."""
     elevation = d[:, 2:3].clamp(0, 1).sqrt()
-    lights = scene.lights
-    gradient = lights.horizon[scene_index] * (1 - elevation) + 2 * lights.sky[scene_index] * elevation
+    gradient = horizon * (1 - elevation) + 2 * zenith * elevation
     # Clouds on a plane high above: projected directions, so they shrink towards the horizon.
     plane = d[:, :2] / (d[:, 2:3].clamp_min(0) + 0.15) * 1.5
-    seed = scene.materials.seed[scene_index, 0]  # any per-scene constant: the same batched or alone
     cover = fbm(torch.cat([plane, torch.zeros_like(plane[:, :1])], -1), seed + 99, octaves=4)
     cloud = ((cover - 0.45) / 0.3).clamp(0, 1)[:, None] * (d[:, 2:3] > 0)
-    white = 0.9 * lights.horizon[scene_index].amax(-1, keepdim=True)
+    white = 0.9 * horizon.amax(-1, keepdim=True)
     return gradient * (1 - 0.8 * cloud) + white * 0.8 * cloud
 
 

@@ -6,7 +6,6 @@ surface and look the same from every view: what multi-view training needs.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from .fused import maybe_fused
 
 PATTERNS = ("plain", "noise", "stripes", "checkers", "tiles", "windows", "dead_leaves", "photo", "planks")
 """Pattern kinds, in the order of `Materials.pattern`."""
@@ -185,9 +186,9 @@ def albedo(
             index = pick(materials.photo)[rows].clamp(0, photos.shape[0] - 1)
             colour[rows] = _sample_photos(photos, index, uv[rows] / scale[rows, None] / 4)
             continue
-        evaluate = _compiled(name) if compiled else _PATTERN_FUNCTIONS[name]
+        evaluate = maybe_fused(_PATTERN_FUNCTIONS[name], compiled)
         colour[rows] = evaluate(uv[rows], p_local[rows], seed[rows], color_a[rows], color_b[rows], scale[rows])
-    colour = (_compiled("grime") if compiled else _grime)(colour, p_local, seed, grime)
+    colour = maybe_fused(_grime, compiled)(colour, p_local, seed, grime)
     return colour.clamp(0, 1)
 
 
@@ -267,14 +268,7 @@ _PATTERN_FUNCTIONS = {
     "dead_leaves": _leaves,
     "photo": _leaves,
     "planks": _planks,
-    "grime": _grime,
 }
-
-
-@functools.cache
-def _compiled(name: str):
-    # Dynamic shapes: hit counts change with every pass, and one compile per pattern serves them all.
-    return torch.compile(_PATTERN_FUNCTIONS[name], dynamic=True)
 
 
 def photo_paths(folder: str | Path) -> list[Path]:
