@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, model/")
     train.add_argument("--no-resume", action="store_true", help="start over even if --out holds checkpoints")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--init-from",
+        default=None,
+        help="start from these weights instead of the config's: a model folder, 'bundled', or a checkpoint "
+        "folder of another run (runs/NAME/checkpoints/step-XXXXXXXX)",
+    )
+    train.add_argument("--steps", type=int, default=None, help="override the config's optim.steps")
 
     data = commands.add_parser(
         "data",
@@ -302,7 +309,10 @@ def run_eval(args) -> None:
 def run_train(args) -> None:
     from pointmap.train.trainer import train_from_config
 
-    model_dir = train_from_config(args.config, args.out, resume=not args.no_resume, verbose=not args.quiet)
+    model_dir = train_from_config(
+        args.config, args.out, resume=not args.no_resume, verbose=not args.quiet, init_from=args.init_from,
+        steps=args.steps,
+    )
     print(f"trained model -> {model_dir} (load it with --model {model_dir})")
 
 

@@ -278,15 +278,18 @@ class Trainer:
 
 
 def train_from_config(config_path: str | Path, out_dir: str | Path, resume: bool = True, verbose: bool = True,
-                      init_from: str | None = None) -> Path:
+                      init_from: str | None = None, steps: int | None = None) -> Path:
     """Train as `config_path` (TOML) says, into `out_dir`; returns the final model folder.
 
     `out_dir` receives metrics.csv, train_config.json, checkpoints/step-XXXXXXXX/ and model/ (the
     format `pointmap.load_model` reads). With `resume`, a run continues from its newest checkpoint.
     `init_from` overrides the config's starting weights (model.init = "weights", model.weights =
-    init_from): a model folder, "bundled", or a checkpoint folder of an earlier run.
+    init_from): a model folder, "bundled", or a checkpoint folder of an earlier run. `steps` overrides
+    optim.steps (the schedule's length), e.g. to fit a run into a time budget.
     """
     config = load_config(config_path)
+    if steps is not None:
+        config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, steps=steps))
     if init_from is not None:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, init="weights",
                                                                        weights=str(init_from)))
@@ -303,9 +306,10 @@ def main() -> None:
     parser.add_argument("--init-from", default=None,
                         help="start from these weights instead of the config's: a model folder, 'bundled', or a "
                              "checkpoint folder of another run (e.g. runs/chunk1/checkpoints/step-00006000)")
+    parser.add_argument("--steps", type=int, default=None, help="override optim.steps (the schedule's length)")
     args = parser.parse_args()
     train_from_config(args.config, args.out, resume=not args.no_resume, verbose=not args.quiet,
-                      init_from=args.init_from)
+                      init_from=args.init_from, steps=args.steps)
     if dist.is_initialized():
         dist.destroy_process_group()
 
