@@ -11,6 +11,7 @@ from pointmap.render_png import (
     look_at,
     render_points,
     render_scene,
+    sample_segments,
     save_png,
     scene_to_pngs,
 )
@@ -104,6 +105,19 @@ def test_frustum_corners_project_to_the_image_corners_at_the_given_depth():
     np.testing.assert_allclose(segments[4:, 1], np.roll(corners_world, -1, axis=0))
 
 
+@pytest.mark.parametrize("depth", [0.5, 2.0, 20.0])
+def test_segments_are_drawn_without_gaps_at_any_depth(depth):
+    width, height, focal = 60, 20, 30.0
+    K = _K(focal, width, height)
+    half_width = depth * 25 / focal  # spans columns 29.5 - 25 ... 29.5 + 25 at row 9.5 + 0
+    segment = np.array([[[-half_width, 0.0, depth], [half_width, 0.0, depth]]])
+    points = sample_segments(segment, np.eye(4), K)
+    image = render_points(points, np.zeros((len(points), 3)), np.eye(4), K, width, height, point_size=1)
+    painted_rows, painted_cols = np.nonzero((image != WHITE).any(-1))
+    assert set(painted_rows) == {10}  # v = 9.5 rounds to 10 (half to even)
+    np.testing.assert_array_equal(np.sort(painted_cols), np.arange(4, 55))  # every column from round(4.5) to 54.5
+
+
 def _plane_scene(colour=(0.2, 0.6, 0.4)) -> Scene:
     """One camera at the origin looking at a 2 x 1.5 plane through (0, 0, 4), tilted: z = 4 + x / 2."""
     height, width = 31, 41  # odd: the median point (0, 0, 4) is a grid point
@@ -128,10 +142,14 @@ def test_scene_render_aims_at_the_cloud_centre(viewpoint):
     np.testing.assert_array_equal(image[29:31, 39:41].reshape(-1, 3), np.tile([51, 153, 102], (4, 1)))
     plane = (image == [51, 153, 102]).all(-1)
     rows, cols = np.nonzero(plane)
-    # Framed: the plane spans most of the image's height or width, and the first camera is in view.
-    assert max(rows.max() - rows.min(), cols.max() - cols.min()) > 15
+    # Framed: from behind the plane alone is framed and spans most of the image; from the side the first
+    # camera is framed too, so the plane is smaller and the blue frustum is in view.
     blue = (image == [26, 77, 230]).all(-1)  # FIRST_FRUSTUM_COLOR (0.1, 0.3, 0.9)
-    assert blue.sum() > 10
+    span = max(rows.max() - rows.min(), cols.max() - cols.min())
+    if viewpoint == "behind":
+        assert span > 45
+    else:
+        assert 15 < span < 40 and blue.sum() > 10
 
 
 def test_side_view_sees_the_plane_edge_on_from_the_right():

@@ -118,13 +118,29 @@ def frustum_segments(cam2world: np.ndarray, K: np.ndarray, height: int, width: i
     return np.array(rays + rim)
 
 
-def sample_segments(segments: np.ndarray, spacing: float) -> np.ndarray:
-    """(S, 2, 3) segments -> (M, 3) points along them, at most `spacing` apart, ends included."""
-    samples = []
-    for start, end in segments:
-        count = max(2, int(np.ceil(np.linalg.norm(end - start) / spacing)) + 1)
+def sample_segments(segments: np.ndarray, cam2world: np.ndarray, K: np.ndarray, max_samples: int = 4096) -> np.ndarray:
+    """Points along 3D segments, dense enough to draw them without gaps from a rendering camera.
+
+    Each segment gets samples at most half a pixel apart where it is nearest to the camera (its spacing
+    is 0.5 z_near / focal), ends included, and at most `max_samples` of them.
+
+    Args:
+        segments: (S, 2, 3) world-frame start and end points.
+        cam2world: (4, 4) rendering camera; K: (3, 3) its intrinsics.
+    Returns:
+        (M, 3) world points.
+    """
+    world2cam = np.linalg.inv(np.asarray(cam2world, dtype=np.float64))
+    focal = float(np.asarray(K)[0, 0])
+    samples = [np.zeros((0, 3))]
+    for start, end in np.asarray(segments, dtype=np.float64):
+        z_near = min((world2cam[:3, :3] @ point + world2cam[:3, 3])[2] for point in (start, end))
+        if z_near <= 0:  # partly behind the camera: sample as if it touched the image plane at 1 px depth
+            z_near = 1.0 / focal
+        spacing = 0.5 * z_near / focal
+        count = int(np.clip(np.ceil(np.linalg.norm(end - start) / spacing) + 1, 2, max_samples))
         samples.append(start + np.linspace(0, 1, count)[:, None] * (end - start))
-    return np.concatenate(samples) if samples else np.zeros((0, 3))
+    return np.concatenate(samples)
 
 
 def scene_cloud(scene: Scene, max_points: int = 400_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +172,9 @@ def scene_viewpoint(
 
     "behind" stands behind and above the first camera (half the first camera's distance to the
     centre back along its optical axis, and as much up); "side" looks at the centre from the first
-    camera's right, slightly from above. "Up" is the first camera's -y. The focal keeps the camera
-    centres and all but the outermost 2 % of the cloud on each side inside 90 % of the image.
+    camera's right, slightly from above. "Up" is the first camera's -y. The focal keeps all but the
+    outermost 2 % of the cloud on each side inside 90 % of the image, and from the side the camera
+    centres too (but for those more than twice the median camera distance from the cloud's centre).
 
     Args:
         points: (P, 3) the cloud to frame (from `scene_cloud`).
@@ -184,12 +201,19 @@ def scene_viewpoint(
     cam = cam[cam[:, 2] > 1e-3 * distance]
     if len(cam) == 0:
         raise ValueError(f"no point lies in front of the {viewpoint!r} viewpoint; the scene is degenerate")
-    centres = scene.poses[:, :3, 3].detach().cpu().double().numpy() @ world2cam[:3, :3].T + world2cam[:3, 3]
+    # From behind, the cloud alone is framed (cameras spread sideways would shrink it); from the side the
+    # cameras are framed too, but for those much farther out than the others (often misregistered ones):
+    # they may leave the frame instead of shrinking the cloud to a few pixels.
+    centres_world = scene.poses[:, :3, 3].detach().cpu().double().numpy()
+    centre_distance = np.linalg.norm(centres_world - centre, axis=1)
+    framed = centre_distance <= 2 * np.median(centre_distance) if viewpoint == "side" else centre_distance < 0
+    centres_world = centres_world[framed]
+    centres = centres_world @ world2cam[:3, :3].T + world2cam[:3, 3]
     centres = centres[centres[:, 2] > 0.05 * distance]
-    tan_x, tan_y = (
-        max(np.abs(np.percentile(cam[:, axis] / cam[:, 2], [2, 98])).max(), *np.abs(centres[:, axis] / centres[:, 2]))
-        for axis in (0, 1)
-    )
+    extent = np.abs(np.percentile(cam[:, :2] / cam[:, 2:], [2, 98], axis=0)).max(axis=0)  # (2,) tangents
+    if len(centres):
+        extent = np.maximum(extent, np.abs(centres[:, :2] / centres[:, 2:]).max(axis=0))
+    tan_x, tan_y = extent
     focal = 0.45 * min(width / max(tan_x, 1e-6), height / max(tan_y, 1e-6))
     K = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
     return cam2world, K
@@ -223,13 +247,11 @@ def render_scene(
         intrinsics = scene.intrinsics.detach().cpu().double().numpy()
         centre = np.median(points, axis=0)
         frustum_depth = 0.15 * np.median(np.linalg.norm(poses[:, :3, 3] - centre, axis=1))
-        eye_distance = np.linalg.norm(cam2world[:3, 3] - centre)
-        spacing = 0.5 * eye_distance / K[0, 0]  # about half a pixel at the cloud's depth
         line_points, line_colors = [], []
         for index, (pose, K_cam, depth_map) in enumerate(zip(poses, intrinsics, scene.depths, strict=True)):
             cam_height, cam_width = depth_map.shape
             segments = frustum_segments(pose, K_cam, cam_height, cam_width, max(frustum_depth, 1e-6))
-            samples = sample_segments(segments, spacing)
+            samples = sample_segments(segments, cam2world, K)
             line_points.append(samples)
             line_colors.append(np.tile(FIRST_FRUSTUM_COLOR if index == 0 else FRUSTUM_COLOR, (len(samples), 1)))
         points = np.concatenate([points, *line_points])
