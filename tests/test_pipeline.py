@@ -66,6 +66,22 @@ def test_single_image_scene_recovers_focal_and_depth():
     assert _single_view_scene(preds, 33.0).intrinsics[0, 1, 1].item() == pytest.approx(33.0)
 
 
+def test_single_image_scene_has_the_photo_centre_and_square_photo_pixels(tmp_path):
+    from pointmap.images import load_images
+
+    Image.new("RGB", (640, 480), (90, 120, 150)).save(tmp_path / "photo.png")
+    (view,) = load_images([tmp_path / "photo.png"], size=224, verbose=False)
+    height, width = view.true_shape
+    pts = torch.ones(1, height, width, 3)
+    preds = PairPredictions([(0, 0)], pts, pts.clone(), torch.ones(1, height, width), torch.ones(1, height, width))
+    scene = _single_view_scene(preds, 200.0, view)
+    scene.views = [view]
+    K = scene.original_intrinsics()[0].numpy()
+    np.testing.assert_allclose(K[:2, 2], [319.5, 239.5], atol=1e-4)  # the photo's centre, integer pixel centres
+    assert K[0, 0] == pytest.approx(K[1, 1], rel=1e-6)  # square photo pixels although the resize is not uniform
+    assert K[0, 0] == pytest.approx(200.0 * view.to_original[0, 0], rel=1e-6)
+
+
 def tiny_model():
     from pointmap.model.config import ModelConfig
     from pointmap.model.network import DUSt3R

@@ -77,18 +77,29 @@ def _colors(views: list[View]) -> list[torch.Tensor]:  # the aligner colours mul
     return [((view.img.detach().float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1) for view in views]
 
 
-def _single_view_scene(preds, focal: float | None) -> Scene:
-    """The (I, I) pair's pointmap as a one-camera scene: identity pose, Weiszfeld focal, z as depth."""
-    from pointmap.geometry.cameras import intrinsics_from_focal
+def _single_view_scene(preds, focal: float | None, view: View | None = None) -> Scene:
+    """The (I, I) pair's pointmap as a one-camera scene: identity pose, Weiszfeld focal, z as depth.
+
+    With the image's View, the principal point is the original photo's centre and fy follows fx through
+    the resize (as global_align's defaults); without, DUSt3R's square focal at (W / 2, H / 2).
+    """
+    from pointmap.geometry.cameras import focal_aspect, intrinsics_from_focal, original_centre_in_processed
     from pointmap.geometry.focal import estimate_focal
 
     pts = preds.pts_i[0].float().cpu()  # (H, W, 3), stacked tensor or list alike
     conf = preds.conf_i[0].float().cpu()  # (H, W)
     height, width = pts.shape[:2]
     focal_t = torch.tensor([focal]) if focal is not None else estimate_focal(pts[None], conf[None])
+    if view is None:
+        intrinsics = intrinsics_from_focal(focal_t.float(), height, width)
+    else:
+        to_original = torch.as_tensor(view.to_original, dtype=torch.float64)[None]
+        centre = original_centre_in_processed(to_original, torch.tensor([view.original_shape]))
+        intrinsics = intrinsics_from_focal(focal_t.float(), height, width, centre.float())
+        intrinsics[:, 1, 1] *= focal_aspect(to_original).float()
     return Scene(
         poses=torch.eye(4)[None],
-        intrinsics=intrinsics_from_focal(focal_t.float(), height, width),
+        intrinsics=intrinsics,
         depths=[pts[..., 2]],
         points=[pts],
         confidences=[conf],
@@ -159,7 +170,7 @@ def reconstruct(
         focal = focals[0] if focals is not None else None
         if K is not None:
             focal = float(K[0, 0, 0])
-        scene = _single_view_scene(preds, focal)
+        scene = _single_view_scene(preds, focal, views[0])
         if K is not None:
             scene.intrinsics = K[:1].clone()  # fx, fy and the principal point as given, not a mean focal
         scene.views, scene.colors = views, _colors(views)
