@@ -66,8 +66,8 @@ def _git_blob(git_dir: Path, commit: str, path: str) -> bytes:
     return result.stdout
 
 
-def _downscaled_jpeg(data: bytes) -> bytes:
-    """JPEG bytes of the photo with its longest side at most MAX_SIDE (EXIF kept, orientation untouched)."""
+def _downscaled(data: bytes) -> bytes:
+    """The photo's bytes as published, or re-encoded as JPEG (EXIF kept) when its longest side exceeds MAX_SIDE."""
     image = Image.open(io.BytesIO(data))
     exif = image.info.get("exif", b"")
     scale = MAX_SIDE / max(image.size)
@@ -109,7 +109,7 @@ def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
         for name in entry["files"]:
             data = _git_blob(git_dir, entry["commit"], f"{entry['path']}/{name}")
             (Path(originals) / name).write_bytes(data)
-            atomic_write_bytes(image_dir / name, _downscaled_jpeg(data))
+            atomic_write_bytes(image_dir / name, _downscaled(data))
         poses = colmap_poses(Path(originals), entry["camera_mode"])
     reference = {"source": f"{entry['repository']}@{entry['commit']}", "cam2world": poses}
     atomic_write_text(data_dir / entry["name"] / REFERENCE_FILE, json.dumps(reference, indent=1))
