@@ -58,7 +58,14 @@ def held_out_pairs(
     config: SyntheticEvalConfig, verbose: bool = True
 ) -> Iterator[tuple[int, ViewSample, ViewSample, float]]:
     """(item, view1, view2, overlap) of the benchmark's pairs, rendered `render_batch` at a time."""
-    engine = SyntheticConfig(shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0])
+    # One pair per scene: the split must hold pairs_per_scene items per evaluated pair.
+    per_scene = SyntheticConfig.pairs_per_scene
+    engine = SyntheticConfig(
+        shadows=config.shadows,
+        seed=config.seed,
+        min_overlap=config.buckets[0],
+        val_length=max(SyntheticConfig.val_length, config.pairs * per_scene),
+    )
     dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
     per_scene = engine.pairs_per_scene
     items = [k * per_scene + k % per_scene for k in range(config.pairs)]
