@@ -50,6 +50,11 @@ def test_triton_cast_matches_the_torch_path():
     assert ((fast.t - reference.t)[both].abs() <= 1e-4 * reference.t[both]).float().mean() > 0.999
     same_shape = (fast.kind == reference.kind) & (fast.index == reference.index)
     assert same_shape[both].float().mean() > 0.999
+    active = torch.rand(origins.shape[:2], generator=torch.Generator().manual_seed(0)).cuda() < 0.5
+    active[:, : origins.shape[1] // 2] = False  # whole blocks without an active ray skip the shapes
+    some = cast_rays(scenes.shapes, origins, dirs, active=active)
+    assert torch.isinf(some.t[~active]).all()
+    assert torch.equal(some.t[active], fast.t[active])
 
 
 def test_compiled_shading_matches_eager():

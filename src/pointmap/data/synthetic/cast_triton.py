@@ -62,6 +62,7 @@ def _safe_inverse(x):
 def _cast_kernel(
     origins_ptr,  # (S, R, 3)
     dirs_ptr,  # (S, R, 3)
+    active_ptr,  # (S, R) int8: rays to cast (the others get no hit)
     shapes_ptr,  # (S, P, SHAPE_FIELDS)
     t_ptr,  # (S, R) out
     kind_ptr,  # (S, R) out, int64
@@ -86,7 +87,9 @@ def _cast_kernel(
     best_t = tl.full([BLOCK_RAYS], inf, tl.float32)
     best_kind = tl.zeros([BLOCK_RAYS], tl.float32)
     best_index = tl.zeros([BLOCK_RAYS], tl.float32)
-    for p in range(num_shapes):
+    active = tl.load(active_ptr + scene * num_rays + rays, mask=in_range, other=0)
+    # A block without an active ray (sky, surfaces facing away from the light) skips the shapes.
+    for p in range(num_shapes * (tl.max(active, axis=0) > 0).to(tl.int32)):
         row = shapes_ptr + (scene * num_shapes + p) * FIELDS
         if tl.load(row + 15) > 0.5:
             kind = tl.load(row + 16)
@@ -145,14 +148,18 @@ def _cast_kernel(
             best_kind = tl.where(closer, kind, best_kind)
             best_index = tl.where(closer, tl.load(row + 17), best_index)
     out = scene * num_rays + rays
+    best_t = tl.where(active > 0, best_t, inf)
     tl.store(t_ptr + out, best_t, mask=in_range)
     tl.store(kind_ptr + out, best_kind.to(tl.int64), mask=in_range)
     tl.store(index_ptr + out, best_index.to(tl.int64), mask=in_range)
 
 
-def cast_rays_triton(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor) -> Hit:
-    """Nearest hit of every ray (S, R, 3) over its scene's shapes: primitives.cast_rays on a CUDA device."""
+def cast_rays_triton(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, active: Tensor | None = None) -> Hit:
+    """Nearest hit of every ray (S, R, 3) over its scene's shapes: primitives.cast_rays on a CUDA device.
+    Rays where `active` (S, R) is False get no hit."""
     num_scenes, num_rays = origins.shape[:2]
+    if active is None:
+        active = torch.ones(num_scenes, num_rays, device=origins.device, dtype=torch.int8)
     table = pack_shapes(shapes)
     origins, dirs = origins.float().contiguous(), dirs.float().contiguous()
     t = torch.empty(num_scenes, num_rays, device=origins.device, dtype=torch.float32)
@@ -160,7 +167,7 @@ def cast_rays_triton(shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor)
     index = torch.empty_like(kind)
     grid = (triton.cdiv(num_rays, BLOCK), num_scenes)
     _cast_kernel[grid](
-        origins, dirs, table, t, kind, index, num_rays, table.shape[1],
+        origins, dirs, active.to(torch.int8).contiguous(), table, t, kind, index, num_rays, table.shape[1],
         EPS=_EPS, FIELDS=SHAPE_FIELDS, BLOCK_RAYS=BLOCK,
     )
     return Hit(t=t, kind=kind, index=index)

@@ -232,6 +232,7 @@ def cast_rays(
     chunk_elements: int | None = None,
     compiled: bool = False,
     use_triton: bool = True,
+    active: Tensor | None = None,
 ) -> Hit:
     """Nearest hit of every ray over all shapes of its scene.
 
@@ -245,13 +246,18 @@ def cast_rays(
             tens of seconds).
         use_triton: on a CUDA device with Triton installed, cast with the one-kernel Triton path
             (cast_triton.py, about two orders of magnitude faster); the arguments above then do not apply.
+        active: (S, R) bool, the rays to cast; the others get no hit (t = inf). None: every ray.
     Returns:
         the nearest Hit per ray.
     """
     if use_triton and origins.is_cuda and importlib.util.find_spec("triton") is not None:
         from .cast_triton import cast_rays_triton
 
-        return cast_rays_triton(shapes, origins, dirs)
+        return cast_rays_triton(shapes, origins, dirs, active)
+    if active is not None:
+        hit = cast_rays(shapes, origins, dirs, chunk_elements, compiled, use_triton=False)
+        hit.t = torch.where(active, hit.t, torch.full_like(hit.t, torch.inf))
+        return hit
     if chunk_elements is None:
         chunk_elements = 1 << 27 if origins.is_cuda else 1 << 22
     num_scenes, num_rays = origins.shape[:2]
@@ -278,10 +284,12 @@ def cast_rays(
 
 
 def occluded(
-    shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, max_t: Tensor, compiled: bool = False
+    shapes: dict[str, ShapeSet], origins: Tensor, dirs: Tensor, max_t: Tensor, compiled: bool = False,
+    active: Tensor | None = None,
 ) -> Tensor:
-    """(S, R) bool: True where a ray hits any shape before distance max_t (S, R) (shadow rays)."""
-    return cast_rays(shapes, origins, dirs, compiled=compiled).t < max_t
+    """(S, R) bool: True where a ray hits any shape before distance max_t (S, R) (shadow rays); rays where
+    `active` (S, R) is False are not cast and count as not occluded."""
+    return cast_rays(shapes, origins, dirs, compiled=compiled, active=active).t < max_t
 
 
 def local_normals(kind: Tensor, p_local: Tensor, half: Tensor) -> Tensor:

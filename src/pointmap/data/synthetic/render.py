@@ -121,12 +121,10 @@ def shade_rays(
             n, p, to_eye, lights.position[:, light][hit_scene], directional, lights.colour[:, light][hit_scene]
         )
         if shadows and light == 0:
-            # Sky pixels and surfaces facing away from the light need no shadow ray: theirs start far
-            # above the scene pointing up, where nothing can block them.
+            # Sky pixels and surfaces facing away from the light need no shadow ray: they are not cast.
             needed = valid.clone()
             needed[valid] = lambert[:, 0] > 0
             shadow_origin = torch.zeros_like(origins)
-            shadow_origin[..., 2] = 1e4
             shadow_dir = torch.zeros_like(dirs)
             shadow_dir[..., 2] = 1
             max_t = torch.zeros_like(t)
@@ -134,7 +132,7 @@ def shade_rays(
             shadow_origin[needed] = (p + 2e-3 * n)[facing]
             shadow_dir[needed] = to_light[facing]
             max_t[needed] = torch.where(directional, torch.full_like(distance, torch.inf), distance)[facing, 0]
-            blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t, compiled)[valid]
+            blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t, compiled, active=needed)[valid]
             arriving = arriving * (~blocked)[:, None]
         irradiance = irradiance + arriving * lambert
         specular = specular + arriving * highlight
