@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pointmap.cli import build_parser, main, read_matrices
-from test_pipeline import _parts_missing, tiny_model, write_photos
+from test_pipeline import tiny_model, write_photos
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +94,6 @@ def test_read_matrices_formats(tmp_path):
 
 
 def test_reconstruct_end_to_end(tmp_path, capsys, model_dir):
-    missing = _parts_missing()
-    if missing:
-        pytest.skip(f"{missing} has not landed yet")
     import pycolmap
 
     photos = write_photos(tmp_path / "photos")
@@ -113,9 +110,6 @@ def test_reconstruct_end_to_end(tmp_path, capsys, model_dir):
 
 
 def test_depth_end_to_end(tmp_path, capsys, model_dir):
-    missing = _parts_missing()
-    if missing:
-        pytest.skip(f"{missing} has not landed yet")
     photo = write_photos(tmp_path / "photos", count=1) / "img_0.png"
     out = tmp_path / "out"
     assert main(["depth", str(photo), "-o", str(out), "--model", str(model_dir), "--quiet"]) == 0

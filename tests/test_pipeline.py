@@ -1,4 +1,3 @@
-import importlib
 
 import numpy as np
 import pytest
@@ -18,22 +17,6 @@ TO_ORIGINAL = np.array([[2.0, 0.0, 10.0], [0.0, 2.0, 4.0], [0.0, 0.0, 1.0]])
 
 def _view(path="a.jpg") -> View:
     return View(torch.zeros(3, 16, 24), (16, 24), path, TO_ORIGINAL, (40, 60))
-
-
-def _parts_missing() -> str | None:
-    """The first pipeline stage that other engineers have not landed yet, or None."""
-    for module, name in [
-        ("pointmap.images", "load_images"),
-        ("pointmap.pairs", "make_pairs"),
-        ("pointmap.inference", "infer_pairs"),
-        ("pointmap.align", "global_align"),
-    ]:
-        try:
-            if not hasattr(importlib.import_module(module), name):
-                return f"{module}.{name}"
-        except ImportError:
-            return module
-    return None
 
 
 def test_known_calibration_to_processed_pixels():
@@ -105,9 +88,6 @@ def write_photos(folder, count=3, size=(96, 72)):
 
 
 def test_reconstruct_end_to_end(tmp_path):
-    missing = _parts_missing()
-    if missing:
-        pytest.skip(f"{missing} has not landed yet")
     from pointmap.pipeline import reconstruct
 
     photos = write_photos(tmp_path / "photos")
@@ -121,9 +101,6 @@ def test_reconstruct_end_to_end(tmp_path):
 
 
 def test_reconstruct_single_image_warns(tmp_path):
-    missing = _parts_missing()
-    if missing:
-        pytest.skip(f"{missing} has not landed yet")
     from pointmap.pipeline import reconstruct
 
     photo = write_photos(tmp_path / "photos", count=1) / "img_0.png"
