@@ -10,12 +10,10 @@ import torch
 from pointmap.data.augment import (
     AugmentConfig,
     ViewAugment,
-    augment_pair,
     augment_pairs,
     camera_artefacts,
     centre_windows,
     color_jitter,
-    crop_resize,
     crop_windows,
     draw_augments,
     gaussian_blur,
@@ -101,10 +99,10 @@ def test_windows_zoom_and_stay_inside():
 
 def test_centre_crop_of_the_same_size_is_the_identity():
     view = _ramp_view()
-    out = crop_resize(view, (48, 64))
-    torch.testing.assert_close(out.image, view.image)
-    torch.testing.assert_close(out.intrinsics, view.intrinsics)
-    assert out.source == "ramp"
+    out = augment_pairs(ViewBatch.stack([view]), [], (48, 64), None)
+    torch.testing.assert_close(out.image[0], view.image)
+    torch.testing.assert_close(out.intrinsics[0], view.intrinsics)
+    assert torch.equal(out.depth[0], view.depth) and out.valid.all()
 
 
 def test_padded_views_of_different_sizes_crop_as_they_would_alone():
@@ -233,12 +231,16 @@ def test_augmented_pairs_are_functions_of_their_seeds_not_their_batch():
     assert together.image.min() >= -1 and together.image.max() <= 1
 
 
-def test_swap_exchanges_the_views():
+def test_swap_exchanges_the_views_with_their_cameras():
     view1, view2 = _ramp_view(), _ramp_view()
-    view2.source = "second"
     view2.image = view2.image.flip(-1)
-    out1, out2 = augment_pair(view1, view2, (48, 64), AugmentConfig(**{**OFF.__dict__, "swap_prob": 1.0}), seed=0)
-    assert out1.source == "second" and out2.source == "ramp"
-    torch.testing.assert_close(out1.image, view2.image, atol=1e-6, rtol=0)
-    kept1, _ = augment_pair(view1, view2, (48, 64), OFF, seed=0)
-    torch.testing.assert_close(kept1.image, view1.image, atol=1e-6, rtol=0)
+    view2.intrinsics = torch.tensor([[40.0, 0, 32.0], [0, 41.0, 24.0], [0, 0, 1]])
+    view2.cam2world = torch.eye(4)
+    view2.cam2world[:3, 3] = torch.tensor([1.0, 2.0, 3.0])
+    pair = ViewBatch.stack([view1, view2])
+    swapped = augment_pairs(pair, [0], (48, 64), AugmentConfig(**{**OFF.__dict__, "swap_prob": 1.0}))
+    kept = augment_pairs(pair, [0], (48, 64), OFF)
+    for out, (first, second) in ((swapped, (view2, view1)), (kept, (view1, view2))):
+        torch.testing.assert_close(out.image, torch.stack([first.image, second.image]), atol=1e-6, rtol=0)
+        torch.testing.assert_close(out.intrinsics, torch.stack([first.intrinsics, second.intrinsics]))
+        assert torch.equal(out.cam2world, torch.stack([first.cam2world, second.cam2world]))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pointmap.data.augment import AugmentConfig
-from pointmap.data.pairs import PairCollate, pair_pointmaps, stack_pairs
+from pointmap.data.pairs import pair_pointmaps, stack_pairs
 from pointmap.data.sample import ViewSample
 
 
@@ -35,14 +34,16 @@ def test_stack_pairs_refuses_mixed_shapes():
         stack_pairs([(_view(torch.eye(4)), _view(torch.eye(4), size=(4, 8)), 0.5)])
 
 
-def test_collate_draws_one_resolution_per_batch_from_the_batch_seed():
-    collate = PairCollate(((16, 16), (16, 32), (32, 16)), AugmentConfig())
-    big = lambda: _view(torch.eye(4), size=(40, 40))  # noqa: E731
-    resolutions = {collate.resolution(seed) for seed in range(40)}
-    assert resolutions == {(16, 16), (16, 32), (32, 16)}
-    batch = collate([(big(), big(), 0.5, 1, 7), (big(), big(), None, 2, 7)])
-    assert batch.img1.shape == (2, 3, *collate.resolution(7)) and batch.pts2.shape == (2, *collate.resolution(7), 3)
+def test_stack_pairs_batches_the_pairs_with_their_pointmaps_and_unknown_overlap_as_nan():
+    shifted = torch.eye(4)
+    shifted[:3, 3] = torch.tensor([0.5, -1.0, 2.0])
+    near, far = _view(torch.eye(4)), _view(shifted, depth=3.0)
+    batch = stack_pairs([(near, far, 0.5), (far, near, None)])
+    assert len(batch) == 2 and batch.img1.shape == (2, 3, 4, 6) and batch.pts2.shape == (2, 4, 6, 3)
     assert batch.overlap[0] == 0.5 and torch.isnan(batch.overlap[1])
-    assert len(batch) == 2
-    evaluation = PairCollate(((16, 32),))([(big(), big(), 0.5, 0, 0)])
-    assert evaluation.img1.shape == (1, 3, 16, 32)
+    # Pixel (x=5, y=2) of `far`: ray (1, 0, 1) at depth 3 -> (3, 0, 3) in its frame, shifted to (3.5, -1, 5).
+    torch.testing.assert_close(batch.pts2[0, 2, 5], torch.tensor([3.5, -1.0, 5.0]))
+    # The same pixel of `near` at depth 2 is (2, 0, 2), seen from `far` as (1.5, 1, 0).
+    torch.testing.assert_close(batch.pts2[1, 2, 5], torch.tensor([1.5, 1.0, 0.0]))
+    torch.testing.assert_close(batch.pts1[1], pair_pointmaps(far, near)[0])
+    assert torch.equal(batch.cam2world1[1], shifted) and torch.equal(batch.intrinsics2[0], far.intrinsics)

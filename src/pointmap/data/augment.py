@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pointmap.data.sample import ViewBatch, ViewSample
+from pointmap.data.sample import ViewBatch
 
 # (H, W) of the 512 models' training crops (DUSt3R, Sec. 4: 512x384 ... 512x160, landscape).
 LANDSCAPE_512 = ((384, 512), (336, 512), (288, 512), (256, 512), (160, 512))
@@ -427,23 +427,3 @@ def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, i
     image = camera_artefacts(color_jitter(out.image, params.colour), params)
     return replace(out, image=image)
 
-
-def crop_resize(view: ViewSample, size: tuple[int, int]) -> ViewSample:
-    """One view centre-cropped to the aspect of `size` (H, W) and resized to it (see `resample_views`)."""
-    out = augment_pairs(ViewBatch.stack([view]), [], size, None)
-    return _sample(out, 0, view.source)
-
-
-def augment_pair(view1: ViewSample, view2: ViewSample, size: tuple[int, int], config: AugmentConfig,
-                 seed: int) -> tuple[ViewSample, ViewSample]:
-    """One pair through `augment_pairs`: two views at `size`, maybe swapped; pure in `seed`."""
-    views = ViewBatch.stack([view1, view2])
-    out = augment_pairs(views, [seed], size, config)
-    order = draw_augments([seed], views.sizes, size, config)[0]
-    sources = (view1.source, view2.source)
-    return _sample(out, 0, sources[int(order[0])]), _sample(out, 1, sources[int(order[1])])
-
-
-def _sample(views: ViewBatch, row: int, source: str) -> ViewSample:
-    return ViewSample(image=views.image[row], depth=views.depth[row], valid=views.valid[row],
-                      intrinsics=views.intrinsics[row], cam2world=views.cam2world[row], source=source)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from pointmap.data.augment import AugmentConfig, augment_pair, crop_resize
 from pointmap.data.sample import ViewSample
 from pointmap.geometry.cameras import depth_to_points, invert_pose, transform_points
 
@@ -72,34 +71,3 @@ def stack_pairs(pairs: list[tuple[ViewSample, ViewSample, float]]) -> PairBatch:
         overlap=torch.tensor([float("nan") if o is None else float(o) for _, _, o in pairs]),
     )
 
-
-@dataclass(frozen=True)
-class PairCollate:
-    """DataLoader `collate_fn`: crops every pair of a batch to one resolution, augments, stacks.
-
-    Items are `(view1, view2, overlap, item_seed, batch_seed)`. The resolution is drawn from
-    `batch_seed` (the same for every item of a step, on every rank), the augmentation of each pair
-    from its `item_seed`; so a batch is a pure function of the seeds the sampler hands out.
-    With `augment=None` (evaluation) each view is centre-cropped to the first resolution.
-    """
-
-    resolutions: tuple[tuple[int, int], ...]
-    augment: AugmentConfig | None = None
-
-    def resolution(self, batch_seed: int) -> tuple[int, int]:
-        """The (H, W) that the batch of `batch_seed` is cropped to."""
-        if self.augment is None:
-            return self.resolutions[0]
-        generator = torch.Generator().manual_seed(batch_seed)
-        return self.resolutions[int(torch.randint(len(self.resolutions), (), generator=generator))]
-
-    def __call__(self, items: list[tuple[ViewSample, ViewSample, float, int, int]]) -> PairBatch:
-        size = self.resolution(items[0][4])
-        pairs = []
-        for view1, view2, overlap, item_seed, _ in items:
-            if self.augment is None:
-                view1, view2 = crop_resize(view1, size), crop_resize(view2, size)
-            else:
-                view1, view2 = augment_pair(view1, view2, size, self.augment, item_seed)
-            pairs.append((view1, view2, overlap))
-        return stack_pairs(pairs)
