@@ -169,3 +169,25 @@ def test_workers_prepare_device_renders_and_the_training_process_renders_them(da
     for plain, loaded in zip(*runs, strict=True):
         assert torch.equal(plain.img1, loaded.img1) and torch.equal(plain.pts2, loaded.pts2)
     assert source_role(DatasetSpec(kind="generic", root="x"), files) == LOADED
+
+
+def test_renders_of_several_micro_steps_share_one_job_and_give_the_same_batches(dataset):
+    files = GenericPairDataset(dataset, split="train")
+    specs = (DatasetSpec(kind="synthetic", device="cuda"), DatasetSpec(kind="generic", root=str(dataset)))
+    runs, jobs = [], []
+    for render_steps, workers in ((1, 0), (2, 0), (2, 1)):
+        renderer = _PreparedPlanes(files)
+        mix = MixedPairs([renderer, files], [1.0, 1.0])  # PREPARED renders and LOADED pairs in every step
+        sampler = StepBatchSampler(mix, batch_size=4, seed=3, start_step=0, end_step=3)
+        stream = StepBatches(mix, specs, sampler, ((24, 24),), AugmentConfig(), workers, torch.device("cpu"),
+                             prefetch=0, render_steps=render_steps)
+        runs.append(list(stream))
+        jobs.append([len(indices) for _, indices in renderer.rendered_jobs])
+    assert jobs == [[2, 2, 2], [4, 2], [4, 2]]  # 3 steps of 2 renders: one job per step, or per 2 steps
+    for batches in runs[1:]:
+        assert len(batches) == 3
+        for plain, grouped in zip(runs[0], batches, strict=True):
+            assert torch.equal(plain.img1, grouped.img1) and torch.equal(plain.pts2, grouped.pts2)
+            assert torch.equal(plain.valid2, grouped.valid2)
+    with pytest.raises(ValueError, match="render_steps=0"):
+        StepBatches(mix, specs, sampler, ((24, 24),), AugmentConfig(), 0, torch.device("cpu"), render_steps=0)

@@ -146,39 +146,46 @@ def make_pair_batch(raw: RawPairs, size: tuple[int, int], augment: AugmentConfig
 
 @dataclass
 class WorkerPart:
-    """What DataLoader workers hand over for one micro-step.
+    """What DataLoader workers hand over for a group of consecutive micro-steps.
 
     Attributes:
-        jobs: per PREPARED source, (its number in the mix, its prepared job, the items' seeds in job order).
-        loaded: the LOADED sources' pairs, or None if the step has none.
+        jobs: per PREPARED source, (its number in the mix, one prepared job for the whole group, the items'
+            seeds in job order, how many of the items each micro-step takes, in order).
+        loaded: per micro-step, the LOADED sources' pairs, or None where a step has none.
     """
 
-    jobs: list[tuple[int, object, list[int]]]
-    loaded: RawPairs | None
+    jobs: list[tuple[int, object, list[int], list[int]]]
+    loaded: list[RawPairs | None]
 
     def pin_memory(self) -> WorkerPart:
         """Loaded pairs in page-locked memory (render jobs are moved by the renderer itself)."""
-        return WorkerPart(self.jobs, None if self.loaded is None else self.loaded.pin_memory())
+        return WorkerPart(self.jobs, [None if raw is None else raw.pin_memory() for raw in self.loaded])
 
 
 class _WorkerParts:
-    """DataLoader dataset run by the workers: a micro-step's worker items -> WorkerPart."""
+    """DataLoader dataset run by the workers: the worker items of a group of micro-steps -> WorkerPart."""
 
     def __init__(self, mix: MixedPairs, roles: list[str], collate: ShrinkingCollate):
         self.mix, self.roles, self.collate, self.pairs = mix, roles, collate, SeededPairs(mix)
 
-    def __getitem__(self, items: list[tuple[int, int, int]]) -> WorkerPart:
-        prepared: dict[int, list[tuple[int, int, int]]] = {}
+    def __getitem__(self, steps: list[list[tuple[int, int, int]]]) -> WorkerPart:
+        prepared: dict[int, list[list[tuple[int, int, int]]]] = {}
         loaded = []
-        for item in items:
-            k = self.mix.dataset_of(item[0])
-            (prepared.setdefault(k, []) if self.roles[k] == PREPARED else loaded).append(item)
-        jobs = [
-            (k, self.mix.datasets[k].prepare([index - self.mix.offsets[k] for index, _, _ in group]),
-             [seed for _, seed, _ in group])
-            for k, group in prepared.items()
-        ]
-        return WorkerPart(jobs, self.collate(self.pairs.__getitems__(loaded)) if loaded else None)
+        for number, items in enumerate(steps):
+            step_loaded = []
+            for item in items:
+                k = self.mix.dataset_of(item[0])
+                if self.roles[k] == PREPARED:
+                    prepared.setdefault(k, [[] for _ in steps])[number].append(item)
+                else:
+                    step_loaded.append(item)
+            loaded.append(self.collate(self.pairs.__getitems__(step_loaded)) if step_loaded else None)
+        jobs = []
+        for k, per_step in prepared.items():
+            group = [item for items in per_step for item in items]
+            job = self.mix.datasets[k].prepare([index - self.mix.offsets[k] for index, _, _ in group])
+            jobs.append((k, job, [seed for _, seed, _ in group], [len(items) for items in per_step]))
+        return WorkerPart(jobs, loaded)
 
 
 def _as_is(part: WorkerPart) -> WorkerPart:
@@ -199,15 +206,20 @@ class StepBatches:
         num_workers: DataLoader worker processes preparing renders and loading pairs (0: this process).
         device: where batches are assembled, augmented and returned.
         prefetch: batches prepared ahead in a background thread (0: none, in the caller's thread).
+        render_steps: consecutive micro-steps whose PREPARED renders are prepared and rendered as one job
+            (a renderer's fixed cost per call is then shared by more pairs; the pairs are the same).
     """
 
     def __init__(self, mix: MixedPairs, specs: Sequence[DatasetSpec], sampler: StepBatchSampler,
                  resolutions: Sequence[tuple[int, int]], augment: AugmentConfig, num_workers: int,
-                 device: torch.device, prefetch: int = 2):
+                 device: torch.device, prefetch: int = 2, render_steps: int = 1):
         if len(specs) != len(mix.datasets):
             raise ValueError(f"got {len(specs)} specs for {len(mix.datasets)} datasets; pass one spec per dataset")
+        if render_steps < 1:
+            raise ValueError(f"render_steps={render_steps}: pass 1 or more")
         self.mix, self.sampler, self.resolutions, self.augment = mix, sampler, resolutions, augment
         self.num_workers, self.device, self.prefetch = num_workers, device, prefetch
+        self.render_steps = render_steps
         self.roles = [source_role(spec, dataset) for spec, dataset in zip(specs, mix.datasets, strict=True)]
         self.pairs = SeededPairs(mix)
 
@@ -218,9 +230,16 @@ class StepBatches:
             (local if self.roles[self.mix.dataset_of(item[0])] == IN_PROCESS else remote).append(item)
         return local, remote
 
-    def _worker_items(self) -> Iterator[list[tuple[int, int, int]]]:
+    def _worker_items(self) -> Iterator[list[list[tuple[int, int, int]]]]:
+        """The workers' items, in groups of `render_steps` micro-steps (the last group may be shorter)."""
+        group = []
         for items in self.sampler:
-            yield self.split(items)[1]
+            group.append(self.split(items)[1])
+            if len(group) == self.render_steps:
+                yield group
+                group = []
+        if group:
+            yield group
 
     def _worker_parts(self) -> Iterator[WorkerPart] | None:
         """The workers' parts of every micro-step (None if no source needs workers); the worker processes
@@ -228,22 +247,37 @@ class StepBatches:
         if all(role == IN_PROCESS for role in self.roles):
             return None
         collate = ShrinkingCollate(tuple(self.resolutions), self.augment.max_zoom)
+        groups = -(-len(self.sampler) // self.render_steps)
         loader = DataLoader(_WorkerParts(self.mix, self.roles, collate),
-                            sampler=_Batches(self._worker_items, len(self.sampler)), batch_size=None,
+                            sampler=_Batches(self._worker_items, groups), batch_size=None,
                             collate_fn=_as_is, num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
         return iter(loader)
 
+    def _render(self, part: WorkerPart) -> list[list[RawPairs]]:
+        """Per micro-step of a group, its worker-fed parts: each source's renders, then the loaded pairs."""
+        per_step: list[list[RawPairs]] = [[] for _ in part.loaded]
+        for k, job, seeds, counts in part.jobs:
+            rendered = self.mix.datasets[k].render(job)
+            start = 0
+            for number, count in enumerate(counts):
+                if count:
+                    pairs = zip(rendered[start : start + count], seeds[start : start + count], strict=True)
+                    per_step[number].append(collate_raw([(*pair, seed, 0) for pair, seed in pairs]))
+                start += count
+        for number, loaded in enumerate(part.loaded):
+            if loaded is not None:
+                per_step[number].append(loaded)
+        return per_step
+
     def _batches(self, parts_of_workers: Iterator[WorkerPart] | None) -> Iterator[PairBatch]:
+        pending: list[list[RawPairs]] = []  # worker-fed parts of the group's remaining micro-steps
         for items in self.sampler:
             local = self.split(items)[0]
             parts = [collate_raw(self.pairs.__getitems__(local))] if local else []
             if parts_of_workers is not None:
-                worker_part = next(parts_of_workers)
-                for k, job, seeds in worker_part.jobs:
-                    rendered = self.mix.datasets[k].render(job)
-                    parts.append(collate_raw([(*pair, seed, 0) for pair, seed in zip(rendered, seeds, strict=True)]))
-                if worker_part.loaded is not None:
-                    parts.append(worker_part.loaded)
+                if not pending:
+                    pending = self._render(next(parts_of_workers))
+                parts.extend(pending.pop(0))
             raw = RawPairs.cat([part.to(self.device) for part in parts])
             yield make_pair_batch(raw, batch_resolution(self.resolutions, items[0][2]), self.augment, self.device)
 

@@ -52,6 +52,9 @@ class DataSection:
     render on a GPU (folder datasets, CPU renders); pools and GPU renders are fetched in the process."""
     prefetch: int = 2
     """Batches prepared ahead by a background thread (on a GPU, on its own CUDA stream); 0: none."""
+    render_steps: int = 1
+    """Micro-steps whose GPU renders (the synthetic engine) are prepared and rendered as one call: the
+    engine's fixed cost per call is shared by more pairs. The pairs themselves do not change."""
     eval_batches: int = 4
     """Batches (of batch_size) in one evaluation; the same pairs every time."""
     augment: AugmentConfig = AugmentConfig()

@@ -176,7 +176,7 @@ class Trainer:
                                    self.config.optim.steps, self.config.optim.accumulation, self.rank,
                                    self.world_size)
         return StepBatches(self.train_mix, data.train, sampler, data.resolution_list(), data.augment,
-                           data.num_workers, self.device, data.prefetch)
+                           data.num_workers, self.device, data.prefetch, data.render_steps)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
