@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pointmap.cli import build_parser, main, read_matrices
 from test_pipeline import tiny_model, write_photos
@@ -99,11 +100,13 @@ def test_reconstruct_end_to_end(tmp_path, capsys, model_dir):
     photos = write_photos(tmp_path / "photos")
     out = tmp_path / "out"
     args = ["reconstruct", str(photos), "-o", str(out), "--model", str(model_dir), "--iterations", "20"]
-    assert main([*args, "--min-conf", "1"]) == 0
+    assert main([*args, "--min-conf", "1", "--preview"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert summary.startswith("3 images, ") and summary.endswith(str(out))
     for name in ("points.ply", "scene.glb", "transforms.json", "cameras.json", "depth/img_0.png"):
         assert (out / name).is_file()
+    for name in ("preview_behind.png", "preview_side.png"):
+        assert Image.open(out / name).size == (800, 600)
     model = pycolmap.Reconstruction(str(out / "colmap" / "sparse" / "0"))
     assert model.num_images() == 3
     assert {(c.width, c.height) for c in model.cameras.values()} == {(96, 72)}

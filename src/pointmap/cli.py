@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibration.add_argument("--intrinsics", metavar="FILE", help="known K per image or shared (3x3)")
     rec.add_argument("--poses", metavar="FILE", help="known cam2world poses, one 4x4 per image")
     rec.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th video frame")
+    rec.add_argument(
+        "--preview", action="store_true",
+        help="also render the point cloud and cameras to preview_behind.png and preview_side.png (no viewer needed)",
+    )
 
     pair = commands.add_parser(
         "pair",
@@ -216,6 +220,10 @@ def run_reconstruct(args) -> None:
         verbose=not args.quiet,
     )
     save_scene(scene, out, overwrite=True)
+    if args.preview:
+        from pointmap.render_png import scene_to_pngs
+
+        scene_to_pngs(scene, out, "preview")
     if not args.quiet:
         points = sum(int(mask.sum()) for mask in scene.masks)
         print(f"{len(scene)} images, {points} points, {time.perf_counter() - start:.1f} s -> {out}")
