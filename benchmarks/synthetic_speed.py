@@ -2,20 +2,33 @@
 
     python benchmarks/synthetic_speed.py                       # CUDA if available, else CPU at small sizes
     python benchmarks/synthetic_speed.py --device cpu --sizes 64x64 --batch 4 --batches 2
+    python benchmarks/synthetic_speed.py --profile-ops --sizes 16x16 --batch 64   # fixed cost per render call
 
 Prints, per size: full pairs/s of SyntheticPairDataset.stream (scene building in worker processes, camera
 sampling with overlap probes, rendering with shadows: what a training loop gets) and the share that the
 same batches' setup alone (8x8 renders, in one process) would take of that time.
+
+--profile-ops prints instead what one `render(job)` call costs besides pixel work: the aten ops it runs
+(kernel launches on a GPU; views excluded), its host syncs (.cpu(), .item(), .tolist(), float(), nonzero,
+boolean-mask indexing) and its wall time. Ray casts count as one op each: on a GPU they are one Triton
+kernel, on a CPU the torch reference path, whose own ops and syncs are left out of the counts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import statistics
 import time
+from collections import Counter
 
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from pointmap.data.synthetic import SyntheticConfig, SyntheticPairDataset
+from pointmap.data.synthetic import SyntheticConfig, SyntheticPairDataset, primitives
+
+_SYNC_METHODS = {"cpu", "item", "tolist", "nonzero", "__float__", "__int__", "__bool__", "numpy"}
 
 
 def _sync(device: torch.device) -> None:
@@ -57,6 +70,95 @@ def measure(
     }
 
 
+class _OpCounter(TorchDispatchMode):
+    """Counts aten ops that run a kernel (views and aliases excluded), except inside ray casts."""
+
+    def __init__(self, casting: list[int]):
+        super().__init__()
+        self.casting, self.ops = casting, Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        returns = func._schema.returns
+        view = any(r.alias_info is not None and not r.alias_info.is_write for r in returns)
+        if not self.casting[0] and not view:
+            self.ops[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+class _SyncCounter(TorchFunctionMode):
+    """Counts calls that wait for the device on a GPU: copies to the host, scalars, nonzero, bool masks."""
+
+    def __init__(self, casting: list[int]):
+        super().__init__()
+        self.casting, self.syncs = casting, Counter()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", str(func))
+        if not self.casting[0]:
+            if name in _SYNC_METHODS:
+                self.syncs[name] += 1
+            elif name in ("__getitem__", "__setitem__") and _has_bool_index(args[1]):
+                self.syncs[f"bool mask {name}"] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _has_bool_index(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
+
+
+@contextlib.contextmanager
+def _casts_as_one_op(casting: list[int], calls: Counter):
+    """Ray casts (primitives.cast_rays, wherever it is imported) counted as one op, their inside left out."""
+    from pointmap.data.synthetic import render as render_module
+
+    original = primitives.cast_rays
+
+    def cast_rays(*args, **kwargs):
+        if not casting[0]:
+            calls["cast_rays"] += 1
+        casting[0] += 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            casting[0] -= 1
+
+    primitives.cast_rays = render_module.cast_rays = cast_rays
+    try:
+        yield
+    finally:
+        primitives.cast_rays = render_module.cast_rays = original
+
+
+def profile_ops(
+    size: tuple[int, int], device: torch.device, batch: int, repeats: int = 5, config: SyntheticConfig | None = None
+) -> dict:
+    """Fixed cost of one SyntheticPairDataset.render(job) call of `batch` items (items 0..batch-1): ops
+    (ray casts as one op each), host syncs and the median wall time of `repeats` calls (after a warm-up)."""
+    dataset = SyntheticPairDataset(config or SyntheticConfig(), "train", size, device=device)
+    job = dataset.prepare(list(range(batch)))
+    dataset.render(job)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        dataset.render(job)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    casting, calls = [0], Counter()
+    with _casts_as_one_op(casting, calls), _OpCounter(casting) as ops, _SyncCounter(casting) as syncs:
+        dataset.render(job)
+    return {
+        "ops": sum(ops.ops.values()) + calls["cast_rays"],
+        "casts": calls["cast_rays"],
+        "syncs": sum(syncs.syncs.values()),
+        "sync_kinds": dict(syncs.syncs),
+        "top_ops": ops.ops.most_common(8),
+        "wall_ms": 1000 * statistics.median(times),
+        "groups": len(job.groups),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -71,6 +173,9 @@ def main() -> None:
     parser.add_argument("--no-shadows", action="store_true")
     parser.add_argument("--compiled", action="store_true", help="torch.compile the texture patterns")
     parser.add_argument("--workers", type=int, default=None, help="scene-building processes; default 8 (GPU), 0 (CPU)")
+    parser.add_argument(
+        "--profile-ops", action="store_true", help="print the ops, host syncs and wall time of one render(job) call"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
@@ -78,6 +183,19 @@ def main() -> None:
     batch = args.batch or (256 if gpu else 4)
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     workers = args.workers if args.workers is not None else (8 if gpu else 0)
+    if args.profile_ops:
+        config = SyntheticConfig(shadows=not args.no_shadows, compiled=args.compiled)
+        print(f"device: {name}; render(job) of {batch} items; shadows {not args.no_shadows}")
+        for text in sizes:
+            height, width = (int(v) for v in text.lower().split("x"))
+            result = profile_ops((height, width), device, batch, config=config)
+            print(
+                f"{width}x{height} (W x H): {result['ops']} ops ({result['casts']} ray casts), "
+                f"{result['syncs']} host syncs, {result['wall_ms']:.1f} ms per call, {result['groups']} kind groups"
+            )
+            print(f"  syncs: {result['sync_kinds']}")
+            print(f"  most frequent ops: {result['top_ops']}")
+        return
     print(f"device: {name}; batch {batch}; shadows {not args.no_shadows}; compiled {args.compiled}; workers {workers}")
     for text in sizes:
         height, width = (int(v) for v in text.lower().split("x"))

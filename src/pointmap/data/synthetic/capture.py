@@ -23,16 +23,13 @@ def views_to_samples(rgb, depth, intrinsics, cam2world, sources: list[str]) -> l
     Returns:
         B ViewSamples (image in [-1, 1]), on the device of rgb.
     """
+    # Batched ops, then per-view slices: a few kernels per call rather than a few per view.
+    images, depths, valids = (rgb * 2 - 1).unbind(0), depth.unbind(0), (depth > 0).unbind(0)
+    intrinsics = intrinsics.to(rgb.device, torch.float32).unbind(0)
+    cam2world = cam2world.to(rgb.device, torch.float32).unbind(0)
     return [
-        ViewSample(
-            image=rgb[i] * 2 - 1,
-            depth=depth[i],
-            valid=depth[i] > 0,
-            intrinsics=intrinsics[i].to(rgb.device, torch.float32),
-            cam2world=cam2world[i].to(rgb.device, torch.float32),
-            source=sources[i],
-        )
-        for i in range(rgb.shape[0])
+        ViewSample(image=image, depth=d, valid=v, intrinsics=k, cam2world=pose, source=source)
+        for image, d, v, k, pose, source in zip(images, depths, valids, intrinsics, cam2world, sources, strict=True)
     ]
 
 

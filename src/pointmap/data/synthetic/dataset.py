@@ -78,6 +78,7 @@ class GroupJob:
         repeat: (N,) long, the scene of each item among the D.
         blocks: the items' random numbers: first-view (N, F, ...) and second-view (N, C, ...) uniform and
             normal blocks.
+        names: the items' source names, "synthetic/<kind>/seed=<seed>/pair=<p>".
     """
 
     positions: list[int]
@@ -85,6 +86,7 @@ class GroupJob:
     scenes: SyntheticScene
     repeat: Tensor
     blocks: tuple[Tensor, Tensor, Tensor, Tensor]
+    names: list[str]
 
 
 @dataclass
@@ -212,7 +214,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         groups = []
         for positions in by_kind.values():
             group = [indices[p] for p in positions]
-            seeds = [self.scene_of(i)[1] for i in group]
+            kinds, seeds = zip(*(self.scene_of(i) for i in group), strict=True)
             distinct = list(dict.fromkeys(seeds))
             scenes = [self._scene(group[seeds.index(seed)]) for seed in distinct]
             groups.append(
@@ -222,6 +224,10 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
                     scenes=stack_scenes(scenes) if len(scenes) > 1 else scenes[0],
                     repeat=torch.tensor([distinct.index(seed) for seed in seeds]),
                     blocks=self._random_blocks(group),
+                    names=[
+                        f"synthetic/{kind}/seed={seed}/pair={index % self.config.pairs_per_scene}"
+                        for kind, seed, index in zip(kinds, seeds, group, strict=True)
+                    ],
                 )
             )
         return RenderJob(indices=list(indices), groups=groups)
@@ -300,14 +306,11 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         )
         pair_k, pair_pose = pair_k.to(depth.device), pair_pose.to(depth.device)
         full_overlap = overlap(depth[:, 0], pair_k[:, 0], pair_pose[:, 0], depth[:, 1], pair_k[:, 1], pair_pose[:, 1])
-        items = []
-        for n, index in enumerate(indices):
-            kind, seed = self.scene_of(index)
-            name = f"synthetic/{kind}/seed={seed}/pair={index % self.config.pairs_per_scene}"
-            sources = [f"{name}/view=1", f"{name}/view=2"]
-            view1, view2 = views_to_samples(rgb[n], depth[n], pair_k[n], pair_pose[n], sources)
-            items.append((view1, view2, float(full_overlap[n])))
-        return items
+        sources = [f"{name}/view={view}" for name in group.names for view in (1, 2)]
+        views = views_to_samples(
+            rgb.flatten(0, 1), depth.flatten(0, 1), pair_k.flatten(0, 1), pair_pose.flatten(0, 1), sources
+        )
+        return list(zip(views[0::2], views[1::2], full_overlap.tolist(), strict=True))
 
 
 def _first_true(mask: Tensor) -> Tensor:

@@ -102,16 +102,23 @@ def shade_rays(
     )
 
     lights = scene.lights
-    scene_index = torch.arange(scene.num_scenes, device=dirs.device)[:, None].expand_as(hit.kind)
-    hit_scene, hit_material = scene_index[valid], shape["material"][valid]
+    # Hits and escaped rays as flat row indices, found once (two host syncs): boolean-mask indexing would
+    # find them again (and wait for the device) at every use.
+    num_rays = hit.t.shape[1]
+    hit_rows, sky_rows = valid.reshape(-1).nonzero()[:, 0], (~valid).reshape(-1).nonzero()[:, 0]
+
+    def at_hits(x: Tensor) -> Tensor:
+        return x.reshape(-1, *x.shape[2:])[hit_rows]
+
+    hit_scene, hit_material = hit_rows // num_rays, at_hits(shape["material"])
     colour = albedo(
-        scene.materials, hit_scene, hit_material, p_local[valid], n_local[valid], scene.photos, compiled
+        scene.materials, hit_scene, hit_material, at_hits(p_local), at_hits(n_local), scene.photos, compiled
     )
     emission = scene.materials.emission[hit_scene, hit_material][:, None]
     gloss = scene.materials.gloss[hit_scene, hit_material][:, None]
-    to_eye = -dirs[valid]
+    to_eye = -at_hits(dirs)
     specular = torch.zeros_like(colour)
-    n, p = normals[valid], points[valid]  # (N, 3)
+    n, p = at_hits(normals), at_hits(points)  # (N, 3)
     up = n[:, 2:3]
     irradiance = lights.sky[hit_scene] * (0.5 + 0.5 * up) + lights.ground[hit_scene] * (0.5 - 0.5 * up)
     light_terms = maybe_fused(_light, compiled)
@@ -121,30 +128,42 @@ def shade_rays(
             n, p, to_eye, lights.position[:, light][hit_scene], directional, lights.colour[:, light][hit_scene]
         )
         if shadows and light == 0:
-            # Sky pixels and surfaces facing away from the light need no shadow ray: they are not cast.
-            needed = valid.clone()
-            needed[valid] = lambert[:, 0] > 0
-            shadow_origin = torch.zeros_like(origins)
-            shadow_dir = torch.zeros_like(dirs)
-            shadow_dir[..., 2] = 1
-            max_t = torch.zeros_like(t)
-            facing = lambert[:, 0] > 0
-            shadow_origin[needed] = (p + 2e-3 * n)[facing]
-            shadow_dir[needed] = to_light[facing]
-            max_t[needed] = torch.where(directional, torch.full_like(distance, torch.inf), distance)[facing, 0]
-            blocked = occluded(scene.shapes, shadow_origin, shadow_dir, max_t, compiled, active=needed)[valid]
-            arriving = arriving * (~blocked)[:, None]
+            # Sky pixels and surfaces facing away from the light need no shadow ray: they are not cast
+            # (and keep origin 0, direction +z, max_t 0).
+            facing = lambert > 0  # (N, 1)
+            total = valid.numel()
+            needed = valid.new_zeros(total).index_put((hit_rows,), facing[:, 0])
+            shadow_origin = origins.new_zeros(total, 3)
+            shadow_origin[hit_rows] = torch.where(facing, p + 2e-3 * n, 0.0)
+            shadow_dir = dirs.new_zeros(total, 3)
+            shadow_dir[:, 2] = 1
+            shadow_dir[hit_rows] = torch.where(facing, to_light, shadow_dir[hit_rows])
+            max_t = t.new_zeros(total)
+            reach = torch.where(directional, torch.full_like(distance, torch.inf), distance)
+            max_t[hit_rows] = torch.where(facing, reach, 0.0)[:, 0]
+            blocked = occluded(
+                scene.shapes,
+                shadow_origin.reshape(origins.shape),
+                shadow_dir.reshape(dirs.shape),
+                max_t.reshape(t.shape),
+                compiled,
+                active=needed.reshape(valid.shape),
+            )
+            arriving = arriving * (~at_hits(blocked))[:, None]
         irradiance = irradiance + arriving * lambert
         specular = specular + arriving * highlight
     radiance_hit = colour * (irradiance + emission) + gloss * specular
 
-    radiance = torch.empty_like(dirs)
-    radiance[valid] = radiance_hit
-    escaped = ~valid
-    sky_scene = scene_index[escaped]
-    radiance[escaped] = maybe_fused(_sky, compiled)(
-        dirs[escaped], lights.horizon[sky_scene], lights.sky[sky_scene], scene.materials.seed[sky_scene, 0]
+    radiance = dirs.new_empty(valid.numel(), 3)
+    radiance[hit_rows] = radiance_hit
+    sky_scene = sky_rows // num_rays
+    radiance[sky_rows] = maybe_fused(_sky, compiled)(
+        dirs.reshape(-1, 3)[sky_rows],
+        lights.horizon[sky_scene],
+        lights.sky[sky_scene],
+        scene.materials.seed[sky_scene, 0],
     )
+    radiance = radiance.reshape(dirs.shape)
     return radiance, torch.where(valid, hit.t, torch.full_like(hit.t, torch.inf))
 
 

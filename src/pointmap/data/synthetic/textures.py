@@ -177,10 +177,15 @@ def albedo(
     scale, seed, grime = pick(materials.scale).clamp_min(1e-3), pick(materials.seed), pick(materials.grime)
     uv = _surface_uv(p_local, n_local)
     colour = color_a.clone()
-    # Each pattern is evaluated on its own hits only: noise is the costly part of rendering.
-    for pattern_id, name in enumerate(PATTERNS):
-        rows = (pattern == pattern_id).nonzero()[:, 0]
-        if name == "plain" or rows.numel() == 0:
+    # Each pattern is evaluated on its own hits only: noise is the costly part of rendering. The hits are
+    # sorted by pattern once (stable: each pattern's rows stay in order) and read back with one host sync,
+    # instead of one nonzero (and sync) per pattern.
+    by_pattern = torch.argsort(pattern, stable=True)
+    counts = torch.bincount(pattern, minlength=len(PATTERNS)).tolist()
+    start = 0
+    for name, count in zip(PATTERNS, counts, strict=True):
+        rows, start = by_pattern[start : start + count], start + count
+        if name == "plain" or count == 0:
             continue
         if name == "photo" and photos is not None and photos.shape[0] > 0:
             index = pick(materials.photo)[rows].clamp(0, photos.shape[0] - 1)
