@@ -26,7 +26,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from pointmap.data.synthetic import SyntheticConfig, SyntheticPairDataset, primitives
+from pointmap.data.synthetic import SyntheticConfig, SyntheticPairDataset, primitives, textures
+from pointmap.data.synthetic import render as render_module
 
 _SYNC_METHODS = {"cpu", "item", "tolist", "nonzero", "__float__", "__int__", "__bool__", "numpy"}
 
@@ -107,35 +108,47 @@ def _has_bool_index(index) -> bool:
     return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
 
 
-@contextlib.contextmanager
-def _casts_as_one_op(casting: list[int], calls: Counter):
-    """Ray casts (primitives.cast_rays, wherever it is imported) counted as one op, their inside left out."""
-    from pointmap.data.synthetic import render as render_module
+def _one_op(fn, name: str, casting: list[int], calls: Counter):
+    """fn counted as one op named `name`, the ops inside it left out."""
 
-    original = primitives.cast_rays
-
-    def cast_rays(*args, **kwargs):
+    def counted(*args, **kwargs):
         if not casting[0]:
-            calls["cast_rays"] += 1
+            calls[name] += 1
         casting[0] += 1
         try:
-            return original(*args, **kwargs)
+            return fn(*args, **kwargs)
         finally:
             casting[0] -= 1
 
-    primitives.cast_rays = render_module.cast_rays = cast_rays
+    return counted
+
+
+@contextlib.contextmanager
+def _as_one_op(casting: list[int], calls: Counter, fused: bool):
+    """Ray casts (primitives.cast_rays, wherever it is imported) counted as one op each, their inside left out;
+    with `fused`, so are the functions that SyntheticConfig.compiled compiles (run eagerly here: one compiled
+    kernel each, roughly)."""
+    modules = (primitives, render_module, textures)
+    saved = [(m, name, getattr(m, name)) for m in modules for name in ("cast_rays", "maybe_fused") if hasattr(m, name)]
+    primitives.cast_rays = render_module.cast_rays = _one_op(primitives.cast_rays, "cast_rays", casting, calls)
+    if fused:
+        for module in modules:
+            module.maybe_fused = lambda fn, compiled: _one_op(fn, "fused", casting, calls) if compiled else fn
     try:
         yield
     finally:
-        primitives.cast_rays = render_module.cast_rays = original
+        for module, name, value in saved:
+            setattr(module, name, value)
 
 
 def profile_ops(
     size: tuple[int, int], device: torch.device, batch: int, repeats: int = 5, config: SyntheticConfig | None = None
 ) -> dict:
     """Fixed cost of one SyntheticPairDataset.render(job) call of `batch` items (items 0..batch-1): ops
-    (ray casts as one op each), host syncs and the median wall time of `repeats` calls (after a warm-up)."""
-    dataset = SyntheticPairDataset(config or SyntheticConfig(), "train", size, device=device)
+    (ray casts, and with config.compiled the compiled functions, as one op each), host syncs and the median
+    wall time of `repeats` calls (after a warm-up)."""
+    config = config or SyntheticConfig()
+    dataset = SyntheticPairDataset(config, "train", size, device=device)
     job = dataset.prepare(list(range(batch)))
     dataset.render(job)
     times = []
@@ -146,11 +159,12 @@ def profile_ops(
         _sync(device)
         times.append(time.perf_counter() - start)
     casting, calls = [0], Counter()
-    with _casts_as_one_op(casting, calls), _OpCounter(casting) as ops, _SyncCounter(casting) as syncs:
+    with _as_one_op(casting, calls, config.compiled), _OpCounter(casting) as ops, _SyncCounter(casting) as syncs:
         dataset.render(job)
     return {
-        "ops": sum(ops.ops.values()) + calls["cast_rays"],
+        "ops": sum(ops.ops.values()) + calls.total(),
         "casts": calls["cast_rays"],
+        "fused": calls["fused"],
         "syncs": sum(syncs.syncs.values()),
         "sync_kinds": dict(syncs.syncs),
         "top_ops": ops.ops.most_common(8),
@@ -190,7 +204,8 @@ def main() -> None:
             height, width = (int(v) for v in text.lower().split("x"))
             result = profile_ops((height, width), device, batch, config=config)
             print(
-                f"{width}x{height} (W x H): {result['ops']} ops ({result['casts']} ray casts), "
+                f"{width}x{height} (W x H): {result['ops']} ops ({result['casts']} ray casts, "
+                f"{result['fused']} compiled functions), "
                 f"{result['syncs']} host syncs, {result['wall_ms']:.1f} ms per call, {result['groups']} kind groups"
             )
             print(f"  syncs: {result['sync_kinds']}")

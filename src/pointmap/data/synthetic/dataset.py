@@ -68,6 +68,35 @@ class SyntheticConfig:
 
 
 @dataclass
+class CameraCandidates:
+    """Candidate cameras of N items, drawn on the CPU from their random blocks (no render needed yet).
+
+    Second-view candidates are drawn around every first-view candidate, so that the device picks both
+    without a round trip to the host. Intrinsics are made here too: the device only gathers.
+
+    Attributes:
+        first_pose: (N, F, 4, 4) cam2world of the first-view candidates.
+        first_k: (N, F, 3, 3) their intrinsics at the rendered size.
+        first_probe_k: (N, F, 3, 3) their intrinsics at the probe size.
+        second_pose: (N, F, C, 4, 4) second-view candidates around each first-view candidate.
+        second_k: (N, F, C, 3, 3) their intrinsics at the rendered size.
+        second_probe_k: (N, F, C, 3, 3) their intrinsics at the probe size.
+        second_clear: (N, F, C) bool, whether each second eye stands clear of the obstacles.
+    """
+
+    first_pose: Tensor
+    first_k: Tensor
+    first_probe_k: Tensor
+    second_pose: Tensor
+    second_k: Tensor
+    second_probe_k: Tensor
+    second_clear: Tensor
+
+    def to(self, device: torch.device) -> CameraCandidates:
+        return CameraCandidates(**{name: value.to(device) for name, value in vars(self).items()})
+
+
+@dataclass
 class GroupJob:
     """Items of one scene kind, prepared on the CPU (see SyntheticPairDataset.prepare).
 
@@ -79,6 +108,7 @@ class GroupJob:
         blocks: the items' random numbers: first-view (N, F, ...) and second-view (N, C, ...) uniform and
             normal blocks.
         names: the items' source names, "synthetic/<kind>/seed=<seed>/pair=<p>".
+        cameras: the items' candidate cameras, drawn from `blocks`.
     """
 
     positions: list[int]
@@ -87,6 +117,7 @@ class GroupJob:
     repeat: Tensor
     blocks: tuple[Tensor, Tensor, Tensor, Tensor]
     names: list[str]
+    cameras: CameraCandidates
 
 
 @dataclass
@@ -180,13 +211,6 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             blocks.append((*first, *second))
         return tuple(torch.stack(column) for column in zip(*blocks, strict=True))
 
-    def _probe(self, scene: SyntheticScene, cam2world: Tensor, fov: Tensor) -> tuple[Tensor, Tensor]:
-        """Depth-only renders (N, C, h, w) of N x C cameras at probe size, and their intrinsics (N, C, 3, 3)."""
-        probe_h, probe_w = self.config.probe_size
-        probe_k = intrinsics_from_fov(fov.reshape(-1), probe_h, probe_w).reshape(*fov.shape, 3, 3)
-        depth = render_depth(scene, probe_k, cam2world, probe_h, probe_w, self.config.compiled)
-        return depth, probe_k.to(scene.device)
-
     def _choose(self, overlaps: Tensor, usable: Tensor) -> Tensor:
         """(N,) index of the kept candidate per item from (N, C) probe overlaps and usability."""
         overlaps = torch.where(usable, overlaps, -1.0)
@@ -217,13 +241,16 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             kinds, seeds = zip(*(self.scene_of(i) for i in group), strict=True)
             distinct = list(dict.fromkeys(seeds))
             scenes = [self._scene(group[seeds.index(seed)]) for seed in distinct]
+            repeat = [distinct.index(seed) for seed in seeds]
+            blocks = self._random_blocks(group)
             groups.append(
                 GroupJob(
                     positions=positions,
                     indices=group,
                     scenes=stack_scenes(scenes) if len(scenes) > 1 else scenes[0],
-                    repeat=torch.tensor([distinct.index(seed) for seed in seeds]),
-                    blocks=self._random_blocks(group),
+                    repeat=torch.tensor(repeat),
+                    blocks=blocks,
+                    cameras=self._candidates(LayoutBatch.of([scenes[r].layouts[0] for r in repeat]), blocks),
                     names=[
                         f"synthetic/{kind}/seed={seed}/pair={index % self.config.pairs_per_scene}"
                         for kind, seed, index in zip(kinds, seeds, group, strict=True)
@@ -256,44 +283,76 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         for job in jobs:
             yield self.render(job)
 
-    def _render_group(self, group: GroupJob) -> list[tuple[ViewSample, ViewSample, float]]:
+    def _candidates(self, layouts: LayoutBatch, blocks: tuple[Tensor, Tensor, Tensor, Tensor]) -> CameraCandidates:
+        """Every candidate camera of N items (CPU): F first views, and C second views around each of them."""
+        first_u, first_n, second_u, second_n = blocks
         height, width = self.size
-        indices = group.indices
-        batch = replace(to_device(group.scenes, self.device), photos=self._photo_bank())
-        if len(indices) > group.scenes.num_scenes:
-            batch = repeat_scenes(batch, group.repeat)
-        layouts = LayoutBatch.of(batch.layouts)
-        first_u, first_n, second_u, second_n = group.blocks
-        rows = torch.arange(len(indices))
-
-        # The first view: the first candidate that sees open space (else the first candidate).
+        probe_h, probe_w = self.config.probe_size
         eye, target, fov, roll = first_views(layouts, first_u, first_n, self.config.hfov_deg)
         poses = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), roll.reshape(-1)).reshape(*fov.shape, 4, 4)
-        probe, _ = self._probe(batch, poses, fov)
-        pick = _first_true(open_view(probe).cpu())
-        pose1, fov1, eye1, target1 = poses[rows, pick], fov[rows, pick], eye[rows, pick], target[rows, pick]
+        # One second_views call per first candidate, (N, C) each: the same shapes as drawing around the
+        # picked candidate only, so the same float rounding (CPU atan2 rounds by position in the batch).
+        count = self.config.candidates
+        second = []
+        for f in range(fov.shape[1]):
+            eye2, target2, fov2, roll2 = second_views(
+                layouts, eye[:, f], target[:, f], second_u, second_n, self.config.hfov_deg
+            )
+            pose2 = look_at(eye2.reshape(-1, 3), target2.reshape(-1, 3), roll2.reshape(-1)).reshape(-1, count, 4, 4)
+            second.append((pose2, fov2, clear_eyes(layouts.obstacles, eye2)))
+        pose2, fov2, clear2 = (torch.stack(column, 1) for column in zip(*second, strict=True))
+
+        def intrinsics(fovs: Tensor, h: int, w: int) -> Tensor:
+            return intrinsics_from_fov(fovs.reshape(-1), h, w).reshape(*fovs.shape, 3, 3)
+
+        return CameraCandidates(
+            first_pose=poses,
+            first_k=intrinsics(fov, height, width),
+            first_probe_k=intrinsics(fov, probe_h, probe_w),
+            second_pose=pose2,
+            second_k=intrinsics(fov2, height, width),
+            second_probe_k=intrinsics(fov2, probe_h, probe_w),
+            second_clear=clear2,
+        )
+
+    def _render_group(self, group: GroupJob) -> list[tuple[ViewSample, ViewSample, float]]:
+        height, width = self.size
+        probe_h, probe_w = self.config.probe_size
+        batch = replace(to_device(group.scenes, self.device), photos=self._photo_bank())
+        if len(group.indices) > group.scenes.num_scenes:
+            batch = repeat_scenes(batch, group.repeat)
+        # Candidates are picked on the device (gathers, no host sync) from cameras drawn on the CPU.
+        cameras = group.cameras.to(batch.device)
+        rows = torch.arange(len(group.indices), device=batch.device)
+
+        # The first view: the first candidate that sees open space (else the first candidate).
+        probe = render_depth(batch, cameras.first_probe_k, cameras.first_pose, probe_h, probe_w, self.config.compiled)
+        pick = _first_true(open_view(probe))
+        pose1, k1, probe_k1 = (x[rows, pick] for x in (cameras.first_pose, cameras.first_k, cameras.first_probe_k))
 
         # The second view: the first candidate in the overlap range that stands clear and sees open space.
         count = self.config.candidates
-        eye2, target2, fov2, roll2 = second_views(layouts, eye1, target1, second_u, second_n, self.config.hfov_deg)
-        pose2 = look_at(eye2.reshape(-1, 3), target2.reshape(-1, 3), roll2.reshape(-1)).reshape(-1, count, 4, 4)
-        probe, probe_k = self._probe(batch, torch.cat([pose1[:, None], pose2], 1), torch.cat([fov1[:, None], fov2], 1))
+        pose2, k2, probe_k2, clear2 = (
+            x[rows, pick] for x in (cameras.second_pose, cameras.second_k, cameras.second_probe_k, cameras.second_clear)
+        )
+        probe_k = torch.cat([probe_k1[:, None], probe_k2], 1)
+        probe_pose = torch.cat([pose1[:, None], pose2], 1)
+        probe = render_depth(batch, probe_k, probe_pose, probe_h, probe_w, self.config.compiled)
         flat = probe[:, 1:].reshape(-1, *probe.shape[-2:])
-        flat_k, flat_pose = probe_k[:, 1:].reshape(-1, 3, 3), pose2.reshape(-1, 4, 4).to(probe.device)
+        flat_k, flat_pose = probe_k[:, 1:].reshape(-1, 3, 3), pose2.reshape(-1, 4, 4)
 
         def repeat_first(x: Tensor) -> Tensor:
             return x[:, :1].expand(-1, count, *x.shape[2:]).reshape(-1, *x.shape[2:])
 
         first, first_k = repeat_first(probe), repeat_first(probe_k)
-        first_pose = repeat_first(pose1[:, None].to(probe.device))
+        first_pose = repeat_first(pose1[:, None])
         forward = overlap(first, first_k, first_pose, flat, flat_k, flat_pose)
         backward = overlap(flat, flat_k, flat_pose, first, first_k, first_pose)
-        usable = clear_eyes(layouts.obstacles, eye2).to(probe.device) & open_view(probe[:, 1:])
-        chosen = self._choose(torch.minimum(forward, backward).reshape(-1, count), usable).cpu()  # (N,)
+        usable = clear2 & open_view(probe[:, 1:])
+        chosen = self._choose(torch.minimum(forward, backward).reshape(-1, count), usable)  # (N,)
 
         pair_pose = torch.stack([pose1, pose2[rows, chosen]], 1)  # (N, 2, 4, 4)
-        pair_fov = torch.stack([fov1, fov2[rows, chosen]], 1)
-        pair_k = intrinsics_from_fov(pair_fov.reshape(-1), height, width).reshape(-1, 2, 3, 3)
+        pair_k = torch.stack([k1, k2[rows, chosen]], 1)
         rgb, depth = render_views(
             batch,
             pair_k,
@@ -304,7 +363,6 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             self.config.supersample,
             compiled=self.config.compiled,
         )
-        pair_k, pair_pose = pair_k.to(depth.device), pair_pose.to(depth.device)
         full_overlap = overlap(depth[:, 0], pair_k[:, 0], pair_pose[:, 0], depth[:, 1], pair_k[:, 1], pair_pose[:, 1])
         sources = [f"{name}/view={view}" for name in group.names for view in (1, 2)]
         views = views_to_samples(

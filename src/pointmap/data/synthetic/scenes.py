@@ -222,6 +222,7 @@ def select_scenes(scene: SyntheticScene, start: int, stop: int) -> SyntheticScen
 
 def repeat_scenes(scene: SyntheticScene, index: Tensor) -> SyntheticScene:
     """Scenes index[0], index[1], ... of a stack (index: (N,) long, repeats allowed), on the stack's device."""
+    layouts = [scene.layouts[i] for i in index.tolist()]  # before the move: a CPU index needs no host sync
     index = index.to(scene.device)
 
     def pick(obj):
@@ -231,7 +232,7 @@ def repeat_scenes(scene: SyntheticScene, index: Tensor) -> SyntheticScene:
         shapes={k: pick(v) for k, v in scene.shapes.items()},
         materials=pick(scene.materials),
         lights=pick(scene.lights),
-        layouts=[scene.layouts[i] for i in index.tolist()],
+        layouts=layouts,
         photos=scene.photos,
     )
 
