@@ -10,8 +10,10 @@ same batches' setup alone (8x8 renders, in one process) would take of that time.
 
 --profile-ops prints instead what one `render(job)` call costs besides pixel work: the aten ops it runs
 (kernel launches on a GPU; views excluded), its host syncs (.cpu(), .item(), .tolist(), float(), nonzero,
-boolean-mask indexing) and its wall time. Ray casts count as one op each: on a GPU they are one Triton
-kernel, on a CPU the torch reference path, whose own ops and syncs are left out of the counts.
+boolean-mask indexing), its uploads (.to() of the job's CPU tensors; on a CPU, no-op .to() calls count too)
+and its wall time. Ray casts count as
+one op each: on a GPU they are one Triton kernel, on a CPU the torch reference path, whose own ops and
+syncs are left out of the counts. With --compiled, so do the compiled functions (counted eagerly).
 """
 
 from __future__ import annotations
@@ -87,20 +89,38 @@ class _OpCounter(TorchDispatchMode):
 
 
 class _SyncCounter(TorchFunctionMode):
-    """Counts calls that wait for the device on a GPU: copies to the host, scalars, nonzero, bool masks."""
+    """Counts calls that wait for the device on a GPU (copies to the host, scalars, nonzero, bool masks) and
+    copies of the job's tensors to the device. Reads of the job's own (CPU) tensors are no syncs."""
 
-    def __init__(self, casting: list[int]):
+    def __init__(self, casting: list[int], job_storages: set[int]):
         super().__init__()
-        self.casting, self.syncs = casting, Counter()
+        self.casting, self.job_storages = casting, job_storages
+        self.syncs, self.uploads = Counter(), 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", str(func))
-        if not self.casting[0]:
-            if name in _SYNC_METHODS:
+        if not self.casting[0] and args and isinstance(args[0], torch.Tensor):
+            from_job = args[0].untyped_storage().data_ptr() in self.job_storages
+            if name == "to" and from_job:
+                self.uploads += 1
+            elif name in _SYNC_METHODS and not from_job:
                 self.syncs[name] += 1
             elif name in ("__getitem__", "__setitem__") and _has_bool_index(args[1]):
                 self.syncs[f"bool mask {name}"] += 1
         return func(*args, **(kwargs or {}))
+
+
+def _storages(obj) -> set[int]:
+    """Data pointers of every tensor storage in a (nested) job object."""
+    if isinstance(obj, torch.Tensor):
+        return {obj.untyped_storage().data_ptr()}
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    elif hasattr(obj, "__dict__"):
+        obj = list(vars(obj).values())
+    if isinstance(obj, (list, tuple)):
+        return set().union(*(_storages(item) for item in obj))
+    return set()
 
 
 def _has_bool_index(index) -> bool:
@@ -159,7 +179,8 @@ def profile_ops(
         _sync(device)
         times.append(time.perf_counter() - start)
     casting, calls = [0], Counter()
-    with _as_one_op(casting, calls, config.compiled), _OpCounter(casting) as ops, _SyncCounter(casting) as syncs:
+    counters = _as_one_op(casting, calls, config.compiled), _OpCounter(casting), _SyncCounter(casting, _storages(job))
+    with counters[0], counters[1] as ops, counters[2] as syncs:
         dataset.render(job)
     return {
         "ops": sum(ops.ops.values()) + calls.total(),
@@ -167,6 +188,7 @@ def profile_ops(
         "fused": calls["fused"],
         "syncs": sum(syncs.syncs.values()),
         "sync_kinds": dict(syncs.syncs),
+        "uploads": syncs.uploads,
         "top_ops": ops.ops.most_common(8),
         "wall_ms": 1000 * statistics.median(times),
         "groups": len(job.groups),
@@ -206,7 +228,8 @@ def main() -> None:
             print(
                 f"{width}x{height} (W x H): {result['ops']} ops ({result['casts']} ray casts, "
                 f"{result['fused']} compiled functions), "
-                f"{result['syncs']} host syncs, {result['wall_ms']:.1f} ms per call, {result['groups']} kind groups"
+                f"{result['syncs']} host syncs, {result['uploads']} uploads of job tensors, "
+                f"{result['wall_ms']:.1f} ms per call, {result['groups']} kind groups"
             )
             print(f"  syncs: {result['sync_kinds']}")
             print(f"  most frequent ops: {result['top_ops']}")

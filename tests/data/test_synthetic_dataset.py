@@ -87,3 +87,48 @@ def test_stream_with_workers_gives_the_batches_rendered_in_process(train):
         for (a1, a2, overlap_a), (b1, b2, overlap_b) in zip(train.render_batch(batch), items, strict=True):
             assert a1.source == b1.source and overlap_a == overlap_b
             assert torch.equal(a1.image, b1.image) and torch.equal(a2.depth, b2.depth)
+
+
+class _HostReads(torch.overrides.TorchFunctionMode):
+    """Counts calls that make a GPU wait for the host (copies back, scalars, nonzero, bool masks), except
+    while `paused`."""
+
+    def __init__(self):
+        super().__init__()
+        self.count, self.paused = 0, False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        bool_index = name in ("__getitem__", "__setitem__") and any(
+            isinstance(p, torch.Tensor) and p.dtype == torch.bool
+            for p in (args[1] if isinstance(args[1], tuple) else (args[1],))
+        )
+        if not self.paused:
+            self.count += name in ("cpu", "item", "tolist", "nonzero", "__float__", "__bool__") or bool_index
+        return func(*args, **(kwargs or {}))
+
+    def pausing(self, fn):
+        def paused(*args, **kwargs):
+            self.paused = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.paused = False
+
+        return paused
+
+
+def test_render_waits_for_the_host_a_few_times_per_kind_group(train, monkeypatch):
+    # Ray casts are one Triton kernel on a GPU: their torch reference path (CPU) is left out of the count.
+    from pointmap.data.synthetic import primitives, render
+
+    reads = _HostReads()
+    monkeypatch.setattr(render, "cast_rays", reads.pausing(primitives.cast_rays))
+    monkeypatch.setattr(render, "occluded", reads.pausing(primitives.occluded))
+    job = train.prepare([0, 4, 8, 12, 16, 20, 24, 28])
+    assert len(job.groups) == 3
+    with reads:
+        items = train.render(job)
+    # Per group: hit and sky rows (2 nonzero), one read of the texture pattern counts; per call: the overlaps.
+    assert reads.count == 3 * len(job.groups) + 1
+    assert [item[0].source for item in items] == [train.render_batch([i])[0][0].source for i in job.indices]

@@ -105,3 +105,14 @@ def test_rendering_in_several_passes_gives_the_same_pixels(monkeypatch):
         monkeypatch.setattr(render, "rays_per_pass", lambda device, max_rays=max_rays: max_rays)
         rgb_split, depth_split = render_views(scenes, K, pose, 12, 16)
         assert torch.equal(rgb, rgb_split) and torch.equal(depth, depth_split)
+
+
+def test_packed_to_moves_tensors_of_mixed_dtypes_as_views_of_one_buffer_each():
+    from pointmap.data.synthetic.scenes import packed_to
+
+    tensors = [torch.arange(6.0).reshape(2, 3), torch.tensor([[True, False]]), torch.arange(4), torch.ones(2, 2, 2)]
+    moved = packed_to(tensors, "cpu")
+    for before, after in zip(tensors, moved, strict=True):
+        assert torch.equal(before, after) and after.dtype == before.dtype
+    assert moved[0].untyped_storage().data_ptr() == moved[3].untyped_storage().data_ptr()  # one float buffer
+    assert moved[0].untyped_storage().data_ptr() != tensors[0].untyped_storage().data_ptr()

@@ -64,3 +64,35 @@ def test_photo_texture_from_a_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no .jpg"):
         load_photo_bank(tmp_path / "empty", size=8)
+
+
+def test_albedo_evaluates_each_pattern_on_its_own_hits():
+    # Materials of every pattern, hits in shuffled material order: each hit's colour is its pattern evaluated
+    # on that hit alone (the hits are sorted by pattern internally, and must land back in place).
+    from pointmap.data.synthetic.textures import PATTERNS, Materials, albedo
+
+    count = len(PATTERNS)
+    generator = torch.Generator().manual_seed(3)
+    materials = Materials(
+        pattern=torch.arange(count)[None],
+        color_a=torch.rand(1, count, 3, generator=generator),
+        color_b=torch.rand(1, count, 3, generator=generator),
+        scale=torch.full((1, count), 0.3),
+        seed=torch.arange(count)[None] * 101,
+        photo=torch.full((1, count), -1),
+        grime=torch.zeros(1, count),
+        emission=torch.zeros(1, count),
+        gloss=torch.zeros(1, count),
+    )
+    hits = 5 * count
+    material = torch.randperm(hits, generator=generator) % count  # every pattern, shuffled
+    p_local = torch.rand(hits, 3, generator=generator) * 2
+    n_local = torch.nn.functional.one_hot(torch.randint(0, 3, (hits,), generator=generator), 3).float()
+    scene = torch.zeros(hits, dtype=torch.long)
+    colour = albedo(materials, scene, material, p_local, n_local)
+    for i in range(hits):
+        alone = albedo(materials, scene[i : i + 1], material[i : i + 1], p_local[i : i + 1], n_local[i : i + 1])
+        torch.testing.assert_close(colour[i : i + 1], alone, atol=1e-6, rtol=0)
+    plain = material == PATTERNS.index("plain")
+    assert torch.equal(colour[plain], materials.color_a[0, material[plain]].clamp(0, 1))
+    assert not torch.equal(colour[~plain], materials.color_a[0, material[~plain]].clamp(0, 1))

@@ -24,7 +24,15 @@ from .sampling import (
     first_views,
     second_views,
 )
-from .scenes import SCENE_KINDS, SyntheticScene, make_scene, repeat_scenes, stack_scenes, to_device
+from .scenes import (
+    SCENE_KINDS,
+    SyntheticScene,
+    make_scene,
+    packed_to,
+    repeat_scenes,
+    stack_scenes,
+    to_device,
+)
 from .textures import load_photo_bank, photo_paths
 
 
@@ -93,7 +101,11 @@ class CameraCandidates:
     second_clear: Tensor
 
     def to(self, device: torch.device) -> CameraCandidates:
-        return CameraCandidates(**{name: value.to(device) for name, value in vars(self).items()})
+        """The candidates on `device`, moved in one copy per dtype (see scenes.packed_to)."""
+        tensors = list(vars(self).values())
+        if all(t.device == device for t in tensors):
+            return self
+        return CameraCandidates(*packed_to(tensors, device))
 
 
 @dataclass
@@ -103,8 +115,7 @@ class GroupJob:
     Attributes:
         positions: where the items stand in the job.
         indices: the items' dataset indices.
-        scenes: the distinct scenes of the items, stacked (D scenes), without the photo bank.
-        repeat: (N,) long, the scene of each item among the D.
+        scenes: the items' scenes, stacked (N scenes, repeated where items share one), without the photo bank.
         blocks: the items' random numbers: first-view (N, F, ...) and second-view (N, C, ...) uniform and
             normal blocks.
         names: the items' source names, "synthetic/<kind>/seed=<seed>/pair=<p>".
@@ -114,7 +125,6 @@ class GroupJob:
     positions: list[int]
     indices: list[int]
     scenes: SyntheticScene
-    repeat: Tensor
     blocks: tuple[Tensor, Tensor, Tensor, Tensor]
     names: list[str]
     cameras: CameraCandidates
@@ -243,12 +253,13 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             scenes = [self._scene(group[seeds.index(seed)]) for seed in distinct]
             repeat = [distinct.index(seed) for seed in seeds]
             blocks = self._random_blocks(group)
+            stacked = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
             groups.append(
                 GroupJob(
                     positions=positions,
                     indices=group,
-                    scenes=stack_scenes(scenes) if len(scenes) > 1 else scenes[0],
-                    repeat=torch.tensor(repeat),
+                    # Repeated here, on the CPU: on the device it would cost an index_select per tensor.
+                    scenes=stacked if len(scenes) == len(group) else repeat_scenes(stacked, torch.tensor(repeat)),
                     blocks=blocks,
                     cameras=self._candidates(LayoutBatch.of([scenes[r].layouts[0] for r in repeat]), blocks),
                     names=[
@@ -262,9 +273,13 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
     def render(self, job: RenderJob) -> list[tuple[ViewSample, ViewSample, float]]:
         """Render a prepared job on the dataset's device: (view1, view2, overlap) per item, in job order."""
         items: list = [None] * len(job.indices)
-        for group in job.groups:
-            for position, item in zip(group.positions, self._render_group(group), strict=True):
-                items[position] = item
+        rendered = [self._render_group(group) for group in job.groups]
+        # Every group's overlaps read back at once: one host sync per call.
+        overlaps = torch.cat([group_overlap for _, group_overlap in rendered]).tolist() if rendered else []
+        positions = [position for group in job.groups for position in group.positions]
+        views = [pair for group_views, _ in rendered for pair in group_views]
+        for position, (view1, view2), value in zip(positions, views, overlaps, strict=True):
+            items[position] = (view1, view2, value)
         return items
 
     def stream(self, batches: Iterable[Sequence[int]], workers: int = 4) -> Iterator[list]:
@@ -315,12 +330,11 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             second_clear=clear2,
         )
 
-    def _render_group(self, group: GroupJob) -> list[tuple[ViewSample, ViewSample, float]]:
+    def _render_group(self, group: GroupJob) -> tuple[list[tuple[ViewSample, ViewSample]], Tensor]:
+        """The group's (view1, view2) per item and their overlaps (N,) on the device."""
         height, width = self.size
         probe_h, probe_w = self.config.probe_size
         batch = replace(to_device(group.scenes, self.device), photos=self._photo_bank())
-        if len(group.indices) > group.scenes.num_scenes:
-            batch = repeat_scenes(batch, group.repeat)
         # Candidates are picked on the device (gathers, no host sync) from cameras drawn on the CPU.
         cameras = group.cameras.to(batch.device)
         rows = torch.arange(len(group.indices), device=batch.device)
@@ -368,7 +382,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         views = views_to_samples(
             rgb.flatten(0, 1), depth.flatten(0, 1), pair_k.flatten(0, 1), pair_pose.flatten(0, 1), sources
         )
-        return list(zip(views[0::2], views[1::2], full_overlap.tolist(), strict=True))
+        return list(zip(views[0::2], views[1::2], strict=True)), full_overlap
 
 
 def _first_true(mask: Tensor) -> Tensor:
