@@ -41,11 +41,11 @@ def _sync(device: torch.device) -> None:
 
 def measure(
     size: tuple[int, int], device: torch.device, batch: int, batches: int, shadows: bool, compiled: bool,
-    workers: int,
+    workers: int, group_by_kind: bool = True,
 ) -> dict[str, float]:
     """Pairs/s of `batches` batches of `batch` new items (new scenes), rendered with
     SyntheticPairDataset.stream (`workers` processes build the scenes), after one warm-up batch."""
-    config = SyntheticConfig(shadows=shadows, compiled=compiled)
+    config = SyntheticConfig(shadows=shadows, compiled=compiled, group_by_kind=group_by_kind)
     dataset = SyntheticPairDataset(config, "train", size, device=device)
     dataset.render_batch(list(range(batch)))  # warm-up: kernels, compiles
     # The clock starts when the first streamed batch is out (workers started and filled their queue).
@@ -161,8 +161,31 @@ def _as_one_op(casting: list[int], calls: Counter, fused: bool):
             setattr(module, name, value)
 
 
+@contextlib.contextmanager
+def _timed_casts():
+    """Yields [seconds spent in ray casts so far] (synchronised on a GPU); casts wherever imported."""
+    spent = [0.0]
+    original = primitives.cast_rays
+
+    def cast_rays(*args, **kwargs):
+        origins = args[1] if len(args) > 1 else kwargs["origins"]
+        _sync(origins.device)
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _sync(origins.device)
+            spent[0] += time.perf_counter() - start
+
+    primitives.cast_rays = render_module.cast_rays = cast_rays
+    try:
+        yield spent
+    finally:
+        primitives.cast_rays = render_module.cast_rays = original
+
+
 def profile_ops(
-    size: tuple[int, int], device: torch.device, batch: int, repeats: int = 5, config: SyntheticConfig | None = None
+    size: tuple[int, int], device: torch.device, batch: int, repeats: int = 3, config: SyntheticConfig | None = None
 ) -> dict:
     """Fixed cost of one SyntheticPairDataset.render(job) call of `batch` items (items 0..batch-1): ops
     (ray casts, and with config.compiled the compiled functions, as one op each), host syncs and the median
@@ -171,13 +194,15 @@ def profile_ops(
     dataset = SyntheticPairDataset(config, "train", size, device=device)
     job = dataset.prepare(list(range(batch)))
     dataset.render(job)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        dataset.render(job)
-        _sync(device)
-        times.append(time.perf_counter() - start)
+    times, outside_casts = [], []
+    for timed_casts in [False] * repeats + [True] * repeats:  # timing the casts syncs the device: apart
+        with _timed_casts() if timed_casts else contextlib.nullcontext([0.0]) as cast_time:
+            _sync(device)
+            start = time.perf_counter()
+            dataset.render(job)
+            _sync(device)
+        elapsed = time.perf_counter() - start
+        (outside_casts if timed_casts else times).append(elapsed - cast_time[0])
     casting, calls = [0], Counter()
     counters = _as_one_op(casting, calls, config.compiled), _OpCounter(casting), _SyncCounter(casting, _storages(job))
     with counters[0], counters[1] as ops, counters[2] as syncs:
@@ -191,6 +216,7 @@ def profile_ops(
         "uploads": syncs.uploads,
         "top_ops": ops.ops.most_common(8),
         "wall_ms": 1000 * statistics.median(times),
+        "outside_casts_ms": 1000 * statistics.median(outside_casts),
         "groups": len(job.groups),
     }
 
@@ -210,6 +236,9 @@ def main() -> None:
     parser.add_argument("--compiled", action="store_true", help="torch.compile the texture patterns")
     parser.add_argument("--workers", type=int, default=None, help="scene-building processes; default 8 (GPU), 0 (CPU)")
     parser.add_argument(
+        "--one-stack", action="store_true", help="SyntheticConfig.group_by_kind=False: all kinds in one stack"
+    )
+    parser.add_argument(
         "--profile-ops", action="store_true", help="print the ops, host syncs and wall time of one render(job) call"
     )
     args = parser.parse_args()
@@ -220,8 +249,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     workers = args.workers if args.workers is not None else (8 if gpu else 0)
     if args.profile_ops:
-        config = SyntheticConfig(shadows=not args.no_shadows, compiled=args.compiled)
-        print(f"device: {name}; render(job) of {batch} items; shadows {not args.no_shadows}")
+        config = SyntheticConfig(shadows=not args.no_shadows, compiled=args.compiled, group_by_kind=not args.one_stack)
+        print(f"device: {name}; render(job) of {batch} items; shadows {config.shadows}; one stack {args.one_stack}")
         for text in sizes:
             height, width = (int(v) for v in text.lower().split("x"))
             result = profile_ops((height, width), device, batch, config=config)
@@ -229,7 +258,8 @@ def main() -> None:
                 f"{width}x{height} (W x H): {result['ops']} ops ({result['casts']} ray casts, "
                 f"{result['fused']} compiled functions), "
                 f"{result['syncs']} host syncs, {result['uploads']} uploads of job tensors, "
-                f"{result['wall_ms']:.1f} ms per call, {result['groups']} kind groups"
+                f"{result['wall_ms']:.1f} ms per call ({result['outside_casts_ms']:.1f} ms outside ray casts), "
+                f"{result['groups']} kind groups"
             )
             print(f"  syncs: {result['sync_kinds']}")
             print(f"  most frequent ops: {result['top_ops']}")
@@ -237,7 +267,10 @@ def main() -> None:
     print(f"device: {name}; batch {batch}; shadows {not args.no_shadows}; compiled {args.compiled}; workers {workers}")
     for text in sizes:
         height, width = (int(v) for v in text.lower().split("x"))
-        result = measure((height, width), device, batch, args.batches, not args.no_shadows, args.compiled, workers)
+        result = measure(
+            (height, width), device, batch, args.batches, not args.no_shadows, args.compiled, workers,
+            group_by_kind=not args.one_stack,
+        )
         print(
             f"{width}x{height} (W x H): {result['pairs_per_s']:.1f} pairs/s, in-process setup would take "
             f"{result['setup_share']:.0%} of that, "

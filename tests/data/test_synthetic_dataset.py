@@ -1,5 +1,7 @@
 """The synthetic pair dataset: item format, determinism by index, disjoint splits, reported overlap."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -132,3 +134,17 @@ def test_render_waits_for_the_host_a_few_times_per_kind_group(train, monkeypatch
     # Per group: hit and sky rows (2 nonzero), one read of the texture pattern counts; per call: the overlaps.
     assert reads.count == 3 * len(job.groups) + 1
     assert [item[0].source for item in items] == [train.render_batch([i])[0][0].source for i in job.indices]
+
+
+def test_one_stack_for_all_kinds_gives_the_items_of_one_stack_per_kind(train):
+    one_stack = SyntheticPairDataset(replace(CONFIG, group_by_kind=False), "train", SIZE)
+    indices = [0, 4, 8, 12, 16, 20, 24, 28]
+    job = one_stack.prepare(indices)
+    assert len(job.groups) == 1 and len(train.prepare(indices).groups) == 3
+    per_kind = train.render(train.prepare(indices))
+    for (a1, a2, overlap_a), (b1, b2, overlap_b) in zip(per_kind, one_stack.render(job), strict=True):
+        assert a1.source == b1.source and overlap_a == pytest.approx(overlap_b, abs=1e-6)
+        for a, b in ((a1, b1), (a2, b2)):
+            assert torch.equal(a.cam2world, b.cam2world) and torch.equal(a.intrinsics, b.intrinsics)
+            torch.testing.assert_close(a.image, b.image, atol=1e-5, rtol=0)
+            torch.testing.assert_close(a.depth, b.depth, atol=1e-5, rtol=0)

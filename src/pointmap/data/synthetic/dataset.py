@@ -69,6 +69,10 @@ class SyntheticConfig:
     compiled: bool = False
     """torch.compile the texture patterns (and the ray culling where Triton is missing): faster on GPUs,
     about a minute to compile once per process."""
+    group_by_kind: bool = True
+    """Render each scene kind of a batch as its own stack (streets hold about three times the shapes of rooms:
+    one stack pads every scene to the most shapes). False: one stack for the whole batch, about a third of
+    the ops and host syncs per render call, more padded shapes to skip."""
     photo_folder: str | None = None
     """A folder of photos used as some surfaces' textures; None for procedural textures only."""
     seed: int = 0
@@ -110,7 +114,8 @@ class CameraCandidates:
 
 @dataclass
 class GroupJob:
-    """Items of one scene kind, prepared on the CPU (see SyntheticPairDataset.prepare).
+    """Items of one scene kind (or of all kinds, see SyntheticConfig.group_by_kind), prepared on the CPU
+    (see SyntheticPairDataset.prepare).
 
     Attributes:
         positions: where the items stand in the job.
@@ -132,7 +137,8 @@ class GroupJob:
 
 @dataclass
 class RenderJob:
-    """A batch of items prepared for rendering: indices and one GroupJob per scene kind."""
+    """A batch of items prepared for rendering: indices and one GroupJob per scene kind (or one in all, see
+    SyntheticConfig.group_by_kind)."""
 
     indices: list[int]
     groups: list[GroupJob]
@@ -235,16 +241,17 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
     def prepare(self, indices: Sequence[int]) -> RenderJob:
         """The CPU side of rendering items `indices`: scenes built and stacked, cameras' random numbers drawn.
 
-        Items are grouped by scene kind: a stack pads every scene to its largest shape count, and streets
-        hold about three times the shapes of rooms. The job is plain CPU tensors, so DataLoader workers can
-        prepare coming batches while the device renders (see `stream`).
+        Items are grouped by scene kind (unless config.group_by_kind is False): a stack pads every scene
+        to its largest shape count, and streets hold about three times the shapes of rooms. The job is
+        plain CPU tensors, so DataLoader workers can prepare coming batches while the device renders (see
+        `stream`).
         """
         for index in indices:
             if not 0 <= index < len(self):
                 raise IndexError(f"synthetic {self.split} item {index} out of range; the split has {len(self)} items")
         by_kind: dict[str, list[int]] = {}
         for position, index in enumerate(indices):
-            by_kind.setdefault(self.scene_of(index)[0], []).append(position)
+            by_kind.setdefault(self.scene_of(index)[0] if self.config.group_by_kind else "", []).append(position)
         groups = []
         for positions in by_kind.values():
             group = [indices[p] for p in positions]

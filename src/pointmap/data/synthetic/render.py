@@ -122,10 +122,13 @@ def shade_rays(
     up = n[:, 2:3]
     irradiance = lights.sky[hit_scene] * (0.5 + 0.5 * up) + lights.ground[hit_scene] * (0.5 - 0.5 * up)
     light_terms = maybe_fused(_light, compiled)
+    # Every light of each hit's scene gathered at once (N, L, ...): one gather per field, not per light.
+    hit_position, hit_colour = lights.position[hit_scene], lights.colour[hit_scene]
+    hit_directional = lights.directional[hit_scene][..., None]
     for light in range(lights.position.shape[1]):
-        directional = lights.directional[:, light][hit_scene][:, None]
+        directional = hit_directional[:, light]
         to_light, distance, lambert, arriving, highlight = light_terms(
-            n, p, to_eye, lights.position[:, light][hit_scene], directional, lights.colour[:, light][hit_scene]
+            n, p, to_eye, hit_position[:, light], directional, hit_colour[:, light]
         )
         if shadows and light == 0:
             # Sky pixels and surfaces facing away from the light need no shadow ray: they are not cast
