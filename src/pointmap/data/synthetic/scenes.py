@@ -199,7 +199,8 @@ def to_device(scene: SyntheticScene, device) -> SyntheticScene:
     parts = [*scene.shapes.values(), scene.materials, scene.lights]
     tensors = [value for part in parts for value in vars(part).values()]
     device = torch.device("cpu") if device is None else torch.device(device)
-    values = iter(tensors if all(t.device == device for t in tensors) else packed_to(tensors, device))
+    there = all(t.device.type == device.type and device.index in (None, t.device.index) for t in tensors)
+    values = iter(tensors if there else packed_to(tensors, device))
 
     def rebuild(obj):
         return type(obj)(**{k: next(values) for k in vars(obj)})
