@@ -190,17 +190,15 @@ class SceneBuilder:
         return to_device(scene, device)
 
 
-def to_device(scene: SyntheticScene, device) -> SyntheticScene:
-    """The scene with every tensor moved to `device` (the photo bank included).
-
-    The tensors (about 35) travel packed in one buffer per dtype: one host-to-device copy each instead
-    of one per tensor (a copy from pageable memory stalls the host).
-    """
+def _tensors(scene: SyntheticScene) -> list[Tensor]:
+    """Every tensor of a scene but the photo bank, in a fixed order (shapes by kind, materials, lights)."""
     parts = [*scene.shapes.values(), scene.materials, scene.lights]
-    tensors = [value for part in parts for value in vars(part).values()]
-    device = torch.device("cpu") if device is None else torch.device(device)
-    there = all(t.device.type == device.type and device.index in (None, t.device.index) for t in tensors)
-    values = iter(tensors if there else packed_to(tensors, device))
+    return [value for part in parts for value in vars(part).values()]
+
+
+def _with_tensors(scene: SyntheticScene, tensors: list[Tensor], layouts: list[Layout], photos) -> SyntheticScene:
+    """`scene` rebuilt from new tensors given in the order of `_tensors(scene)`."""
+    values = iter(tensors)
 
     def rebuild(obj):
         return type(obj)(**{k: next(values) for k in vars(obj)})
@@ -209,9 +207,22 @@ def to_device(scene: SyntheticScene, device) -> SyntheticScene:
         shapes={k: rebuild(v) for k, v in scene.shapes.items()},
         materials=rebuild(scene.materials),
         lights=rebuild(scene.lights),
-        layouts=list(scene.layouts),
-        photos=None if scene.photos is None else scene.photos.to(device),
+        layouts=layouts,
+        photos=photos,
     )
+
+
+def to_device(scene: SyntheticScene, device) -> SyntheticScene:
+    """The scene with every tensor moved to `device` (the photo bank included).
+
+    The tensors (about 35) travel packed in one buffer per dtype: one host-to-device copy each instead
+    of one per tensor (a copy from pageable memory stalls the host).
+    """
+    tensors = _tensors(scene)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    there = all(t.device.type == device.type and device.index in (None, t.device.index) for t in tensors)
+    photos = None if scene.photos is None else scene.photos.to(device)
+    return _with_tensors(scene, tensors if there else packed_to(tensors, device), list(scene.layouts), photos)
 
 
 def packed_to(tensors: list[Tensor], device) -> list[Tensor]:
@@ -227,34 +238,15 @@ def packed_to(tensors: list[Tensor], device) -> list[Tensor]:
 
 def select_scenes(scene: SyntheticScene, start: int, stop: int) -> SyntheticScene:
     """Scenes start..stop-1 of a stack (views of the same tensors, padding kept)."""
-
-    def part(obj):
-        return type(obj)(**{k: v[start:stop] for k, v in vars(obj).items()})
-
-    return SyntheticScene(
-        shapes={k: part(v) for k, v in scene.shapes.items()},
-        materials=part(scene.materials),
-        lights=part(scene.lights),
-        layouts=scene.layouts[start:stop],
-        photos=scene.photos,
-    )
+    tensors = [t[start:stop] for t in _tensors(scene)]
+    return _with_tensors(scene, tensors, scene.layouts[start:stop], scene.photos)
 
 
 def repeat_scenes(scene: SyntheticScene, index: Tensor) -> SyntheticScene:
     """Scenes index[0], index[1], ... of a stack (index: (N,) long, repeats allowed), on the stack's device."""
     layouts = [scene.layouts[i] for i in index.tolist()]  # before the move: a CPU index needs no host sync
     index = index.to(scene.device)
-
-    def pick(obj):
-        return type(obj)(**{k: v.index_select(0, index) for k, v in vars(obj).items()})
-
-    return SyntheticScene(
-        shapes={k: pick(v) for k, v in scene.shapes.items()},
-        materials=pick(scene.materials),
-        lights=pick(scene.lights),
-        layouts=layouts,
-        photos=scene.photos,
-    )
+    return _with_tensors(scene, [t.index_select(0, index) for t in _tensors(scene)], layouts, scene.photos)
 
 
 def _pad_cat(tensors: list[Tensor], fill: float | bool = 0) -> Tensor:
