@@ -332,17 +332,17 @@ def build_dense(
     if not sfm_dir.is_dir():
         raise FileNotFoundError(f"{sfm_dir}: no SfM stage folder; run `build-real --stage sfm` first or fix --sfm-dir")
     names = sorted(p.name for p in sfm_dir.iterdir() if (p / RECORD_FILE).is_file()) if scenes is None else scenes
-    missing = [name for name in names if read_sfm_record(sfm_dir / name) is None]
+    records = {name: read_sfm_record(sfm_dir / name) for name in names}
+    missing = [name for name, record in records.items() if record is None]
     if missing:
         raise FileNotFoundError(f"{sfm_dir}: no finished SfM stage for {', '.join(missing)}; run --stage sfm first")
 
     def job(scene: str) -> SceneResult:
-        record = read_sfm_record(sfm_dir / scene)
-        if record.status != "done":
-            return _unfinished(record)
+        if records[scene].status != "done":
+            return _unfinished(records[scene])
         return dense_scene(*read_sfm_state(sfm_dir / scene), out, config)
 
-    jobs = {name: (read_sfm_record(sfm_dir / name).source, functools.partial(job, name)) for name in names}
+    jobs = {name: (record.source, functools.partial(job, name)) for name, record in records.items()}
     return _run_scenes(out, jobs, config)
 
 
