@@ -10,7 +10,7 @@ intrinsics exactly; photometric ones touch only the image.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -385,26 +385,25 @@ def jpeg_artefacts(images: Tensor, quality: Tensor) -> Tensor:
     return (rgb / 127.5 - 1).to(images.dtype)
 
 
+def _where(images: Tensor, chosen: Tensor, effect: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """`images` (N, 3, H, W) with `effect(images[rows], rows)` in the rows where `chosen` (N,) CPU bool is set."""
+    if not bool(chosen.any()):
+        return images
+    rows = chosen.nonzero()[:, 0]
+    on = rows.to(images.device)
+    return images.index_copy(0, on, effect(images[on], rows))
+
+
 def camera_artefacts(images: Tensor, params: ViewAugment) -> Tensor:
     """Blur, sensor noise and JPEG artefacts of N images, each where its parameters ask for it, in that order."""
-    blurred = params.blur_sigma > 0
-    if bool(blurred.any()):
-        rows = blurred.nonzero()[:, 0]
-        images = images.index_copy(0, rows.to(images.device),
-                                   gaussian_blur(images[rows.to(images.device)], params.blur_sigma[rows]))
-    noisy = params.noise_std > 0
-    if bool(noisy.any()):
-        rows = noisy.nonzero()[:, 0]
-        noise = hashed_normal(params.noise_seed[rows], tuple(images.shape[1:]), images.device, images.dtype)
-        std = params.noise_std[rows].to(images.device, images.dtype)[:, None, None, None]
-        on = rows.to(images.device)
-        images = images.index_copy(0, on, (images[on] + std * noise).clamp(-1, 1))
-    compressed = params.jpeg_quality > 0
-    if bool(compressed.any()):
-        rows = compressed.nonzero()[:, 0]
-        on = rows.to(images.device)
-        images = images.index_copy(0, on, jpeg_artefacts(images[on], params.jpeg_quality[rows]))
-    return images
+
+    def noisy(part: Tensor, rows: Tensor) -> Tensor:
+        noise = hashed_normal(params.noise_seed[rows], tuple(part.shape[1:]), part.device, part.dtype)
+        return (part + params.noise_std[rows].to(part.device, part.dtype)[:, None, None, None] * noise).clamp(-1, 1)
+
+    images = _where(images, params.blur_sigma > 0, lambda part, rows: gaussian_blur(part, params.blur_sigma[rows]))
+    images = _where(images, params.noise_std > 0, noisy)
+    return _where(images, params.jpeg_quality > 0, lambda part, rows: jpeg_artefacts(part, params.jpeg_quality[rows]))
 
 
 def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, int],
