@@ -121,16 +121,13 @@ class GroupJob:
         positions: where the items stand in the job.
         indices: the items' dataset indices.
         scenes: the items' scenes, stacked (N scenes, repeated where items share one), without the photo bank.
-        blocks: the items' random numbers: first-view (N, F, ...) and second-view (N, C, ...) uniform and
-            normal blocks.
         names: the items' source names, "synthetic/<kind>/seed=<seed>/pair=<p>".
-        cameras: the items' candidate cameras, drawn from `blocks`.
+        cameras: the items' candidate cameras, drawn from each item's own random numbers.
     """
 
     positions: list[int]
     indices: list[int]
     scenes: SyntheticScene
-    blocks: tuple[Tensor, Tensor, Tensor, Tensor]
     names: list[str]
     cameras: CameraCandidates
 
@@ -194,10 +191,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         kind = random.Random(seed).choices(self.config.kinds, self.config.kind_weights)[0]
         return kind, seed
 
-    def _scene(self, index: int) -> SyntheticScene:
-        """The scene of item `index`, on the CPU, without the photo bank (only its size picks the photo
+    def _scene(self, kind: str, seed: int) -> SyntheticScene:
+        """The scene (kind, seed) on the CPU, without the photo bank (only its size picks the photo
         materials): scenes are built where batches are prepared and join the bank on the device."""
-        kind, seed = self.scene_of(index)
         if seed not in self._scene_cache:
             if len(self._scene_cache) > 1024:
                 self._scene_cache.clear()
@@ -215,12 +211,11 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             self._photos = load_photo_bank(self.config.photo_folder, device=self.device)
         return self._photos
 
-    def _random_blocks(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Each item's random numbers, from its own generator: first-view (N, F, ...) and second-view
-        (N, C, ...) uniform and normal blocks."""
+    def _random_blocks(self, indices: list[int], seeds: Sequence[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Each item's random numbers, from its own generator (item index, its scene's seed): first-view
+        (N, F, ...) and second-view (N, C, ...) uniform and normal blocks."""
         blocks = []
-        for index in indices:
-            _, seed = self.scene_of(index)
+        for index, seed in zip(indices, seeds, strict=True):
             generator = torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
             first = draw_blocks(generator, self.config.first_candidates, FIRST_UNIFORMS, FIRST_NORMALS)
             second = draw_blocks(generator, self.config.candidates, SECOND_UNIFORMS, SECOND_NORMALS)
@@ -249,17 +244,18 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         for index in indices:
             if not 0 <= index < len(self):
                 raise IndexError(f"synthetic {self.split} item {index} out of range; the split has {len(self)} items")
+        of_item = [self.scene_of(index) for index in indices]  # (kind, seed) per item
         by_kind: dict[str, list[int]] = {}
-        for position, index in enumerate(indices):
-            by_kind.setdefault(self.scene_of(index)[0] if self.config.group_by_kind else "", []).append(position)
+        for position, (kind, _) in enumerate(of_item):
+            by_kind.setdefault(kind if self.config.group_by_kind else "", []).append(position)
         groups = []
         for positions in by_kind.values():
             group = [indices[p] for p in positions]
-            kinds, seeds = zip(*(self.scene_of(i) for i in group), strict=True)
+            kinds, seeds = zip(*(of_item[p] for p in positions), strict=True)
             distinct = list(dict.fromkeys(seeds))
-            scenes = [self._scene(group[seeds.index(seed)]) for seed in distinct]
+            scenes = [self._scene(kinds[seeds.index(seed)], seed) for seed in distinct]
             repeat = [distinct.index(seed) for seed in seeds]
-            blocks = self._random_blocks(group)
+            blocks = self._random_blocks(group, seeds)
             stacked = stack_scenes(scenes) if len(scenes) > 1 else scenes[0]
             groups.append(
                 GroupJob(
@@ -267,7 +263,6 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
                     indices=group,
                     # Repeated here, on the CPU: on the device it would cost an index_select per tensor.
                     scenes=stacked if len(scenes) == len(group) else repeat_scenes(stacked, torch.tensor(repeat)),
-                    blocks=blocks,
                     cameras=self._candidates(LayoutBatch.of([scenes[r].layouts[0] for r in repeat]), blocks),
                     names=[
                         f"synthetic/{kind}/seed={seed}/pair={index % self.config.pairs_per_scene}"
