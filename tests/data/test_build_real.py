@@ -269,7 +269,7 @@ def test_split_of_is_a_stable_share_of_scene_names():
     assert split_of("kitchen", 0.0) == "train" and split_of("kitchen", 1.0) == "val"
 
 
-def test_parse_args_builds_the_config():
+def test_parse_args_builds_the_config(capsys):
     args = parse_args(["a", "b.mp4", "--out", "o", "--num-depths", "64", "--camera-model", "OPENCV",
                        "--no-sparse-fallback", "--quiet", "--min-pair-overlap", "0.2"])
     assert (args.stage, args.inputs, args.out, args.sfm_dir) == ("all", ["a", "b.mp4"], "o", None)
@@ -277,8 +277,11 @@ def test_parse_args_builds_the_config():
     assert config.stereo.num_depths == 64 and not config.stereo.sparse_fallback
     assert config.sfm.camera_model == "OPENCV" and not config.verbose
     assert config.quality.min_pair_overlap == 0.2
-    with pytest.raises(SystemExit):
-        parse_args(["a", "--out", "o", "--window", "4"])
+    # The configs' own checks become usage errors naming the value.
+    for flag, value, message in (("--window", "4", "odd size"), ("--num-depths", "2", "at least 3 planes")):
+        with pytest.raises(SystemExit):
+            parse_args(["a", "--out", "o", flag, value])
+        assert message in capsys.readouterr().err
 
 
 def test_parse_args_of_the_two_stages():

@@ -402,34 +402,35 @@ def parse_args(argv: Sequence[str] | None = None) -> BuildArgs:
     parser.add_argument("--retry-failed", action="store_true", help="rebuild scenes an earlier run rejected")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or reports")
     args = parser.parse_args(argv)
-    if args.window % 2 == 0 or args.window < 3:
-        parser.error(f"--window {args.window}: pass an odd size >= 3")
     if args.stage != "dense" and not args.inputs:
         parser.error(f"--stage {args.stage}: pass photo folders or videos")
     if args.out is None and not (args.stage == "sfm" and args.sfm_dir):
         parser.error(f"--stage {args.stage}: pass --out" + (" or --sfm-dir" if args.stage == "sfm" else ""))
     sfm_dir = args.sfm_dir or (None if args.stage == "all" else str(Path(args.out) / SFM_DIR))
-    config = BuildConfig(
-        max_image_size=args.max_image_size,
-        video_every=args.video_every,
-        image_format=args.image_format,
-        sfm_image_format=args.sfm_image_format,
-        jpeg_quality=args.jpeg_quality,
-        val_share=args.val_share,
-        device=args.device,
-        keep_work=args.keep_work,
-        retry_failed=args.retry_failed,
-        verbose=not args.quiet,
-        sfm=replace(sfm, camera_model=args.camera_model, camera_mode=args.camera_mode, matching=args.matching),
-        stereo=replace(
-            stereo, num_neighbours=args.neighbours, num_depths=args.num_depths, window=args.window,
-            min_zncc=args.min_zncc, min_consistent=args.min_consistent, sparse_fallback=not args.no_sparse_fallback,
-        ),
-        quality=replace(
-            quality, min_valid_share=args.min_valid_share, max_reprojection_px=args.max_reprojection_px,
-            min_pair_overlap=args.min_pair_overlap,
-        ),
-    )
+    try:  # the configs check their own values (an odd --window, ...); their messages name the field
+        config = BuildConfig(
+            max_image_size=args.max_image_size,
+            video_every=args.video_every,
+            image_format=args.image_format,
+            sfm_image_format=args.sfm_image_format,
+            jpeg_quality=args.jpeg_quality,
+            val_share=args.val_share,
+            device=args.device,
+            keep_work=args.keep_work,
+            retry_failed=args.retry_failed,
+            verbose=not args.quiet,
+            sfm=replace(sfm, camera_model=args.camera_model, camera_mode=args.camera_mode, matching=args.matching),
+            stereo=replace(
+                stereo, num_neighbours=args.neighbours, num_depths=args.num_depths, window=args.window,
+                min_zncc=args.min_zncc, min_consistent=args.min_consistent, sparse_fallback=not args.no_sparse_fallback,
+            ),
+            quality=replace(
+                quality, min_valid_share=args.min_valid_share, max_reprojection_px=args.max_reprojection_px,
+                min_pair_overlap=args.min_pair_overlap,
+            ),
+        )
+    except ValueError as err:
+        parser.error(str(err))
     return BuildArgs(args.stage, args.inputs, args.out, sfm_dir, config)
 
 
