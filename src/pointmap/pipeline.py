@@ -83,7 +83,8 @@ def _single_view_scene(preds, focal: float | None, view: View | None = None) -> 
     With the image's View, the principal point is the original photo's centre and fy follows fx through
     the resize (as global_align's defaults); without, DUSt3R's square focal at (W / 2, H / 2).
     """
-    from pointmap.geometry.cameras import focal_aspect, intrinsics_from_focal, original_centre_in_processed
+    from pointmap.align.pipeline import photo_defaults
+    from pointmap.geometry.cameras import intrinsics_from_focal
     from pointmap.geometry.focal import estimate_focal
 
     pts = preds.pts_i[0].float().cpu()  # (H, W, 3), stacked tensor or list alike
@@ -93,10 +94,9 @@ def _single_view_scene(preds, focal: float | None, view: View | None = None) -> 
     if view is None:
         intrinsics = intrinsics_from_focal(focal_t.float(), height, width)
     else:
-        to_original = torch.as_tensor(view.to_original, dtype=torch.float64)[None]
-        centre = original_centre_in_processed(to_original, torch.tensor([view.original_shape]))
-        intrinsics = intrinsics_from_focal(focal_t.float(), height, width, centre.float())
-        intrinsics[:, 1, 1] *= focal_aspect(to_original).float()
+        centre, aspect = photo_defaults([(height, width)], [view])
+        intrinsics = intrinsics_from_focal(focal_t.float(), height, width, centre)
+        intrinsics[:, 1, 1] *= aspect
     return Scene(
         poses=torch.eye(4)[None],
         intrinsics=intrinsics,
