@@ -175,6 +175,9 @@ def test_pngs_round_trip(tmp_path):
     paths = scene_to_pngs(_plane_scene(), tmp_path, "plane", width=32, height=24, max_colors=None)
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["plane_behind.png", "plane_side.png"]
     assert sorted(f.name for f in tmp_path.iterdir()) == ["one.png", "plane_behind.png", "plane_side.png"]
+    for path, viewpoint in zip(paths, ("behind", "side"), strict=True):  # one cloud for both: same pictures
+        expected = render_scene(_plane_scene(), viewpoint, width=32, height=24)
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), expected)
 
 
 def test_palette_png_keeps_a_few_colours_exactly(tmp_path):

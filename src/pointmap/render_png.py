@@ -241,6 +241,21 @@ def render_scene(
         (height, width, 3) uint8 image.
     """
     points, colors = scene_cloud(scene, max_points=max_points)
+    return _render_cloud(scene, points, colors, viewpoint, width, height, point_size, frustums, background)
+
+
+def _render_cloud(
+    scene: Scene,
+    points: np.ndarray,
+    colors: np.ndarray,
+    viewpoint: Viewpoint,
+    width: int,
+    height: int,
+    point_size: int,
+    frustums: bool,
+    background: tuple[float, float, float],
+) -> np.ndarray:
+    """render_scene on the cloud `scene_cloud` gave: (P, 3) points, (P, 3) colours."""
     cam2world, K = scene_viewpoint(scene, points, viewpoint, width, height)
     if frustums:
         poses = scene.poses.detach().cpu().double().numpy()
@@ -294,10 +309,11 @@ def scene_to_pngs(
     Returns:
         The two paths written.
     """
+    points, colors = scene_cloud(scene)  # once for both viewpoints
     written = []
     for viewpoint in ("behind", "side"):
         path = os.path.join(out_dir, f"{stem}_{viewpoint}.png")
-        image = render_scene(scene, viewpoint, width=width, height=height, point_size=point_size)
+        image = _render_cloud(scene, points, colors, viewpoint, width, height, point_size, True, (1.0, 1.0, 1.0))
         save_png(image, path, max_colors=max_colors)
         written.append(path)
     return written
