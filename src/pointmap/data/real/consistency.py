@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pointmap.geometry.cameras import depth_to_points, pixel_grid, project_points, transform_points
+from pointmap.geometry.cameras import depth_to_points, invert_pose, pixel_grid, project_points, transform_points
 
 
 def relative_pose(cam2world_i: Tensor, cam2world_j: Tensor) -> Tensor:
     """(4, 4) rigid transform from camera i's frame to camera j's frame (float64)."""
-    return torch.linalg.inv(cam2world_j.double()) @ cam2world_i.double()
+    return invert_pose(cam2world_j.double()) @ cam2world_i.double()
 
 
 def _sample_nearest(depth: Tensor, uv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -52,7 +52,7 @@ def consistent_with(
     # Back from the pixel centre of j with j's depth there, into camera i.
     back_xy = (pixel_j - K_j[:2, 2]) / K_j.diagonal()[:2] * depth_at_j[..., None]
     back_in_j = torch.cat([back_xy, depth_at_j[..., None]], -1)
-    i_from_j = torch.linalg.inv(j_from_i.double()).to(dtype)
+    i_from_j = invert_pose(j_from_i.double()).to(dtype)
     back_in_i = transform_points(i_from_j[None], back_in_j[None])[0]
     uv_back = project_points(back_in_i[None], K_i[None])[0]
     xy_i = pixel_grid(*depth_i.shape, device=depth_i.device, dtype=dtype)
