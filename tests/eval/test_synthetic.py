@@ -12,7 +12,7 @@ from pointmap.eval.command import main
 from pointmap.eval.methods import oracle_pairs
 from pointmap.eval.pairs import PAIR_COLUMNS, PairEstimate, evaluate_pairs, pair_truth
 from pointmap.eval.report import to_markdown
-from pointmap.eval.synthetic import SyntheticEvalConfig, bucket_name, held_out_pairs
+from pointmap.eval.synthetic import SyntheticEvalConfig, bucket_name, held_out_items, held_out_pairs
 
 TINY = (64, 64)
 
@@ -24,6 +24,13 @@ def rendered():
         (f"pair{index}", bucket_name(overlap, config.buckets), view1, view2, {"overlap": overlap})
         for index, view1, view2, overlap in held_out_pairs(config, verbose=False)
     ]
+
+
+def test_the_held_out_split_holds_every_pair_asked_for():
+    for pairs in (2, 256):  # 256 pairs reach item 2047, past the engine's default 1000-item split
+        dataset, items = held_out_items(SyntheticEvalConfig(pairs=pairs))
+        assert len(items) == len(set(items)) == pairs and max(items) < len(dataset)
+        assert len({dataset.scene_of(item)[1] for item in items}) == pairs  # one pair per scene
 
 
 def scaled_oracle(view1, view2):

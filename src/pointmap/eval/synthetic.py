@@ -54,21 +54,22 @@ def bucket_name(overlap: float, edges: Sequence[float]) -> str:
     return f"<{round(100 * edges[0])}%" if overlap < edges[0] else f">{round(100 * edges[-1])}%"
 
 
+def held_out_items(config: SyntheticEvalConfig) -> tuple[SyntheticPairDataset, list[int]]:
+    """The held-out split and the items of the benchmark's pairs in it: one pair per scene, so the split
+    holds pairs_per_scene items per evaluated pair."""
+    per_scene = SyntheticConfig.pairs_per_scene
+    engine = SyntheticConfig(
+        shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0], val_length=config.pairs * per_scene
+    )
+    dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
+    return dataset, [k * per_scene + k % per_scene for k in range(config.pairs)]
+
+
 def held_out_pairs(
     config: SyntheticEvalConfig, verbose: bool = True
 ) -> Iterator[tuple[int, ViewSample, ViewSample, float]]:
     """(item, view1, view2, overlap) of the benchmark's pairs, rendered `render_batch` at a time."""
-    # One pair per scene: the split must hold pairs_per_scene items per evaluated pair.
-    per_scene = SyntheticConfig.pairs_per_scene
-    engine = SyntheticConfig(
-        shadows=config.shadows,
-        seed=config.seed,
-        min_overlap=config.buckets[0],
-        val_length=max(SyntheticConfig.val_length, config.pairs * per_scene),
-    )
-    dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
-    per_scene = engine.pairs_per_scene
-    items = [k * per_scene + k % per_scene for k in range(config.pairs)]
+    dataset, items = held_out_items(config)
     with tqdm(total=len(items), desc="rendering held-out pairs", unit="pair", disable=not verbose) as bar:
         for start in range(0, len(items), config.render_batch):
             chunk = items[start : start + config.render_batch]
