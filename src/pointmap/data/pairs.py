@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from pointmap.data.sample import ViewSample
+from pointmap.data.sample import ViewBatch, ViewSample
 from pointmap.geometry.cameras import depth_to_points, invert_pose, transform_points
 
 
@@ -48,6 +48,22 @@ class PairBatch:
     def __len__(self) -> int:
         return self.img1.shape[0]
 
+    @staticmethod
+    def from_views(views: ViewBatch, overlap: Tensor) -> PairBatch:
+        """B pairs from their 2B views at one size (the B first views, then the B second views) and
+        their (B,) overlaps, with the ground-truth pointmaps in each first view's camera frame."""
+        count = len(views) // 2
+        pts_in_own = depth_to_points(views.depth, views.intrinsics)  # (2B, H, W, 3)
+        cam2_to_cam1 = invert_pose(views.cam2world[:count]) @ views.cam2world[count:]
+        return PairBatch(
+            img1=views.image[:count], img2=views.image[count:],
+            pts1=pts_in_own[:count], pts2=transform_points(cam2_to_cam1, pts_in_own[count:]),
+            valid1=views.valid[:count], valid2=views.valid[count:],
+            intrinsics1=views.intrinsics[:count], intrinsics2=views.intrinsics[count:],
+            cam2world1=views.cam2world[:count], cam2world2=views.cam2world[count:],
+            overlap=overlap,
+        )
+
 
 def stack_pairs(pairs: list[tuple[ViewSample, ViewSample, float]]) -> PairBatch:
     """Stack pairs that already share one resolution into a PairBatch with their GT pointmaps."""
@@ -56,18 +72,5 @@ def stack_pairs(pairs: list[tuple[ViewSample, ViewSample, float]]) -> PairBatch:
     shapes = {tuple(view.image.shape) for v1, v2, _ in pairs for view in (v1, v2)}
     if len(shapes) != 1:
         raise ValueError(f"stack_pairs got images of shapes {sorted(shapes)}; crop them to one size first")
-    pointmaps = [pair_pointmaps(v1, v2) for v1, v2, _ in pairs]
-    return PairBatch(
-        img1=torch.stack([v1.image for v1, _, _ in pairs]),
-        img2=torch.stack([v2.image for _, v2, _ in pairs]),
-        pts1=torch.stack([p1 for p1, _ in pointmaps]),
-        pts2=torch.stack([p2 for _, p2 in pointmaps]),
-        valid1=torch.stack([v1.valid for v1, _, _ in pairs]),
-        valid2=torch.stack([v2.valid for _, v2, _ in pairs]),
-        intrinsics1=torch.stack([v1.intrinsics for v1, _, _ in pairs]),
-        intrinsics2=torch.stack([v2.intrinsics for _, v2, _ in pairs]),
-        cam2world1=torch.stack([v1.cam2world for v1, _, _ in pairs]),
-        cam2world2=torch.stack([v2.cam2world for _, v2, _ in pairs]),
-        overlap=torch.tensor([float("nan") if o is None else float(o) for _, _, o in pairs]),
-    )
-
+    views = ViewBatch.stack([v1 for v1, _, _ in pairs] + [v2 for _, v2, _ in pairs])
+    return PairBatch.from_views(views, torch.tensor([float("nan") if o is None else float(o) for _, _, o in pairs]))

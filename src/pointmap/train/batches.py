@@ -26,7 +26,6 @@ from pointmap.data.augment import AugmentConfig, augment_pairs, resample_views
 from pointmap.data.mix import DatasetSpec, MixedPairs
 from pointmap.data.pairs import PairBatch
 from pointmap.data.sample import ViewBatch, ViewSample
-from pointmap.geometry.cameras import depth_to_points, invert_pose, transform_points
 from pointmap.train.sampling import SeededPairs, StepBatchSampler
 
 # How a source's pairs reach the training process (see `source_role`).
@@ -131,17 +130,7 @@ def make_pair_batch(raw: RawPairs, size: tuple[int, int], augment: AugmentConfig
                     device: torch.device) -> PairBatch:
     """Augment (or, with `augment=None`, centre-crop) raw pairs to `size` on `device`, with their GT pointmaps."""
     views = augment_pairs(raw.views.to(device, non_blocking=True), raw.seeds, size, augment)
-    count = len(raw.seeds)
-    pts_in_own = depth_to_points(views.depth, views.intrinsics)  # (2B, H, W, 3)
-    cam2_to_cam1 = invert_pose(views.cam2world[:count]) @ views.cam2world[count:]
-    return PairBatch(
-        img1=views.image[:count], img2=views.image[count:],
-        pts1=pts_in_own[:count], pts2=transform_points(cam2_to_cam1, pts_in_own[count:]),
-        valid1=views.valid[:count], valid2=views.valid[count:],
-        intrinsics1=views.intrinsics[:count], intrinsics2=views.intrinsics[count:],
-        cam2world1=views.cam2world[:count], cam2world2=views.cam2world[count:],
-        overlap=raw.overlap.to(device, non_blocking=True),
-    )
+    return PairBatch.from_views(views, raw.overlap.to(device, non_blocking=True))
 
 
 @dataclass
