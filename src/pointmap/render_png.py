@@ -204,15 +204,15 @@ def scene_viewpoint(
     # From behind, the cloud alone is framed (cameras spread sideways would shrink it); from the side the
     # cameras are framed too, but for those much farther out than the others (often misregistered ones):
     # they may leave the frame instead of shrinking the cloud to a few pixels.
-    centres_world = scene.poses[:, :3, 3].detach().cpu().double().numpy()
-    centre_distance = np.linalg.norm(centres_world - centre, axis=1)
-    framed = centre_distance <= 2 * np.median(centre_distance) if viewpoint == "side" else centre_distance < 0
-    centres_world = centres_world[framed]
-    centres = centres_world @ world2cam[:3, :3].T + world2cam[:3, 3]
-    centres = centres[centres[:, 2] > 0.05 * distance]
     extent = np.abs(np.percentile(cam[:, :2] / cam[:, 2:], [2, 98], axis=0)).max(axis=0)  # (2,) tangents
-    if len(centres):
-        extent = np.maximum(extent, np.abs(centres[:, :2] / centres[:, 2:]).max(axis=0))
+    if viewpoint == "side":
+        centres_world = scene.poses[:, :3, 3].detach().cpu().double().numpy()
+        centre_distance = np.linalg.norm(centres_world - centre, axis=1)
+        centres_world = centres_world[centre_distance <= 2 * np.median(centre_distance)]
+        centres = centres_world @ world2cam[:3, :3].T + world2cam[:3, 3]
+        centres = centres[centres[:, 2] > 0.05 * distance]
+        if len(centres):
+            extent = np.maximum(extent, np.abs(centres[:, :2] / centres[:, 2:]).max(axis=0))
     tan_x, tan_y = extent
     focal = 0.45 * min(width / max(tan_x, 1e-6), height / max(tan_y, 1e-6))
     K = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
