@@ -169,6 +169,8 @@ def test_workers_prepare_device_renders_and_the_training_process_renders_them(da
     for plain, loaded in zip(*runs, strict=True):
         assert torch.equal(plain.img1, loaded.img1) and torch.equal(plain.pts2, loaded.pts2)
     assert source_role(DatasetSpec(kind="generic", root="x"), files) == LOADED
+    with pytest.raises(ValueError, match="'synthetic' only"):  # a folder dataset on "cuda" would skip the workers
+        build_mix([DatasetSpec(kind="generic", root=str(dataset), device="cuda")])
 
 
 def test_renders_of_several_micro_steps_share_one_job_and_give_the_same_batches(dataset):

@@ -80,6 +80,9 @@ def _open_dataset(spec: DatasetSpec) -> PairDataset:
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.options.items()}
         return SyntheticPairDataset(SyntheticConfig(**options), spec.split, size=tuple(spec.size),
                                     device=spec.device)
+    if spec.device != "cpu":
+        raise ValueError(f"dataset kind {spec.kind!r} reads files on the CPU; device = {spec.device!r} is for "
+                         "kind 'synthetic' only: remove it")
     if not spec.root:
         raise ValueError(f"dataset kind {spec.kind!r} needs root = the dataset folder")
     if spec.kind == "generic":
