@@ -148,6 +148,7 @@ def plane_sweep(
     K_sources = K_sources.to(device, dtype)
     inverse_depths = torch.linspace(1 / near, 1 / far, config.num_depths, device=device, dtype=torch.float64)
     depths = (1 / inverse_depths).to(dtype)
+    rays_in_sources = [rays @ transforms[s, :3, :3].T for s in range(len(sources))]  # S (H, W, 3)
     best_of = min(config.best_of, len(sources))
     volume = torch.empty(config.num_depths, height, width, device=device, dtype=dtype)
     for start in range(0, config.num_depths, config.depth_batch):
@@ -160,7 +161,7 @@ def plane_sweep(
                     ref_var,
                     source.to(dtype)[None, None],
                     K_sources[s],
-                    rays @ transforms[s, :3, :3].T,
+                    rays_in_sources[s],
                     transforms[s, :3, 3],
                     batch,
                     config,
