@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -40,10 +40,6 @@ class PairBatch:
     cam2world1: Tensor  # (B, 4, 4)
     cam2world2: Tensor  # (B, 4, 4)
     overlap: Tensor  # (B,) co-visible share from the dataset, NaN where unknown
-
-    def to(self, device: torch.device | str) -> PairBatch:
-        """The same batch on `device` (non-blocking from pinned memory)."""
-        return PairBatch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
 
     def __len__(self) -> int:
         return self.img1.shape[0]
