@@ -68,15 +68,16 @@ class Hit:
 def to_local_frame(v: Tensor, rotation: Tensor) -> Tensor:
     """(..., 3) world vectors in the frames of rotations (..., 3, 3) (local-to-world): v @ rotation.
 
-    Written as a broadcast sum: millions of 3x3 products as batched matmuls run as one tiny GEMV each
-    (tens of launches on a GPU), elementwise they are one pass over memory.
+    Written out per component: millions of 3x3 products as batched matmuls run as one tiny GEMV each
+    (tens of launches on a GPU), and as `.sum(-2)` torch.compile makes them slow size-3 reductions;
+    written out they are one elementwise pass over memory.
     """
-    return (v[..., :, None] * rotation).sum(-2)
+    return v[..., 0:1] * rotation[..., 0, :] + v[..., 1:2] * rotation[..., 1, :] + v[..., 2:3] * rotation[..., 2, :]
 
 
 def to_world_frame(v: Tensor, rotation: Tensor) -> Tensor:
-    """(..., 3) local vectors in the world frame: rotation @ v, as a broadcast sum (see to_local_frame)."""
-    return (rotation * v[..., None, :]).sum(-1)
+    """(..., 3) local vectors in the world frame: rotation @ v, written out (see to_local_frame)."""
+    return rotation[..., 0] * v[..., 0:1] + rotation[..., 1] * v[..., 1:2] + rotation[..., 2] * v[..., 2:3]
 
 
 def _to_local(shapes: ShapeSet, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
@@ -302,20 +303,23 @@ def local_normals(kind: Tensor, p_local: Tensor, half: Tensor) -> Tensor:
     Returns:
         (..., 3) unit normals (quads: +z; callers flip two-sided surfaces towards the ray).
     """
-    zeros = torch.zeros_like(p_local)
-    quad = zeros.clone()
-    quad[..., 2] = 1
+    # Written per component with `where` (no argmax, scatter or gather): compiled, it is one elementwise pass.
+    x, y, z = p_local.unbind(-1)
+    zero, one = torch.zeros_like(x), torch.ones_like(x)
+    quad = torch.stack([zero, zero, one], -1)
+    # Box: the face whose axis the point is furthest out on, relative to the half extent (first axis on ties).
     rel = p_local.abs() / half.clamp_min(1e-9)
-    axis = rel.argmax(dim=-1, keepdim=True)
-    box = zeros.scatter(-1, axis, torch.sign(p_local.gather(-1, axis)))
-    sphere = p_local / p_local.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    radial = p_local.clone()
-    radial[..., 2] = 0
-    radial = radial / radial.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    cap = zeros.clone()
-    cap[..., 2] = torch.sign(p_local[..., 2])
+    on_x = (rel[..., 0] >= rel[..., 1]) & (rel[..., 0] >= rel[..., 2])
+    on_y = ~on_x & (rel[..., 1] >= rel[..., 2])
+    on_z = ~on_x & ~on_y
+    box = torch.stack([torch.where(on_x, x.sign(), zero), torch.where(on_y, y.sign(), zero),
+                       torch.where(on_z, z.sign(), zero)], -1)
+    radius = torch.sqrt(x * x + y * y)
+    sphere = p_local / torch.sqrt(x * x + y * y + z * z).clamp_min(1e-9)[..., None]
+    radial = torch.stack([x, y, zero], -1) / radius.clamp_min(1e-9)[..., None]
+    cap = torch.stack([zero, zero, z.sign()], -1)
     # A cylinder point belongs to a cap when it is nearer the cap plane than the side, relative to size.
-    on_cap = (half[..., 2] - p_local[..., 2].abs()) < (half[..., 0] - p_local[..., :2].norm(dim=-1))
+    on_cap = (half[..., 2] - z.abs()) < (half[..., 0] - radius)
     cylinder = torch.where(on_cap[..., None], cap, radial)
-    by_kind = torch.stack([quad, box, sphere, cylinder], dim=0)  # (4, ..., 3)
-    return by_kind.gather(0, kind[None, ..., None].expand(1, *p_local.shape)).squeeze(0)
+    kind = kind[..., None]
+    return torch.where(kind == 0, quad, torch.where(kind == 1, box, torch.where(kind == 2, sphere, cylinder)))

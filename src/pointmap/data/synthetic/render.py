@@ -37,44 +37,47 @@ def camera_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, 
     return origins, dirs, dirs_cam[..., 2]
 
 
-def _gather_hits(scene: SyntheticScene, kind: Tensor, index: Tensor):
-    """Centre, rotation, half extents and material of each ray's hit shape: (S, R, ...) tensors."""
-    offsets, start = [], 0
-    for name in KINDS:
-        offsets.append(start)
-        start += scene.shapes[name].count
-    offset = torch.tensor(offsets, device=kind.device)[kind]
-    flat = offset + index  # (S, R) index into the kinds concatenated
-    fields = {}
-    for field in ("center", "rotation", "half", "material"):
-        allp = torch.cat([getattr(scene.shapes[name], field) for name in KINDS], dim=1)  # (S, P, ...)
-        gather_index = flat.reshape(*flat.shape, *([1] * (allp.dim() - 2))).expand(*flat.shape, *allp.shape[2:])
-        fields[field] = allp.gather(1, gather_index)
-    return fields
+def _shape_table(scene: SyntheticScene) -> tuple[Tensor, Tensor]:
+    """Every shape of every scene as one row: (S * P, 16) float [centre 3, rotation 9, half extents 3,
+    material 1], shape kinds concatenated in KINDS order, and the (len(KINDS),) first column of each kind."""
+    sets = [scene.shapes[name] for name in KINDS]
+    rows = torch.cat(
+        [torch.cat([s.center, s.rotation.flatten(-2), s.half, s.material[..., None].float()], -1) for s in sets], 1
+    )  # (S, P, 16)
+    counts = torch.tensor([0] + [s.count for s in sets[:-1]])
+    return rows.reshape(-1, rows.shape[-1]), counts.cumsum(0).to(rows.device)
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """(..., 1) dot products of 3-vectors, written out (compiled, a size-3 `.sum(-1)` is a slow reduction)."""
+    return a[..., 0:1] * b[..., 0:1] + a[..., 1:2] * b[..., 1:2] + a[..., 2:3] * b[..., 2:3]
+
+
+def _unit(v: Tensor) -> tuple[Tensor, Tensor]:
+    """v (..., 3) divided by its length, and the length (..., 1) clamped away from 0."""
+    length = _dot(v, v).sqrt().clamp_min(1e-6)
+    return v / length, length
 
 
 def _surface(points: Tensor, dirs: Tensor, kind: Tensor, center: Tensor, rotation: Tensor, half: Tensor):
-    """Hit points (..., 3) in their shape's frame, and unit normals facing the viewer in both frames."""
+    """Hit points (N, 3) in their shape's frame, and unit normals facing the viewer in both frames."""
     p_local = to_local_frame(points - center, rotation)
     n_local = local_normals(kind, p_local, half)
     normals = to_world_frame(n_local, rotation)
-    facing = torch.where((normals * dirs).sum(-1, keepdim=True) > 0, -1.0, 1.0)  # two-sided: face the viewer
+    facing = torch.where(_dot(normals, dirs) > 0, -1.0, 1.0)  # two-sided: face the viewer
     return p_local, n_local * facing, normals * facing
 
 
 def _light(n: Tensor, p: Tensor, to_eye: Tensor, position: Tensor, directional: Tensor, colour: Tensor):
     """One light at hits with normals n and points p (N, 3): unit direction and distance to it, the
     Lambert cosine, the light arriving (N, 3, before shadows) and the Blinn-Phong highlight factor."""
-    to_light = torch.where(directional, position, position - p)
-    distance = to_light.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    to_light = to_light / distance
+    to_light, distance = _unit(torch.where(directional, position, position - p))
     falloff = torch.where(directional, torch.ones_like(distance), 1.0 / (distance**2 + 0.1))
-    lambert = (n * to_light).sum(-1, keepdim=True).clamp_min(0)
+    lambert = _dot(n, to_light).clamp_min(0)
     arriving = colour * falloff * (lambert > 0)
     # Blinn-Phong highlight: view-dependent, as on real varnish, plastic and paint.
-    half_vector = to_light + to_eye
-    half_vector = half_vector / half_vector.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    highlight = (n * half_vector).sum(-1, keepdim=True).clamp_min(0) ** 40
+    half_vector, _ = _unit(to_light + to_eye)
+    highlight = _dot(n, half_vector).clamp_min(0) ** 40
     return to_light, distance, lambert, arriving, highlight
 
 
@@ -94,31 +97,28 @@ def shade_rays(
     """
     hit = cast_rays(scene.shapes, origins, dirs, compiled=compiled)
     valid = torch.isfinite(hit.t)
-    t = torch.where(valid, hit.t, torch.zeros_like(hit.t))
-    points = origins + t[..., None] * dirs
-    shape = _gather_hits(scene, hit.kind, hit.index)
-    p_local, n_local, normals = maybe_fused(_surface, compiled)(
-        points, dirs, hit.kind, shape["center"], shape["rotation"], shape["half"]
-    )
-
-    lights = scene.lights
-    # Hits and escaped rays as flat row indices, found once (two host syncs): boolean-mask indexing would
-    # find them again (and wait for the device) at every use.
+    # Hits and escaped rays as flat row indices, found once (two host syncs): everything below works on the
+    # N hit rows alone (sky rays need no surface), and boolean-mask indexing would sync at every use.
     num_rays = hit.t.shape[1]
     hit_rows, sky_rows = valid.reshape(-1).nonzero()[:, 0], (~valid).reshape(-1).nonzero()[:, 0]
 
     def at_hits(x: Tensor) -> Tensor:
         return x.reshape(-1, *x.shape[2:])[hit_rows]
 
-    hit_scene, hit_material = hit_rows // num_rays, at_hits(shape["material"])
-    colour = albedo(
-        scene.materials, hit_scene, hit_material, at_hits(p_local), at_hits(n_local), scene.photos, compiled
+    hit_scene, hit_kind, t_hit = hit_rows // num_rays, at_hits(hit.kind), at_hits(hit.t)  # (N,)
+    table, first_of_kind = _shape_table(scene)
+    shape = table[hit_scene * (table.shape[0] // scene.num_scenes) + first_of_kind[hit_kind] + at_hits(hit.index)]
+    to_eye = -at_hits(dirs)  # (N, 3)
+    p = at_hits(origins) - t_hit[:, None] * to_eye  # (N, 3) hit points
+    p_local, n_local, n = maybe_fused(_surface, compiled)(
+        p, -to_eye, hit_kind, shape[:, 0:3], shape[:, 3:12].reshape(-1, 3, 3), shape[:, 12:15]
     )
+    hit_material = shape[:, 15].long()
+    colour = albedo(scene.materials, hit_scene, hit_material, p_local, n_local, scene.photos, compiled)
     emission = scene.materials.emission[hit_scene, hit_material][:, None]
     gloss = scene.materials.gloss[hit_scene, hit_material][:, None]
-    to_eye = -at_hits(dirs)
     specular = torch.zeros_like(colour)
-    n, p = at_hits(normals), at_hits(points)  # (N, 3)
+    lights = scene.lights
     up = n[:, 2:3]
     irradiance = lights.sky[hit_scene] * (0.5 + 0.5 * up) + lights.ground[hit_scene] * (0.5 - 0.5 * up)
     light_terms = maybe_fused(_light, compiled)
@@ -141,14 +141,14 @@ def shade_rays(
             shadow_dir = dirs.new_zeros(total, 3)
             shadow_dir[:, 2] = 1
             shadow_dir[hit_rows] = torch.where(facing, to_light, shadow_dir[hit_rows])
-            max_t = t.new_zeros(total)
+            max_t = hit.t.new_zeros(total)
             reach = torch.where(directional, torch.full_like(distance, torch.inf), distance)
             max_t[hit_rows] = torch.where(facing, reach, 0.0)[:, 0]
             blocked = occluded(
                 scene.shapes,
                 shadow_origin.reshape(origins.shape),
                 shadow_dir.reshape(dirs.shape),
-                max_t.reshape(t.shape),
+                max_t.reshape(hit.t.shape),
                 compiled,
                 active=needed.reshape(valid.shape),
             )
@@ -211,8 +211,11 @@ def _scene_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, 
 
 def rays_per_pass(device: torch.device) -> int:
     """Rays traced and shaded at once; bigger requests are split (shading temporaries grow with it,
-    about 1 KB a ray): 8 M on a GPU, where each pass costs hundreds of kernel launches, 2 M on a CPU."""
-    return 1 << 23 if device.type == "cuda" else 1 << 21
+    about 1 KB a ray). On a GPU, where each pass costs hundreds of kernel launches and a few host syncs,
+    as many as a quarter of its memory holds (at least 8 M: 34 M on a 141 GB H200); 2 M on a CPU."""
+    if device.type != "cuda":
+        return 1 << 21
+    return max(1 << 23, torch.cuda.get_device_properties(device).total_memory // 4096)
 
 
 def _in_passes(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, rays_per_view: int, render):
