@@ -298,6 +298,8 @@ def prefetched(batches: Iterator[PairBatch], depth: int, device: torch.device) -
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     cuda = device.type == "cuda"
+    if cuda and device.index is None:  # the producer thread's set_device needs an index
+        device = torch.device("cuda", torch.cuda.current_device())
     stream = torch.cuda.Stream(device) if cuda else None
     if cuda:
         # The side stream first waits for everything queued so far (e.g. a pool rendered on the default stream).
