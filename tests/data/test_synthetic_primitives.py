@@ -9,7 +9,14 @@ import torch
 from pointmap.data.synthetic import make_scene
 from pointmap.data.synthetic.cameras import intrinsics_from_fov, look_at
 from pointmap.data.synthetic.palette import MaterialSpec
-from pointmap.data.synthetic.primitives import KINDS, _nearest_culled, shape_distances
+from pointmap.data.synthetic.primitives import (
+    KINDS,
+    _nearest_culled,
+    local_normals,
+    shape_distances,
+    to_local_frame,
+    to_world_frame,
+)
 from pointmap.data.synthetic.render import camera_rays, render_depth
 from pointmap.data.synthetic.scenes import Layout, SceneBuilder
 
@@ -96,3 +103,34 @@ def test_compiled_culling_matches_eager():
         eager = _nearest_culled(kind, scene.shapes[kind], origins, dirs)
         compiled = _nearest_culled(kind, scene.shapes[kind], origins, dirs, compiled=True)
         assert torch.equal(eager[0], compiled[0]) and torch.equal(eager[1], compiled[1])
+
+
+def test_local_normals_of_each_kind_at_known_points():
+    half = torch.tensor([1.0, 2.0, 0.5])
+    # (kind, local point, outward normal): quad +z; box faces by the largest |p| / half (x wins ties);
+    # sphere radial; cylinder side radial in xy, caps +-z (radius 1 = half x, height 0.5 = half z).
+    cases = [
+        (0, (0.3, -0.2, 0.0), (0.0, 0.0, 1.0)),
+        (1, (1.0, 0.5, 0.1), (1.0, 0.0, 0.0)),
+        (1, (0.2, -2.0, 0.1), (0.0, -1.0, 0.0)),
+        (1, (0.1, 0.3, -0.5), (0.0, 0.0, -1.0)),
+        (1, (-1.0, 2.0, 0.5), (-1.0, 0.0, 0.0)),
+        (2, (0.0, 0.6, 0.8), (0.0, 0.6, 0.8)),
+        (3, (0.6, 0.8, 0.1), (0.6, 0.8, 0.0)),
+        (3, (0.1, 0.2, 0.5), (0.0, 0.0, 1.0)),
+        (3, (0.1, 0.2, -0.5), (0.0, 0.0, -1.0)),
+    ]
+    kind = torch.tensor([c[0] for c in cases])
+    points = torch.tensor([c[1] for c in cases])
+    expected = torch.tensor([c[2] for c in cases])
+    normals = local_normals(kind, points, half.expand(len(cases), 3))
+    torch.testing.assert_close(normals, expected)
+
+
+def test_frame_changes_are_the_rotation_and_its_transpose():
+    generator = torch.Generator().manual_seed(0)
+    rotation, _ = torch.linalg.qr(torch.randn(5, 3, 3, generator=generator))  # (5, 3, 3) orthonormal
+    v = torch.randn(5, 3, generator=generator)
+    torch.testing.assert_close(to_world_frame(v, rotation), (rotation @ v[:, :, None])[:, :, 0])
+    torch.testing.assert_close(to_local_frame(v, rotation), (rotation.transpose(1, 2) @ v[:, :, None])[:, :, 0])
+    torch.testing.assert_close(to_local_frame(to_world_frame(v, rotation), rotation), v)
