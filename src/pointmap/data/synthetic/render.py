@@ -39,7 +39,7 @@ def camera_rays(intrinsics: Tensor, cam2world: Tensor, height: int, width: int, 
 
 def _shape_table(scene: SyntheticScene) -> tuple[Tensor, Tensor]:
     """Every shape of every scene as one row: (S * P, 16) float [centre 3, rotation 9, half extents 3,
-    material 1], shape kinds concatenated in KINDS order, and the (len(KINDS),) first column of each kind."""
+    material 1], each scene's P shapes in KINDS order; and (len(KINDS),) where each kind starts among them."""
     sets = [scene.shapes[name] for name in KINDS]
     rows = torch.cat(
         [torch.cat([s.center, s.rotation.flatten(-2), s.half, s.material[..., None].float()], -1) for s in sets], 1
