@@ -19,23 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import PIL.Image
 import torch
 
-from pointmap.data.synthetic.capture import room_capture
-from pointmap.data.synthetic.dataset import scene_seed
-from pointmap.eval.methods import sample_to_rgb8
-
-
-def render_photos(folder: Path, count: int) -> list[Path]:
-    """`count` 640x480 views around one held-out synthetic room, as PNG files in `folder`."""
-    views = room_capture(scene_seed("val", 0), count, 480, 640, device="cpu")
-    paths = []
-    for k, view in enumerate(views):
-        path = folder / f"{k:03d}.png"
-        PIL.Image.fromarray(sample_to_rgb8(view)).save(path)
-        paths.append(path)
-    return paths
+from pointmap.eval.synthetic_rooms import SyntheticRoomsConfig, held_out_rooms
 
 
 def main() -> None:
@@ -48,10 +34,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         photos = args.photos
-        if photos is None:
-            photos = Path(tmp) / "photos"
-            photos.mkdir()
-            render_photos(photos, args.images)
+        if photos is None:  # the first held-out room of `pointmap eval synthetic-rooms`, at 640x480
+            rooms = held_out_rooms(tmp, SyntheticRoomsConfig(rooms=1, views=args.images, size=(480, 640)), False)
+            photos = Path(rooms[0][2][0]).parent
         out = Path(tmp) / "out"
         command = [sys.executable, "-m", "pointmap.cli", "reconstruct", str(photos), "-o", str(out), "--overwrite"]
         command += ["--model", args.model] if args.model else []
