@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ import torch
 from PIL import Image, ImageOps
 
 import pointmap
+from pointmap.data.real.git_sources import find_repository, read_file
 from pointmap.eval.metrics import pairwise_pose_errors
 from pointmap.io_utils import atomic_write_bytes, atomic_write_text
 from pointmap.render_png import scene_to_pngs
@@ -54,16 +54,6 @@ def load_sets(manifest: Path = MANIFEST) -> list[dict]:
     """The photo sets of the manifest, each a dict of its TOML fields."""
     with open(manifest, "rb") as f:
         return tomllib.load(f)["set"]
-
-
-def _git_blob(git_dir: Path, commit: str, path: str) -> bytes:
-    result = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], capture_output=True, check=False
-    )
-    if result.returncode != 0:
-        reason = result.stderr.decode().strip()
-        raise FileNotFoundError(f"{git_dir}: no {path} at {commit} ({reason}); fetch the repository again")
-    return result.stdout
 
 
 def _downscaled(data: bytes) -> bytes:
@@ -100,14 +90,12 @@ def colmap_poses(image_dir: Path, camera_mode: str) -> dict[str, list[list[float
 
 def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
     """Copy one set's photos (downscaled) into data_dir/<name>/images and write its COLMAP reference."""
-    git_dir = mirrors / entry["repository"].replace("/", "+") / "repo"
-    if not git_dir.is_dir():
-        raise FileNotFoundError(f"{git_dir}: no git mirror of {entry['repository']}; fetch it first")
+    repo = find_repository(mirrors, entry["repository"])
     image_dir = data_dir / entry["name"] / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as originals:
         for name in entry["files"]:
-            data = _git_blob(git_dir, entry["commit"], f"{entry['path']}/{name}")
+            data = read_file(repo, entry["commit"], f"{entry['path']}/{name}")
             (Path(originals) / name).write_bytes(data)
             atomic_write_bytes(image_dir / name, _downscaled(data))
         poses = colmap_poses(Path(originals), entry["camera_mode"])

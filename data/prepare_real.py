@@ -19,6 +19,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pointmap.data.real.git_sources import find_repository, list_folder, read_file
+from pointmap.io_utils import atomic_write_bytes
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, published as tomli
@@ -77,27 +80,6 @@ def select_photos(names: list[str], build: Build) -> list[str]:
     return photos[build.start : stop : build.step]
 
 
-def find_repository(repos: Path, repository: str) -> Path:
-    """The git directory of `owner/name` under repos: a fetch mirror, else a clone."""
-    owner_name = repository.replace("/", "+")
-    for candidate in (repos / owner_name / "repo", repos / owner_name, repos / repository.split("/")[1]):
-        if (candidate / "HEAD").is_file() or (candidate / ".git").exists():
-            return candidate
-    raise FileNotFoundError(f"{repos}: no git repository of {repository}; fetch or clone it into {repos / owner_name}")
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
-
-
-def list_folder(repo: Path, commit: str, path: str) -> list[str]:
-    """File names in folder `path` of the tree at `commit`."""
-    result = _git(repo, "ls-tree", "--name-only", f"{commit}:{path}")
-    if result.returncode != 0:
-        raise FileNotFoundError(f"{repo}: no folder {path} at {commit} ({result.stderr.decode().strip()})")
-    return result.stdout.decode().splitlines()
-
-
 def copy_build(scene: dict, build: Build, repos: Path, photos_dir: Path) -> tuple[list[str], list[str]]:
     """Copy a build's photos into photos_dir/<build.name>; returns (copied, missing) file names."""
     repo = find_repository(repos, scene["repository"])
@@ -110,13 +92,12 @@ def copy_build(scene: dict, build: Build, repos: Path, photos_dir: Path) -> tupl
         raise FileExistsError(f"{out_dir}: holds {strangers[:3]}, not in build {build.name}; empty it first")
     copied, missing = [], []
     for name in selected:
-        blob = _git(repo, "cat-file", "blob", f"{scene['commit']}:{scene['path']}/{name}")
-        if blob.returncode != 0:
+        try:
+            data = read_file(repo, scene["commit"], f"{scene['path']}/{name}")
+        except FileNotFoundError:
             missing.append(name)
             continue
-        partial = out_dir / f".{name}.part"
-        partial.write_bytes(blob.stdout)
-        partial.replace(out_dir / name)
+        atomic_write_bytes(out_dir / name, data)
         copied.append(name)
     return copied, missing
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from pointmap.data.real.git_sources import find_repository
+
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("prepare_real", REPO / "data" / "prepare_real.py")
 prepare_real = importlib.util.module_from_spec(_spec)
@@ -73,11 +75,11 @@ def test_a_clone_named_after_the_repository_serves_too(fake_mirror, tmp_path):
     mirrors, scene = fake_mirror
     clones = tmp_path / "clones"
     subprocess.run(["git", "clone", "-q", str(mirrors / "someone+shots" / "repo"), str(clones / "shots")], check=True)
-    assert prepare_real.find_repository(clones, "someone/shots") == clones / "shots"
+    assert find_repository(clones, "someone/shots") == clones / "shots"
     copied, _ = prepare_real.copy_build(scene, Build("first", "shots", count=1), clones, tmp_path / "photos")
     assert copied == ["a.jpg"]
     with pytest.raises(FileNotFoundError, match="someone/other"):
-        prepare_real.find_repository(clones, "someone/other")
+        find_repository(clones, "someone/other")
 
 
 def test_a_photo_missing_from_the_mirror_is_reported(fake_mirror, tmp_path):
