@@ -87,6 +87,8 @@ def initial_model(config: TrainConfig, device: torch.device) -> DUSt3R:
     for name, param in model.named_parameters():
         param.requires_grad_(not (config.model.freeze_encoder and name.startswith(ENCODER_PREFIXES)))
     freeze_unused(model)
+    if config.model.compile:
+        model.compile_blocks()
     return model.train()
 
 
@@ -110,13 +112,15 @@ def freeze_unused(model: DUSt3R) -> list[str]:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters; biases and normalisation weights (1-D) get no weight decay."""
+    """AdamW over the trainable parameters; biases and normalisation weights (1-D) get no weight decay.
+    On a GPU it is the fused implementation (one kernel for the whole update)."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         {"params": [p for _, p in trainable if p.ndim > 1], "weight_decay": config.optim.weight_decay},
         {"params": [p for _, p in trainable if p.ndim <= 1], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
+    fused = all(p.is_cuda for _, p in trainable)
+    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas, fused=fused or None)
 
 
 def batch_loss(model: nn.Module, batch: PairBatch, config: TrainConfig) -> tuple[torch.Tensor, dict]:
