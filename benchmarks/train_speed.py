@@ -84,15 +84,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="override data.num_workers")
     parser.add_argument("--prefetch", type=int, default=None, help="override data.prefetch")
     parser.add_argument("--render-steps", type=int, default=None, help="override data.render_steps")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="override model.compile (torch.compile'd transformer blocks)")
     args = parser.parse_args()
     config = load_config(args.config)
     overrides = {"batch_size": args.batch, "num_workers": args.workers, "prefetch": args.prefetch,
                  "render_steps": args.render_steps}
     data = dataclasses.replace(config.data, **{k: v for k, v in overrides.items() if v is not None})
-    model = config.model if args.compile is None else dataclasses.replace(config.model, compile=args.compile)
-    config = benchmark_config(dataclasses.replace(config, data=data, model=model), args.steps)
+    config = benchmark_config(dataclasses.replace(config, data=data), args.steps)
     with tempfile.TemporaryDirectory() as out:
         probe = Trainer(config, Path(out) / "probe", verbose=False)
         data_pairs = data_rate(probe, args.batches)
@@ -114,8 +111,7 @@ def main() -> None:
     world = trainer.world_size
     print(f"{args.config} on {device} x{world}, batch {config.data.batch_size}/process, accumulation "
           f"{config.optim.accumulation}, amp {config.optim.amp}, workers {config.data.num_workers}, "
-          f"prefetch {config.data.prefetch}, render_steps {config.data.render_steps}, "
-          f"compiled blocks {config.model.compile}")
+          f"prefetch {config.data.prefetch}, render_steps {config.data.render_steps}")
     print(f"  data only : {data_pairs * world:8.1f} pairs/s (rank 0's stream x {world})")
     print(f"  model only: {model_pairs * world:8.1f} pairs/s (one fixed batch)")
     print(f"  training  : {statistics.median(rates):8.1f} pairs/s median, best {max(rates):.1f}; the loop waited "

@@ -145,15 +145,3 @@ def test_init_from_a_checkpoint_folder_or_the_bundled_model(dataset, tmp_path):
     model = Trainer(bundled, tmp_path / "third", verbose=False).model
     reference = load_model()
     assert torch.equal(model.state_dict()["enc_norm.weight"], reference.state_dict()["enc_norm.weight"])
-
-
-@pytest.mark.slow  # compiling the blocks on the CPU takes about 35 s
-def test_compiled_blocks_train_like_the_eager_model(dataset, tmp_path):
-    losses = {}
-    for compiled in (False, True):
-        config = tiny_config(dataset, steps=4, eval_every=100, checkpoint_every=100)
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, compile=compiled))
-        Trainer(config, tmp_path / f"run-{compiled}", verbose=False).fit()
-        losses[compiled] = [float(r["loss"]) for r in _train_rows(tmp_path / f"run-{compiled}").values()]
-    assert len(losses[True]) == 4
-    assert losses[True] == pytest.approx(losses[False], rel=1e-4)

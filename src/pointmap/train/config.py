@@ -35,9 +35,6 @@ class ModelSection:
     """ModelConfig fields for init="scratch" (unset fields keep ModelConfig's defaults)."""
     freeze_encoder: bool = False
     """Train only the decoders and heads (the patch embedding and encoder blocks stay fixed)."""
-    compile: bool = False
-    """torch.compile each transformer block (`DUSt3R.compile_blocks`): fused RoPE, norms and residuals,
-    fewer kernel launches; the first steps compile. Checkpoints and weights are the same either way."""
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,6 @@ def initial_model(config: TrainConfig, device: torch.device) -> DUSt3R:
     for name, param in model.named_parameters():
         param.requires_grad_(not (config.model.freeze_encoder and name.startswith(ENCODER_PREFIXES)))
     freeze_unused(model)
-    if config.model.compile:
-        model.compile_blocks()
     return model.train()
 
 
