@@ -69,7 +69,7 @@ def oracle_answers(scene, generator=None):
     }
 
 
-@pytest.mark.parametrize("pose_method", ["pnp", "procrustes"])
+@pytest.mark.parametrize("pose_method", ["pnp-both", "pnp", "procrustes"])
 def test_analyze_pair_noise_free(scene, pose_method):
     result = analyze_pair(OracleModel(oracle_answers(scene)), view(1), view(2), pose_method=pose_method, subsample=4)
     torch.testing.assert_close(result.cam2_to_cam1.double(), scene.cam2_to_cam1, atol=1e-4, rtol=0)
@@ -86,7 +86,7 @@ def test_analyze_pair_noise_free(scene, pose_method):
     assert float((error < 1.0).float().mean()) >= 0.99
 
 
-@pytest.mark.parametrize("pose_method", ["pnp", "procrustes"])
+@pytest.mark.parametrize("pose_method", ["pnp-both", "pnp", "procrustes"])
 def test_analyze_pair_with_depth_noise_and_outliers(scene, pose_method):
     answers = oracle_answers(scene, torch.Generator().manual_seed(5))
     result = analyze_pair(OracleModel(answers), view(1), view(2), pose_method=pose_method)
@@ -107,17 +107,36 @@ def test_monocular_depth_and_focal(scene):
 
 
 def test_analyze_pair_rejects_unknown_pose_method(scene):
-    with pytest.raises(ValueError, match="pose_method='ransac': pick 'pnp' or 'procrustes'"):
+    with pytest.raises(ValueError, match="pose_method='ransac': pick 'pnp-both', 'pnp' or 'procrustes'"):
         analyze_pair(OracleModel(oracle_answers(scene)), view(1), view(2), pose_method="ransac")
 
 
-def test_pnp_failure_falls_back_to_procrustes(scene, monkeypatch):
+@pytest.mark.parametrize("pose_method", ["pnp-both", "pnp"])
+def test_pnp_failure_falls_back_to_procrustes(scene, monkeypatch, pose_method):
     def no_pose(*args, **kwargs):
         raise ValueError("PnP-RANSAC found no pose")
 
     monkeypatch.setattr("pointmap.two_view.pnp_ransac", no_pose)
     model = OracleModel(oracle_answers(scene))
     with pytest.warns(UserWarning, match="2.png: PnP-RANSAC found no pose; using pose_method='procrustes'"):
-        result = analyze_pair(model, view(1), view(2), pose_method="pnp")
+        result = analyze_pair(model, view(1), view(2), pose_method=pose_method)
     expected = analyze_pair(model, view(1), view(2), pose_method="procrustes")
     assert torch.equal(result.cam2_to_cam1, expected.cam2_to_cam1)
+
+
+def test_pnp_both_averages_the_two_directions(scene, monkeypatch):
+    # Each direction's PnP is off by 2 degrees about z, in opposite senses: the mean is the true pose.
+    # Translation directions off by the same rotation average back onto the true one, up to the cos(2 deg)
+    # shortening of their part across the z axis (0.006 deg here).
+    true = scene.cam2_to_cam1.double()
+    twist = torch.eye(4, dtype=torch.float64)
+    angle = torch.tensor(2.0, dtype=torch.float64).deg2rad()
+    twist[:2, :2] = torch.tensor([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]])
+    first = twist @ true  # camera 2 -> camera 1, as the (1, 2) direction would find it
+    second = invert_pose((twist.T @ true)[None])[0]  # camera 1 -> camera 2, as the (2, 1) direction would
+    poses = iter([first, second])
+    monkeypatch.setattr("pointmap.two_view.pnp_ransac", lambda *args, **kwargs: (next(poses), None))
+    result = analyze_pair(OracleModel(oracle_answers(scene)), view(1), view(2), pose_method="pnp-both")
+    assert rotation_error_deg(result.cam2_to_cam1[:3, :3].double(), true[:3, :3]) < 1e-3
+    assert angle_between_deg(result.cam2_to_cam1[:3, 3].double(), true[:3, 3]) < 0.01
+    assert torch.isclose(result.cam2_to_cam1[:3, 3].double().norm(), true[:3, 3].norm(), rtol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -71,11 +72,40 @@ def monocular_depth(
     return MonocularDepth(depth=pts3d[..., 2], focal=float(focal), conf=conf, pts3d=pts3d)
 
 
+def _confident(conf: Tensor, min_conf: float) -> Tensor:
+    """(H, W) mask of the pixels above `min_conf`; all pixels if fewer than 4 are (rather than fail)."""
+    mask = conf > min_conf
+    return mask if int(mask.sum()) >= 4 else torch.ones_like(mask)
+
+
+def _pnp_pose(pts: Tensor, mask: Tensor, focal: float, seed: int) -> Tensor:
+    """(4, 4) float64 pose of the camera whose pixels see `pts` (H, W, 3), from PnP-RANSAC on `mask`."""
+    height, width = pts.shape[:2]
+    K = intrinsics_from_focal(torch.tensor([focal], dtype=torch.float64), height, width)[0]
+    pixels = pixel_grid(height, width, dtype=torch.float64)
+    return pnp_ransac(pts[mask], pixels[mask], K, seed=seed)[0].double()
+
+
+def _mean_pose(first: Tensor, second: Tensor) -> Tensor:
+    """The mean of two (4, 4) estimates of one rigid pose: the chordal mean of the rotations (their sum
+    projected onto SO(3)) and the mean of the unit translation directions, at `first`'s length (the two
+    estimates come from predictions of different scales)."""
+    u, _, vt = torch.linalg.svd(first[:3, :3] + second[:3, :3])
+    fix = torch.ones(3, dtype=first.dtype)
+    fix[2] = torch.sign(torch.linalg.det(u @ vt))
+    pose = first.clone()
+    pose[:3, :3] = u @ torch.diag(fix) @ vt
+    length = first[:3, 3].norm()
+    direction = first[:3, 3] / length.clamp_min(1e-12) + second[:3, 3] / second[:3, 3].norm().clamp_min(1e-12)
+    pose[:3, 3] = direction / direction.norm().clamp_min(1e-12) * length
+    return pose
+
+
 def analyze_pair(
     model: DUSt3R,
     view1: View,
     view2: View,
-    pose_method: Literal["pnp", "procrustes"] = "pnp",
+    pose_method: Literal["pnp-both", "pnp", "procrustes"] = "pnp-both",
     min_conf: float | None = None,
     subsample: int = 8,
     amp_dtype: torch.dtype | str | None = None,
@@ -85,16 +115,19 @@ def analyze_pair(
     """Matches, relative pose, focals and depth maps of two images from the network's two predictions.
 
     Both directions (1, 2) and (2, 1) are predicted. Focals come from each view's pointmap in its own
-    frame (Weiszfeld). The pose of camera 2 comes either from PnP-RANSAC of view 2's points in camera 1's
-    frame against view 2's pixels and focal ("pnp", as the official pair viewer), or from the similarity
-    between view 2's points predicted in both frames ("procrustes"). Matches are reciprocal nearest
-    neighbours of the (1, 2) prediction's two pointmaps.
+    frame (Weiszfeld). The pose of camera 2 comes from PnP-RANSAC of view 2's points in camera 1's frame
+    against view 2's pixels and focal ("pnp", as the official pair viewer); or from that and PnP-RANSAC
+    of the (2, 1) prediction, camera 1 in camera 2's frame, averaged ("pnp-both": the chordal mean of the
+    two rotations, the mean of the two unit translation directions at the first one's length); or from the
+    similarity between view 2's points predicted in both frames ("procrustes"). Matches are reciprocal
+    nearest neighbours of the (1, 2) prediction's two pointmaps.
 
     Args:
         model: a DUSt3R network.
         view1, view2: images from `load_images`.
-        pose_method: "pnp" or "procrustes"; "pnp" falls back to "procrustes" with a warning when RANSAC
-            finds no pose (e.g. on the flat output of an untrained model).
+        pose_method: "pnp-both", "pnp" or "procrustes". The PnP methods fall back to "procrustes" with a
+            warning when RANSAC finds no pose of camera 2 (e.g. on the flat output of an untrained model);
+            "pnp-both" keeps the first pose alone when the second direction finds none.
         min_conf: confidence threshold for matches and for the points the pose is fitted on; default the
             model's `config.min_conf`.
         subsample: stride of the start grid of the matching.
@@ -102,29 +135,27 @@ def analyze_pair(
         device: where the network runs; default the model's.
         seed: seed of the PnP RANSAC sampler.
     """
-    if pose_method not in ("pnp", "procrustes"):
-        raise ValueError(f"pose_method={pose_method!r}: pick 'pnp' or 'procrustes'")
+    if pose_method not in ("pnp-both", "pnp", "procrustes"):
+        raise ValueError(f"pose_method={pose_method!r}: pick 'pnp-both', 'pnp' or 'procrustes'")
     if min_conf is None:
         min_conf = model.config.min_conf
     preds = infer_pairs(model, [view1, view2], [(0, 1), (1, 0)], amp_dtype=amp_dtype, device=device, verbose=False)
     pts1, pts2, conf1, conf2 = preds.edge(0, 1)
-    pts2_in_2, _, conf2_in_2, _ = preds.edge(1, 0)
+    pts2_in_2, pts1_in_2, conf2_in_2, conf1_in_2 = preds.edge(1, 0)
     focal1 = float(estimate_focal(pts1[None], conf1[None])[0])
     focal2 = float(estimate_focal(pts2_in_2[None], conf2_in_2[None])[0])
 
-    mask2 = conf2 > min_conf
-    if int(mask2.sum()) < 4:
-        # Too few confident points for a pose: fall back to all of them rather than fail.
-        mask2 = torch.ones_like(mask2)
-    if pose_method == "pnp":
-        height2, width2 = pts2.shape[:2]
-        K2 = intrinsics_from_focal(torch.tensor([focal2], dtype=torch.float64), height2, width2)[0]
-        pixels2 = pixel_grid(height2, width2, dtype=torch.float64)
+    mask2 = _confident(conf2, min_conf)
+    if pose_method in ("pnp", "pnp-both"):
         try:
-            cam2_to_cam1, _ = pnp_ransac(pts2[mask2], pixels2[mask2], K2, seed=seed)
+            cam2_to_cam1 = _pnp_pose(pts2, mask2, focal2, seed)
         except ValueError as err:
             warnings.warn(f"{view2.path}: {err}; using pose_method='procrustes' instead", stacklevel=2)
             pose_method = "procrustes"
+    if pose_method == "pnp-both":
+        with contextlib.suppress(ValueError):  # no pose this way: keep the first direction's
+            cam1_to_cam2 = _pnp_pose(pts1_in_2, _confident(conf1_in_2, min_conf), focal1, seed)
+            cam2_to_cam1 = _mean_pose(cam2_to_cam1, invert_pose(cam1_to_cam2[None])[0])
     if pose_method == "procrustes":
         weights = torch.where(mask2, conf2 * conf2_in_2, torch.zeros_like(conf2))
         cam2_to_cam1 = relative_pose_procrustes(pts2[None].double(), pts2_in_2[None].double(), weights[None])[0][0]

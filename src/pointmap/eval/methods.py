@@ -67,7 +67,7 @@ def depth_to_original(depth, view: View) -> np.ndarray:
 
 
 class PointmapPairs:
-    """pointmap on a pair: `analyze_pair` (network on both orders, Weiszfeld focals, PnP-RANSAC pose).
+    """pointmap on a pair: `analyze_pair` (network on both orders, Weiszfeld focals, PnP-RANSAC poses of both).
 
     Uncalibrated: the method sees the two images only, never the ground-truth intrinsics.
     """
@@ -77,7 +77,7 @@ class PointmapPairs:
         model: DUSt3R,
         size: int | None = None,
         device: str | torch.device = "cpu",
-        pose_method: str = "pnp",
+        pose_method: str = "pnp-both",
         amp_dtype: str | None = None,
     ):
         self.model, self.size, self.device = model, size, device
