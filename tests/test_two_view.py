@@ -140,3 +140,15 @@ def test_pnp_both_averages_the_two_directions(scene, monkeypatch):
     assert rotation_error_deg(result.cam2_to_cam1[:3, :3].double(), true[:3, :3]) < 1e-3
     assert angle_between_deg(result.cam2_to_cam1[:3, 3].double(), true[:3, 3]) < 0.01
     assert torch.isclose(result.cam2_to_cam1[:3, 3].double().norm(), true[:3, 3].norm(), rtol=1e-5)
+
+
+def test_depth2_comes_from_view_2s_own_prediction_at_the_pair_scale(scene):
+    # The (2, 1) prediction's own pointmap of view 2 (at 0.7 times the scale) carries a bump of +10 % depth
+    # that the (1, 2) prediction's cross-view points lack: depth2 follows the own prediction, at scale 1.
+    answers = oracle_answers(scene)
+    own, pts1_in_2 = answers[(2, 1)]
+    bump = torch.ones(HEIGHT, WIDTH, 1, dtype=own.dtype)
+    bump[:8, :8] = 1.1
+    answers[(2, 1)] = (own * bump, pts1_in_2)
+    result = analyze_pair(OracleModel(answers), view(1), view(2), subsample=4)
+    torch.testing.assert_close(result.depth2.double(), scene.depth2 * bump[..., 0].double(), atol=1e-4, rtol=1e-4)

@@ -27,7 +27,9 @@ class PairAnalysis:
         matches1, matches2: (M, 2) long pixel (x, y) of corresponding points in processed images 1 and 2.
         cam2_to_cam1: (4, 4) float32 rigid pose of camera 2 in camera 1's frame (OpenCV axes).
         focal1, focal2: focal lengths in processed-image pixels, principal point at the image centre.
-        depth1, depth2: (H1, W1), (H2, W2) z-depth of each view in its own camera, consistent with pts1, pts2.
+        depth1, depth2: (H1, W1), (H2, W2) z-depth of each view in its own camera: each from the prediction
+            where that view is the first (the more accurate head), depth2 brought to the (1, 2) prediction's
+            scale by its median ratio to pts2's depths in camera 2; depth1 is pts1's z.
         conf1, conf2: (H1, W1), (H2, W2) confidences (>= 1) of the (1, 2) prediction.
         pts1, pts2: (H1, W1, 3), (H2, W2, 3) both views' points in camera 1's frame.
     """
@@ -101,6 +103,15 @@ def _mean_pose(first: Tensor, second: Tensor) -> Tensor:
     return pose
 
 
+def _rescaled(depth: Tensor, reference: Tensor, mask: Tensor) -> Tensor:
+    """`depth` (H, W) times its median ratio to `reference` (H, W) over `mask`'s pixels where both are
+    positive; `reference` itself where there are none."""
+    usable = mask & (depth > 0) & (reference > 0)
+    if not bool(usable.any()):
+        return reference
+    return depth * (reference[usable] / depth[usable]).median()
+
+
 def analyze_pair(
     model: DUSt3R,
     view1: View,
@@ -161,7 +172,8 @@ def analyze_pair(
         cam2_to_cam1 = relative_pose_procrustes(pts2[None].double(), pts2_in_2[None].double(), weights[None])[0][0]
     cam2_to_cam1 = cam2_to_cam1.float()
 
-    depth2 = transform_points(invert_pose(cam2_to_cam1[None]), pts2[None])[0, ..., 2]
+    depth2_cross = transform_points(invert_pose(cam2_to_cam1[None]), pts2[None])[0, ..., 2]
+    depth2 = _rescaled(pts2_in_2[..., 2], depth2_cross, mask2)
     matches1, matches2 = reciprocal_matches(pts1, pts2, conf1, conf2, min_conf=min_conf, subsample=subsample)
     return PairAnalysis(
         matches1=matches1,
