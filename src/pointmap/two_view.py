@@ -14,6 +14,7 @@ from pointmap.geometry.cameras import intrinsics_from_focal, invert_pose, pixel_
 from pointmap.geometry.focal import estimate_focal
 from pointmap.geometry.matching import reciprocal_matches
 from pointmap.geometry.pnp import pnp_ransac, relative_pose_procrustes
+from pointmap.geometry.procrustes import nearest_rotation
 from pointmap.images import View
 from pointmap.inference import infer_pairs
 from pointmap.model.network import DUSt3R
@@ -92,11 +93,8 @@ def _mean_pose(first: Tensor, second: Tensor) -> Tensor:
     """The mean of two (4, 4) estimates of one rigid pose: the chordal mean of the rotations (their sum
     projected onto SO(3)) and the mean of the unit translation directions, at `first`'s length (the two
     estimates come from predictions of different scales)."""
-    u, _, vt = torch.linalg.svd(first[:3, :3] + second[:3, :3])
-    fix = torch.ones(3, dtype=first.dtype)
-    fix[2] = torch.sign(torch.linalg.det(u @ vt))
     pose = first.clone()
-    pose[:3, :3] = u @ torch.diag(fix) @ vt
+    pose[:3, :3] = nearest_rotation(first[:3, :3] + second[:3, :3])
     length = first[:3, 3].norm()
     direction = first[:3, 3] / length.clamp_min(1e-12) + second[:3, 3] / second[:3, 3].norm().clamp_min(1e-12)
     pose[:3, 3] = direction / direction.norm().clamp_min(1e-12) * length

@@ -14,7 +14,7 @@ from torch import Tensor
 from pointmap.align.samples import EdgeSamples
 from pointmap.align.state import CameraState, KnownCameras
 from pointmap.geometry.focal import estimate_focal
-from pointmap.geometry.procrustes import weighted_procrustes
+from pointmap.geometry.procrustes import nearest_rotation, weighted_procrustes
 
 
 def edge_scores(samples: EdgeSamples) -> Tensor:
@@ -187,10 +187,7 @@ def similarity_to_known(state: CameraState, known: KnownCameras) -> tuple[Tensor
     has_pose = known.has_pose
     poses = known.poses[has_pose]
     est_rot, est_centre = state.rotation[has_pose], state.centre[has_pose]
-    u, _, vh = torch.linalg.svd((poses[:, :3, :3] @ est_rot.transpose(1, 2)).sum(0).double())
-    flip = torch.ones(3, dtype=torch.float64, device=u.device)
-    flip[2] = torch.sign(torch.linalg.det(u @ vh))
-    rotation = (u @ torch.diag(flip) @ vh).to(state.rotation.dtype)
+    rotation = nearest_rotation((poses[:, :3, :3] @ est_rot.transpose(1, 2)).sum(0)).to(state.rotation.dtype)
     known_centre = poses[:, :3, 3]
     est_offsets = (est_centre - est_centre.mean(0)) @ rotation.T
     known_offsets = known_centre - known_centre.mean(0)

@@ -21,15 +21,7 @@ from tqdm.auto import tqdm
 
 from pointmap.align.samples import EdgeSamples
 from pointmap.align.state import CameraState, EdgeSimilarities, KnownCameras
-
-
-def nearest_rotation(matrix: Tensor) -> Tensor:
-    """(B, 3, 3) rotation R maximising trace(R^T matrix) (SVD in float64, reflections flipped away)."""
-    u, _, vh = torch.linalg.svd(matrix.double())
-    sign = torch.where(torch.linalg.det(u @ vh) < 0, -1.0, 1.0)
-    flip = torch.ones_like(u[:, 0])
-    flip[:, 2] = sign
-    return (u @ torch.diag_embed(flip) @ vh).to(matrix.dtype)
+from pointmap.geometry.procrustes import nearest_rotation
 
 
 def fit_edges(samples: EdgeSamples, world: Tensor, weights: Tensor, unit_mean_log_scale: bool) -> EdgeSimilarities:

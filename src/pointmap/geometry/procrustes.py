@@ -45,6 +45,15 @@ def weighted_procrustes(
     return scale.to(dtype), rotation.to(dtype), translation.to(dtype)
 
 
+def nearest_rotation(matrix: Tensor) -> Tensor:
+    """(..., 3, 3) rotation R maximising trace(R^T matrix) (SVD in float64, reflections flipped away)."""
+    u, _, vh = torch.linalg.svd(matrix.double())
+    sign = torch.where(torch.linalg.det(u @ vh) < 0, -1.0, 1.0)
+    flip = torch.ones_like(u[..., 0])
+    flip[..., 2] = sign
+    return (u @ torch.diag_embed(flip) @ vh).to(matrix.dtype)
+
+
 def similarity_matrix(scale: Tensor, rotation: Tensor, translation: Tensor) -> Tensor:
     """(B, 4, 4) matrix of x -> s R x + t from scale (B,), rotation (B, 3, 3), translation (B, 3)."""
     out = torch.zeros(*rotation.shape[:-2], 4, 4, device=rotation.device, dtype=rotation.dtype)
