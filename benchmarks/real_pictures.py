@@ -16,7 +16,8 @@ the first camera; the first camera's frustum in blue, the others red), DIR/<set>
 photos as DIR/<set>_photos.jpg, and DIR/summary.json, and prints per set: seconds, median
 confidence, share of pixels kept, and against COLMAP, over every pair of images both registered, the
 median relative rotation error, the median translation direction error and the share of pairs within
-15 degrees on both.
+15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view
+pose), which tells the network's pairwise error apart from the global alignment's.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from PIL import Image, ImageOps
 import pointmap
 from pointmap.data.real.git_sources import find_repository, read_file
 from pointmap.eval.metrics import pairwise_pose_errors
+from pointmap.images import load_images
 from pointmap.io_utils import atomic_write_bytes, atomic_write_text
 from pointmap.render_png import scene_to_pngs
+from pointmap.two_view import analyze_pair
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -163,7 +166,29 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
             result["pairs_within_15deg"] = round(
                 float(np.mean((rotation_errors < 15) & (translation_errors < 15))), 3
             )
+            paths = [Path(scene.views[index].path) for index in both]
+            rotation_errors, translation_errors = two_view_errors(model, paths, colmap, device)
+            result["two_view_rre_median_deg"] = round(float(np.median(rotation_errors)), 2)
+            result["two_view_rte_median_deg"] = round(float(np.median(translation_errors)), 2)
+            result["two_view_pairs_within_15deg"] = round(
+                float(np.mean((rotation_errors < 15) & (translation_errors < 15))), 3
+            )
     return result
+
+
+def two_view_errors(model, paths: list[Path], colmap: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Relative rotation and translation-direction errors (degrees) of every pair i < j of `paths` against
+    `colmap` (N, 4, 4) cam2world, each pair's pose from `analyze_pair` alone."""
+    views = load_images(paths, size=model.image_size, verbose=False)
+    rotation_errors, translation_errors = [], []
+    for i in range(len(views)):
+        for j in range(i + 1, len(views)):
+            pair = analyze_pair(model, views[i], views[j], device=device)
+            estimated = np.stack([np.eye(4), pair.cam2_to_cam1.double().cpu().numpy()])  # cam j in cam i's frame
+            rotation, translation = pairwise_pose_errors(estimated, colmap[[i, j]])
+            rotation_errors.append(rotation[0])
+            translation_errors.append(translation[0])
+    return np.asarray(rotation_errors), np.asarray(translation_errors)
 
 
 def _format(result: dict) -> str:
@@ -175,7 +200,9 @@ def _format(result: dict) -> str:
         line += (
             f"  vs COLMAP ({result['colmap_registered']} reg.): median rotation error {result['rre_median_deg']:.1f}"
             f" deg, translation direction {result['rte_median_deg']:.1f} deg,"
-            f" {100 * result['pairs_within_15deg']:.0f} % pairs within 15 deg"
+            f" {100 * result['pairs_within_15deg']:.0f} % pairs within 15 deg;"
+            f" two-view {result['two_view_rre_median_deg']:.1f} / {result['two_view_rte_median_deg']:.1f} deg,"
+            f" {100 * result['two_view_pairs_within_15deg']:.0f} %"
         )
     return line
 
