@@ -148,3 +148,21 @@ def test_one_stack_for_all_kinds_gives_the_items_of_one_stack_per_kind(train):
             assert torch.equal(a.cam2world, b.cam2world) and torch.equal(a.intrinsics, b.intrinsics)
             torch.testing.assert_close(a.image, b.image, atol=1e-5, rtol=0)
             torch.testing.assert_close(a.depth, b.depth, atol=1e-5, rtol=0)
+
+
+def _turn_deg(view1: ViewSample, view2: ViewSample) -> float:
+    relative = view1.cam2world[:3, :3].T @ view2.cam2world[:3, :3]
+    return torch.rad2deg(torch.arccos(((relative.trace() - 1) / 2).clamp(-1, 1))).item()
+
+
+def test_wide_share_keeps_first_views_and_turns_second_views_further(train):
+    wide = SyntheticPairDataset(replace(CONFIG, wide_share=1.0), "train", SIZE)
+    items = [0, 1, 2, 3, 8, 9, 10, 11]
+    turns, wide_turns = [], []
+    for (a1, a2, _), (b1, b2, _) in zip(train.render_batch(items), wide.render_batch(items), strict=True):
+        assert torch.equal(a1.cam2world, b1.cam2world)  # the same first view: wide_share draws after it
+        turns.append(_turn_deg(a1, a2))
+        wide_turns.append(_turn_deg(b1, b2))
+    # The widest candidate in the overlap range turns at least as far as the first one in range.
+    assert all(w >= t - 1e-3 for t, w in zip(turns, wide_turns, strict=True))
+    assert sum(wide_turns) > sum(turns) + 10

@@ -57,7 +57,11 @@ class SyntheticConfig:
     first_candidates: int = 4
     """First-view candidates probed per pair; the first with an open view (see cameras.open_view) is kept."""
     candidates: int = 8
-    """Second-view candidates probed per pair; the first one in the overlap range is kept."""
+    """Second-view candidates probed per pair; the first one in the overlap range is kept (see wide_share)."""
+    wide_share: float = 0.0
+    """Share of items that keep instead the candidate in the overlap range that turns furthest from the first
+    view: the default draw turns a median 20 deg between the two views, photos of one object or room taken
+    around it 40-55 deg. 0 keeps every item's cameras as they were."""
     probe_size: tuple[int, int] = (24, 32)
     """(H, W) of the depth-only renders that measure candidate overlap."""
     hfov_deg: tuple[float, float] = (45.0, 80.0)
@@ -94,6 +98,7 @@ class CameraCandidates:
         second_k: (N, F, C, 3, 3) their intrinsics at the rendered size.
         second_probe_k: (N, F, C, 3, 3) their intrinsics at the probe size.
         second_clear: (N, F, C) bool, whether each second eye stands clear of the obstacles.
+        prefer_wide: (N,) bool, whether the item keeps its widest-turning second view (see wide_share).
     """
 
     first_pose: Tensor
@@ -103,6 +108,7 @@ class CameraCandidates:
     second_k: Tensor
     second_probe_k: Tensor
     second_clear: Tensor
+    prefer_wide: Tensor
 
     def to(self, device: torch.device) -> CameraCandidates:
         """The candidates on `device`, moved in one copy per dtype (see scenes.packed_to)."""
@@ -211,23 +217,28 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             self._photos = load_photo_bank(self.config.photo_folder, device=self.device)
         return self._photos
 
-    def _random_blocks(self, indices: list[int], seeds: Sequence[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _random_blocks(self, indices: list[int], seeds: Sequence[int]) -> tuple[Tensor, ...]:
         """Each item's random numbers, from its own generator (item index, its scene's seed): first-view
-        (N, F, ...) and second-view (N, C, ...) uniform and normal blocks."""
+        (N, F, ...) and second-view (N, C, ...) uniform and normal blocks, then (N,) whether it prefers a
+        wide pair (drawn last, so that the blocks do not depend on wide_share)."""
         blocks = []
         for index, seed in zip(indices, seeds, strict=True):
             generator = torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
             first = draw_blocks(generator, self.config.first_candidates, FIRST_UNIFORMS, FIRST_NORMALS)
             second = draw_blocks(generator, self.config.candidates, SECOND_UNIFORMS, SECOND_NORMALS)
-            blocks.append((*first, *second))
+            wide = torch.rand((), generator=generator) < self.config.wide_share
+            blocks.append((*first, *second, wide))
         return tuple(torch.stack(column) for column in zip(*blocks, strict=True))
 
-    def _choose(self, overlaps: Tensor, usable: Tensor) -> Tensor:
-        """(N,) index of the kept candidate per item from (N, C) probe overlaps and usability."""
+    def _choose(self, overlaps: Tensor, usable: Tensor, turn_cos: Tensor, prefer_wide: Tensor) -> Tensor:
+        """(N,) index of the kept candidate per item from (N, C) probe overlaps, usability and cosines of
+        the candidates' rotation angles from the first view, and (N,) whether the item prefers a wide pair."""
         overlaps = torch.where(usable, overlaps, -1.0)
         in_range = (overlaps >= self.config.min_overlap) & (overlaps <= self.config.max_overlap)
         below = torch.where(overlaps <= self.config.max_overlap, overlaps, -1.0)
-        return torch.where(in_range.any(-1), _first_true(in_range), below.argmax(-1))
+        widest = torch.where(in_range, turn_cos, 2.0).argmin(-1)
+        in_range_pick = torch.where(prefer_wide, widest, _first_true(in_range))
+        return torch.where(in_range.any(-1), in_range_pick, below.argmax(-1))
 
     def render_batch(self, indices: Sequence[int]) -> list[tuple[ViewSample, ViewSample, float]]:
         """Items `indices`, rendered together: the same values as one by one (= render(prepare(indices)))."""
@@ -302,7 +313,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
 
     def _candidates(self, layouts: LayoutBatch, blocks: tuple[Tensor, Tensor, Tensor, Tensor]) -> CameraCandidates:
         """Every candidate camera of N items (CPU): F first views, and C second views around each of them."""
-        first_u, first_n, second_u, second_n = blocks
+        first_u, first_n, second_u, second_n, prefer_wide = blocks
         height, width = self.size
         probe_h, probe_w = self.config.probe_size
         eye, target, fov, roll = first_views(layouts, first_u, first_n, self.config.hfov_deg)
@@ -330,6 +341,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             second_k=intrinsics(fov2, height, width),
             second_probe_k=intrinsics(fov2, probe_h, probe_w),
             second_clear=clear2,
+            prefer_wide=prefer_wide,
         )
 
     def _render_group(self, group: GroupJob) -> tuple[list[tuple[ViewSample, ViewSample]], Tensor]:
@@ -365,7 +377,11 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         forward = overlap(first, first_k, first_pose, flat, flat_k, flat_pose)
         backward = overlap(flat, flat_k, flat_pose, first, first_k, first_pose)
         usable = clear2 & open_view(probe[:, 1:])
-        chosen = self._choose(torch.minimum(forward, backward).reshape(-1, count), usable)  # (N,)
+        # cos of each candidate's rotation angle from the first view: (trace(R1^T R2) - 1) / 2.
+        turn_cos = ((pose1[:, None, :3, :3] * pose2[..., :3, :3]).sum((-2, -1)) - 1) / 2  # (N, C)
+        chosen = self._choose(
+            torch.minimum(forward, backward).reshape(-1, count), usable, turn_cos, cameras.prefer_wide
+        )  # (N,)
 
         pair_pose = torch.stack([pose1, pose2[rows, chosen]], 1)  # (N, 2, 4, 4)
         pair_k = torch.stack([k1, k2[rows, chosen]], 1)
