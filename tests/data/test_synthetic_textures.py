@@ -96,3 +96,17 @@ def test_albedo_evaluates_each_pattern_on_its_own_hits():
     plain = material == PATTERNS.index("plain")
     assert torch.equal(colour[plain], materials.color_a[0, material[plain]].clamp(0, 1))
     assert not torch.equal(colour[~plain], materials.color_a[0, material[~plain]].clamp(0, 1))
+
+
+def test_photo_share_sets_how_many_materials_take_photos():
+    from pointmap.data.synthetic.palette import PHOTO_FAMILIES, random_material
+
+    def photo_count(share: float) -> int:
+        rng = random.Random(5)
+        specs = [random_material(rng, family, num_photos=3, photo_share=share) for family in PHOTO_FAMILIES * 50]
+        assert all(0 <= spec.photo < 3 for spec in specs if spec.pattern == "photo")
+        return sum(spec.pattern == "photo" for spec in specs)
+
+    assert photo_count(0.0) == 0
+    assert photo_count(1.0) == 200
+    assert 30 <= photo_count(0.25) <= 70  # binomial(200, 0.25): mean 50, sd 6

@@ -79,6 +79,8 @@ class SyntheticConfig:
     the ops and host syncs per render call, more padded shapes to skip."""
     photo_folder: str | None = None
     """A folder of photos used as some surfaces' textures; None for procedural textures only."""
+    photo_share: float = 0.25
+    """With photo_folder: share of the wall, fabric, vivid and facade materials textured with a photo."""
     seed: int = 0
     """Shifts every scene and camera: another seed, another dataset."""
 
@@ -203,7 +205,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         if seed not in self._scene_cache:
             if len(self._scene_cache) > 1024:
                 self._scene_cache.clear()
-            self._scene_cache[seed] = make_scene(kind, seed, device="cpu", num_photos=self._num_photos())
+            self._scene_cache[seed] = make_scene(
+                kind, seed, device="cpu", num_photos=self._num_photos(), photo_share=self.config.photo_share
+            )
         return self._scene_cache[seed]
 
     def _num_photos(self) -> int:

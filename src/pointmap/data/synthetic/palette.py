@@ -52,10 +52,15 @@ class MaterialSpec:
     photo: int = -1
 
 
-def random_material(rng: random.Random, family: str, num_photos: int = 0) -> MaterialSpec:
-    """A material of a family with a fitting pattern; photos (when given) replace some patterns."""
+PHOTO_FAMILIES = ("wall", "fabric", "vivid", "facade")
+"""Material families whose pattern a photo may replace."""
+
+
+def random_material(rng: random.Random, family: str, num_photos: int = 0, photo_share: float = 0.25) -> MaterialSpec:
+    """A material of a family with a fitting pattern; photos (when given) replace the pattern of a
+    `photo_share` of the materials of PHOTO_FAMILIES."""
     a = random_colour(rng, family)
-    if num_photos and family in ("wall", "fabric", "vivid", "facade") and rng.random() < 0.25:
+    if num_photos and family in PHOTO_FAMILIES and rng.random() < photo_share:
         return MaterialSpec("photo", a, a, scale=rng.uniform(0.3, 1.5), grime=0.1, photo=rng.randrange(num_photos))
     if family == "wood":
         b = shade(a, rng.uniform(0.45, 0.75))
@@ -80,7 +85,7 @@ def random_material(rng: random.Random, family: str, num_photos: int = 0) -> Mat
     return MaterialSpec("noise", a, shade(a, rng.uniform(0.4, 0.8)), scale=rng.uniform(0.05, 0.5), grime=0.3)
 
 
-def floor_material(rng: random.Random, num_photos: int = 0) -> MaterialSpec:
+def floor_material(rng: random.Random, num_photos: int = 0, photo_share: float = 0.25) -> MaterialSpec:
     """Parquet, tiles, carpet or concrete."""
     kind = rng.choice(["parquet", "tiles", "carpet", "concrete"])
     if kind == "parquet":
@@ -92,5 +97,5 @@ def floor_material(rng: random.Random, num_photos: int = 0) -> MaterialSpec:
         pattern = "checkers" if b is not a and rng.random() < 0.4 else "tiles"
         return MaterialSpec(pattern, a, shade(b, 0.7), scale=rng.uniform(0.2, 0.6), grime=0.3, gloss=0.3)
     if kind == "carpet":
-        return random_material(rng, "fabric", num_photos)
+        return random_material(rng, "fabric", num_photos, photo_share)
     return MaterialSpec("noise", random_colour(rng, "stone"), random_colour(rng, "stone"), scale=0.4, grime=0.5)

@@ -122,6 +122,7 @@ class SceneBuilder:
 
     rng: random.Random
     num_photos: int = 0
+    photo_share: float = 0.25
     shapes: dict[str, list[tuple[Vec, Mat3, Vec, int]]] = field(default_factory=lambda: {k: [] for k in KINDS})
     materials: list[MaterialSpec] = field(default_factory=list)
     lights: list[tuple[Vec, Vec, bool]] = field(default_factory=list)
@@ -131,7 +132,7 @@ class SceneBuilder:
         return len(self.materials) - 1
 
     def family(self, name: str) -> int:
-        return self.material(random_material(self.rng, name, self.num_photos))
+        return self.material(random_material(self.rng, name, self.num_photos, self.photo_share))
 
     def add(self, kind: str, center: Vec, half: Vec, material: int, rotation: Mat3 = _IDENTITY) -> None:
         """One shape of KINDS: centre (world), half extents, material index, local-to-world rotation."""
@@ -460,7 +461,7 @@ def _furniture(b: SceneBuilder, placer: _Placer) -> None:
 def _room(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     rng = b.rng
     hx, hy, height = rng.uniform(1.8, 3.6), rng.uniform(1.8, 4.0), rng.uniform(2.5, 3.2)
-    floor = b.material(floor_material(rng, b.num_photos))
+    floor = b.material(floor_material(rng, b.num_photos, b.photo_share))
     ceiling = b.family("ceiling")
     wall = b.family("wall")
     accent = b.family("wall") if rng.random() < 0.4 else wall
@@ -505,7 +506,7 @@ def _room(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
                 b.add("box", (cx, cy, z), (w, h, 0.02), b.family("wood"), rotation)
             else:
                 b.add("box", (cx, cy, z), (w + 0.03, h + 0.03, 0.015), b.family("metal"), rotation)
-                art = b.material(random_material(rng, "vivid", b.num_photos))
+                art = b.material(random_material(rng, "vivid", b.num_photos, b.photo_share))
                 b.add("quad", (cx + normal[0] * 0.02, cy + normal[1] * 0.02, z), (w, h, 0), art, rotation)
     if rng.random() < 0.6:
         rug = b.family("fabric")
@@ -595,7 +596,10 @@ def _composite_object(b: SceneBuilder, x: float, y: float, size: float) -> None:
 def _objects(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     rng = b.rng
     indoor = rng.random() < 0.5
-    ground = b.material(floor_material(rng, b.num_photos)) if indoor else b.family(rng.choice(["grass", "stone"]))
+    if indoor:
+        ground = b.material(floor_material(rng, b.num_photos, b.photo_share))
+    else:
+        ground = b.family(rng.choice(["grass", "stone"]))
     b.add("quad", (0, 0, 0), (40, 40, 0), ground)
     if rng.random() < 0.5:  # a table cloth or mat under the objects
         b.box(
@@ -708,7 +712,12 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
 
 
 def make_scene(
-    kind: str, seed: int, device=None, photos: Tensor | None = None, num_photos: int | None = None
+    kind: str,
+    seed: int,
+    device=None,
+    photos: Tensor | None = None,
+    num_photos: int | None = None,
+    photo_share: float = 0.25,
 ) -> SyntheticScene:
     """A random scene of one kind, the same for the same seed.
 
@@ -718,6 +727,7 @@ def make_scene(
         device: where the scene's tensors live (and rendering happens).
         photos: (T, 3, h, w) linear photo bank (textures.load_photo_bank); some materials then use photos.
         num_photos: the size of a bank attached later (the scene then holds no bank); default: photos' size.
+        photo_share: share of the wall, fabric, vivid and facade materials that take a photo, given photos.
     Returns:
         a SyntheticScene holding one scene.
     """
@@ -726,7 +736,7 @@ def make_scene(
         raise ValueError(f"make_scene: unknown kind {kind!r}; pass one of {SCENE_KINDS}")
     if num_photos is None:
         num_photos = 0 if photos is None else photos.shape[0]
-    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=num_photos)
+    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=num_photos, photo_share=photo_share)
     layout, sky, ground, horizon = builders[kind](b)
     layout.seed = seed
     return b.to_scene(layout, sky, ground, horizon, device, photos)
