@@ -12,6 +12,7 @@ from torch import Tensor
 from ..sample import ViewSample
 from .cameras import intrinsics_from_fov, look_at, open_view, overlap
 from .capture import views_to_samples
+from .palette import PHOTO_SHARE
 from .render import render_depth, render_views
 from .sampling import (
     FIRST_NORMALS,
@@ -79,7 +80,7 @@ class SyntheticConfig:
     the ops and host syncs per render call, more padded shapes to skip."""
     photo_folder: str | None = None
     """A folder of photos used as some surfaces' textures; None for procedural textures only."""
-    photo_share: float = 0.25
+    photo_share: float = PHOTO_SHARE
     """With photo_folder: share of the wall, fabric, vivid and facade materials textured with a photo."""
     seed: int = 0
     """Shifts every scene and camera: another seed, another dataset."""

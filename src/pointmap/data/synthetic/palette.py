@@ -54,9 +54,13 @@ class MaterialSpec:
 
 PHOTO_FAMILIES = ("wall", "fabric", "vivid", "facade")
 """Material families whose pattern a photo may replace."""
+PHOTO_SHARE = 0.25
+"""Default share of those materials that take a photo, when there are photos."""
 
 
-def random_material(rng: random.Random, family: str, num_photos: int = 0, photo_share: float = 0.25) -> MaterialSpec:
+def random_material(
+    rng: random.Random, family: str, num_photos: int = 0, photo_share: float = PHOTO_SHARE
+) -> MaterialSpec:
     """A material of a family with a fitting pattern; photos (when given) replace the pattern of a
     `photo_share` of the materials of PHOTO_FAMILIES."""
     a = random_colour(rng, family)
@@ -85,7 +89,7 @@ def random_material(rng: random.Random, family: str, num_photos: int = 0, photo_
     return MaterialSpec("noise", a, shade(a, rng.uniform(0.4, 0.8)), scale=rng.uniform(0.05, 0.5), grime=0.3)
 
 
-def floor_material(rng: random.Random, num_photos: int = 0, photo_share: float = 0.25) -> MaterialSpec:
+def floor_material(rng: random.Random, num_photos: int = 0, photo_share: float = PHOTO_SHARE) -> MaterialSpec:
     """Parquet, tiles, carpet or concrete."""
     kind = rng.choice(["parquet", "tiles", "carpet", "concrete"])
     if kind == "parquet":

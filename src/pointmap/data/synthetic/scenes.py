@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .palette import MaterialSpec, floor_material, random_colour, random_material, shade
+from .palette import PHOTO_SHARE, MaterialSpec, floor_material, random_colour, random_material, shade
 from .primitives import KINDS, ShapeSet
 from .textures import PATTERNS, Materials
 
@@ -122,7 +122,7 @@ class SceneBuilder:
 
     rng: random.Random
     num_photos: int = 0
-    photo_share: float = 0.25
+    photo_share: float = PHOTO_SHARE
     shapes: dict[str, list[tuple[Vec, Mat3, Vec, int]]] = field(default_factory=lambda: {k: [] for k in KINDS})
     materials: list[MaterialSpec] = field(default_factory=list)
     lights: list[tuple[Vec, Vec, bool]] = field(default_factory=list)
@@ -717,7 +717,7 @@ def make_scene(
     device=None,
     photos: Tensor | None = None,
     num_photos: int | None = None,
-    photo_share: float = 0.25,
+    photo_share: float = PHOTO_SHARE,
 ) -> SyntheticScene:
     """A random scene of one kind, the same for the same seed.
 
