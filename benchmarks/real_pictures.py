@@ -37,7 +37,7 @@ from PIL import Image, ImageOps
 import pointmap
 from pointmap.data.real.git_sources import find_repository, read_file
 from pointmap.eval.metrics import pairwise_pose_errors
-from pointmap.images import load_images
+from pointmap.images import View
 from pointmap.io_utils import atomic_write_bytes, atomic_write_text
 from pointmap.render_png import scene_to_pngs
 from pointmap.two_view import analyze_pair
@@ -166,8 +166,8 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
             result["pairs_within_15deg"] = round(
                 float(np.mean((rotation_errors < 15) & (translation_errors < 15))), 3
             )
-            paths = [Path(scene.views[index].path) for index in both]
-            rotation_errors, translation_errors = two_view_errors(model, paths, colmap, device)
+            views = [scene.views[index] for index in both]
+            rotation_errors, translation_errors = two_view_errors(model, views, colmap, device)
             result["two_view_rre_median_deg"] = round(float(np.median(rotation_errors)), 2)
             result["two_view_rte_median_deg"] = round(float(np.median(translation_errors)), 2)
             result["two_view_pairs_within_15deg"] = round(
@@ -176,10 +176,10 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
     return result
 
 
-def two_view_errors(model, paths: list[Path], colmap: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Relative rotation and translation-direction errors (degrees) of every pair i < j of `paths` against
-    `colmap` (N, 4, 4) cam2world, each pair's pose from `analyze_pair` alone."""
-    views = load_images(paths, size=model.image_size, verbose=False)
+def two_view_errors(model, views: list[View], colmap: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Relative rotation and translation-direction errors (degrees) of every pair i < j of `views` (the
+    reconstruction's own preprocessed images) against `colmap` (N, 4, 4) cam2world, each pair's pose from
+    `analyze_pair` alone."""
     rotation_errors, translation_errors = [], []
     for i in range(len(views)):
         for j in range(i + 1, len(views)):
