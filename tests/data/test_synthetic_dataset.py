@@ -8,6 +8,7 @@ import torch
 from pointmap.data.sample import ViewSample
 from pointmap.data.synthetic.cameras import overlap
 from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset, scene_seed
+from pointmap.eval.metrics import rotation_angle_deg
 
 CONFIG = SyntheticConfig(train_length=64, val_length=16, pairs_per_scene=4, candidates=4, probe_size=(12, 16))
 SIZE = (24, 32)
@@ -150,19 +151,14 @@ def test_one_stack_for_all_kinds_gives_the_items_of_one_stack_per_kind(train):
             torch.testing.assert_close(a.depth, b.depth, atol=1e-5, rtol=0)
 
 
-def _turn_deg(view1: ViewSample, view2: ViewSample) -> float:
-    relative = view1.cam2world[:3, :3].T @ view2.cam2world[:3, :3]
-    return torch.rad2deg(torch.arccos(((relative.trace() - 1) / 2).clamp(-1, 1))).item()
-
-
 def test_wide_share_keeps_first_views_and_turns_second_views_further(train):
     wide = SyntheticPairDataset(replace(CONFIG, wide_share=1.0), "train", SIZE)
     items = [0, 1, 2, 3, 8, 9, 10, 11]
     turns, wide_turns = [], []
     for (a1, a2, _), (b1, b2, _) in zip(train.render_batch(items), wide.render_batch(items), strict=True):
         assert torch.equal(a1.cam2world, b1.cam2world)  # the same first view: wide_share draws after it
-        turns.append(_turn_deg(a1, a2))
-        wide_turns.append(_turn_deg(b1, b2))
+        turns.append(float(rotation_angle_deg(a1.cam2world[:3, :3], a2.cam2world[:3, :3])))
+        wide_turns.append(float(rotation_angle_deg(b1.cam2world[:3, :3], b2.cam2world[:3, :3])))
     # The widest candidate in the overlap range turns at least as far as the first one in range.
     assert all(w >= t - 1e-3 for t, w in zip(turns, wide_turns, strict=True))
     assert sum(wide_turns) > sum(turns) + 10
