@@ -120,7 +120,7 @@ def colmap_poses(images: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
 
     Args:
         images: N (H, W, 3) uint8 RGB images; each gets its own SIMPLE_PINHOLE camera, focal estimated.
-        seed: COLMAP's random seed.
+        seed: the random seed of COLMAP's two-view verification and of its mapper.
     Returns:
         (N, 4, 4) cam2world (OpenCV axes, COLMAP's world frame and scale) of the largest model; NaN
         rows for images COLMAP did not register (all NaN when it builds no model).
@@ -148,11 +148,19 @@ def _colmap_poses(pycolmap, images: Sequence[np.ndarray], seed: int) -> np.ndarr
         database = root / "database.db"
         reader = pycolmap.ImageReaderOptions()
         reader.camera_model = "SIMPLE_PINHOLE"
+        # One thread in each stage: with more, the same images and seed give slightly different models run to
+        # run, and now and then one fewer registered image.
+        extraction, matching = pycolmap.FeatureExtractionOptions(), pycolmap.FeatureMatchingOptions()
+        extraction.num_threads = matching.num_threads = 1
         pycolmap.extract_features(database, image_dir, camera_mode=pycolmap.CameraMode.PER_IMAGE,
-                                  reader_options=reader, device=pycolmap.Device.cpu)
-        pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+                                  reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+        verification = pycolmap.TwoViewGeometryOptions()
+        verification.ransac.random_seed = seed  # its default (-1) seeds every run differently
+        pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
+                                  device=pycolmap.Device.cpu)
         options = pycolmap.IncrementalPipelineOptions()
         options.random_seed = seed
+        options.num_threads = 1
         # Every track of a two-image model is a two-view track, which COLMAP drops by default.
         options.triangulation.ignore_two_view_tracks = len(images) > 2
         reconstructions = pycolmap.incremental_mapping(database, image_dir, root / "sparse", options=options)
