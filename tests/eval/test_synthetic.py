@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import PIL.Image
 import pytest
 from scipy.spatial.transform import Rotation
 
@@ -130,3 +131,25 @@ def test_command_line_rejects_bad_input(capsys):
     assert main(["synthetic", "--methods", "sift,magic", "--pairs", "1", "--quiet"]) == 2
     assert "magic" in capsys.readouterr().err
     assert main(["synthetic", "--methods", "sift", "--resolution", "big", "--quiet"]) == 2
+
+
+def _magenta_share(config: SyntheticEvalConfig) -> float:
+    """Mean share of the rendered pixels that are magenta (green far below red and blue)."""
+    shares = []
+    for _, view1, view2, _ in held_out_pairs(config, verbose=False):
+        for view in (view1, view2):
+            rgb = view.image.permute(1, 2, 0).numpy() * 0.5 + 0.5  # (H, W, 3) in [0, 1]
+            red_blue = np.minimum(rgb[..., 0], rgb[..., 2])
+            shares.append(np.mean((rgb[..., 1] < 0.25 * red_blue) & (red_blue > 0.15)))
+    return float(np.mean(shares))
+
+
+def test_photo_folder_textures_the_held_out_scenes(tmp_path):
+    for index in range(2):
+        PIL.Image.fromarray(np.tile(np.array([255, 0, 255], np.uint8), (32, 32, 1))).save(tmp_path / f"m{index}.png")
+    procedural = SyntheticEvalConfig(pairs=4, size=(48, 64))
+    photos = SyntheticEvalConfig(pairs=4, size=(48, 64), photo_folder=str(tmp_path), photo_share=1.0)
+    assert _magenta_share(procedural) < 0.01
+    assert _magenta_share(photos) > 0.3  # every wall, fabric and facade shows the magenta photo
+    with pytest.raises(ValueError, match="synthetic benchmark"):
+        run_eval("synthetic-rooms", methods=["oracle"], photo_folder=tmp_path, verbose=False)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from pointmap.data.synthetic.palette import PHOTO_SHARE
 from pointmap.eval.options import BENCHMARK_METHODS, DEFAULT_METHODS, DEPTH_BENCHMARKS, EPILOG, add_arguments
 from pointmap.eval.report import EvalResult, save_result, to_markdown
 
@@ -45,6 +46,8 @@ def run_eval(
     categories: Sequence[str] | None = None,
     min_frames: int = 50,
     max_images: int | None = None,
+    photo_folder: str | os.PathLike | None = None,
+    photo_share: float = PHOTO_SHARE,
     verbose: bool = True,
 ) -> EvalResult:
     """Run a benchmark, save results.json / results.md / plots into `out` (when given) and return the result.
@@ -64,6 +67,8 @@ def run_eval(
         frames, max_sequences, categories, min_frames: the multi-view sets (see Co3dEvalConfig,
             RealEstate10kEvalConfig).
         max_images: the depth benchmarks' image cap (see `runners.depth_datasets.depth_items`).
+        photo_folder, photo_share: synthetic only: photos on some surfaces of the held-out scenes, and the
+            share of those surfaces; see SyntheticEvalConfig.
         verbose: progress bars.
     """
     if benchmark not in BENCHMARK_METHODS:
@@ -74,6 +79,8 @@ def run_eval(
         raise ValueError(
             f"methods {unknown} unknown for {benchmark}; pick from {', '.join(BENCHMARK_METHODS[benchmark])}"
         )
+    if benchmark != "synthetic" and photo_folder is not None:
+        raise ValueError(f"photo_folder is an option of the synthetic benchmark, not of {benchmark}")
     if not benchmark.startswith("synthetic") and data is None:
         raise ValueError(f"{benchmark} needs the dataset: pass --data PATH (see `pointmap eval --help`)")
     network = None
@@ -82,7 +89,8 @@ def run_eval(
 
         network = resolve_model(model, device)
     if benchmark in ("synthetic", "scannet1500"):
-        result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose)
+        result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder,
+                            photo_share, verbose)
     elif benchmark in DEPTH_BENCHMARKS:
         result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
     elif benchmark in ("dtu", "eth3d"):
@@ -99,7 +107,8 @@ def run_eval(
     return result
 
 
-def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, verbose) -> EvalResult:
+def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder, photo_share,
+               verbose) -> EvalResult:
     from pointmap.eval.baselines import ColmapPairs, SiftPairs
     from pointmap.eval.methods import PointmapPairs, oracle_pairs
     from pointmap.eval.pairs import evaluate_pairs
@@ -118,7 +127,8 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
     methods = {name: builders[name]() for name in names}
     if benchmark == "synthetic":
         config = SyntheticEvalConfig(pairs=pairs or 64, size=resolution or parse_resolution(None, image_size),
-                                     seed=seed, device=str(device))
+                                     seed=seed, device=str(device), photo_share=photo_share,
+                                     photo_folder=None if photo_folder is None else str(photo_folder))
         return evaluate_synthetic(methods, config, verbose=verbose)
     items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
     return evaluate_pairs(benchmark, methods, items)
@@ -219,6 +229,8 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         max_sequences=args.max_sequences,
         min_frames=args.min_frames,
         max_images=args.max_images,
+        photo_folder=args.photo_folder,
+        photo_share=PHOTO_SHARE if args.photo_share is None else args.photo_share,
         categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,
     )

@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", default=None, metavar="HxW",
                         help="synthetic render size, multiples of 16 (default: 224x224, 384x512 for size 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the frame sampling (0)")
+    parser.add_argument("--photo-folder", default=None, metavar="DIR",
+                        help="synthetic: texture some walls, fabrics and facades with these photos (e.g. photos never "
+                        "trained on, to see what unfamiliar real textures cost); default procedural textures only")
+    parser.add_argument("--photo-share", type=float, default=None,
+                        help="synthetic, with --photo-folder: share of those surfaces that take a photo (default: "
+                        "the training data's, 0.25)")
     parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence or DTU scan (10)")
     parser.add_argument("--max-sequences", type=int, default=None,
                         help="multi-view: at most this many sequences (per category on co3d; 8 synthetic rooms)")

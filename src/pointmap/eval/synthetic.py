@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from pointmap.data.sample import ViewSample
 from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
+from pointmap.data.synthetic.palette import PHOTO_SHARE
 from pointmap.eval.pairs import PairMethod, evaluate_pairs, summarize_pairs
 from pointmap.eval.report import EvalResult
 
@@ -36,6 +37,11 @@ class SyntheticEvalConfig:
     """Pairs rendered in one batched pass."""
     device: str = "cpu"
     """Where the scenes are ray-cast (the methods run where they were built to)."""
+    photo_folder: str | None = None
+    """Photos that texture some of the walls, fabrics and facades (SyntheticConfig.photo_folder), e.g. photos
+    never trained on, to measure what unfamiliar real textures cost; None: procedural textures only."""
+    photo_share: float = PHOTO_SHARE
+    """With photo_folder: the share of those materials that take a photo (SyntheticConfig.photo_share)."""
 
     def __post_init__(self) -> None:
         if self.pairs < 1:
@@ -59,7 +65,8 @@ def held_out_items(config: SyntheticEvalConfig) -> tuple[SyntheticPairDataset, l
     holds pairs_per_scene items per evaluated pair."""
     per_scene = SyntheticConfig.pairs_per_scene
     engine = SyntheticConfig(
-        shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0], val_length=config.pairs * per_scene
+        shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0], val_length=config.pairs * per_scene,
+        photo_folder=config.photo_folder, photo_share=config.photo_share,
     )
     dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
     return dataset, [k * per_scene + k % per_scene for k in range(config.pairs)]
