@@ -110,3 +110,9 @@ def test_photo_share_sets_how_many_materials_take_photos():
     assert photo_count(0.0) == 0
     assert photo_count(1.0) == 200
     assert 30 <= photo_count(0.25) <= 70  # binomial(200, 0.25): mean 50, sd 6
+    from pointmap.data.synthetic.dataset import SyntheticConfig
+
+    with pytest.raises(ValueError, match="photo_share=1.5"):
+        SyntheticConfig(photo_share=1.5)
+    with pytest.raises(ValueError, match="wide_share=-0.1"):
+        SyntheticConfig(wide_share=-0.1)

@@ -85,6 +85,12 @@ class SyntheticConfig:
     seed: int = 0
     """Shifts every scene and camera: another seed, another dataset."""
 
+    def __post_init__(self) -> None:
+        for name in ("wide_share", "photo_share"):
+            share = getattr(self, name)
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name}={share}: pass a share between 0 and 1")
+
 
 @dataclass
 class CameraCandidates:
