@@ -145,3 +145,12 @@ def test_init_from_a_checkpoint_folder_or_the_bundled_model(dataset, tmp_path):
     model = Trainer(bundled, tmp_path / "third", verbose=False).model
     reference = load_model()
     assert torch.equal(model.state_dict()["enc_norm.weight"], reference.state_dict()["enc_norm.weight"])
+    assert model.image_size == reference.image_size == 224
+    at_512 = dataclasses.replace(config, model=ModelSection(init="weights", weights="bundled", image_size=512))
+    trainer = Trainer(at_512, tmp_path / "fourth", verbose=False)
+    assert trainer.model.image_size == 512
+    assert torch.equal(trainer.model.state_dict()["enc_norm.weight"], reference.state_dict()["enc_norm.weight"])
+    assert load_model(trainer.fit()).image_size == 512  # the trained model keeps the new size rule
+    with pytest.raises(ValueError, match="224 or 512"):
+        Trainer(dataclasses.replace(at_512, model=ModelSection(init="weights", weights="bundled", image_size=384)),
+                tmp_path / "fifth", verbose=False)

@@ -35,6 +35,9 @@ class ModelSection:
     """ModelConfig fields for init="scratch" (unset fields keep ModelConfig's defaults)."""
     freeze_encoder: bool = False
     """Train only the decoders and heads (the patch embedding and encoder blocks stay fixed)."""
+    image_size: int | None = None
+    """With init = "weights": the size rule (224 or 512) the trained model will carry, e.g. 512 to train
+    224 weights at 512 (RoPE positions: nothing in the network is tied to a size); None keeps the weights'."""
 
 
 @dataclass(frozen=True)

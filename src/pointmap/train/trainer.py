@@ -84,6 +84,12 @@ def initial_model(config: TrainConfig, device: torch.device) -> DUSt3R:
         model = DUSt3R(ModelConfig.from_dict(dict(config.model.config))).to(device)
     else:
         raise ValueError(f"model.init = {config.model.init!r}; pick 'scratch' or 'weights'")
+    if config.model.image_size is not None:
+        if config.model.init != "weights":
+            raise ValueError("model.image_size is for init = 'weights'; from scratch, set model.config.image_size")
+        if config.model.image_size not in (224, 512):
+            raise ValueError(f"model.image_size = {config.model.image_size}; pick 224 or 512")
+        model.config = dataclasses.replace(model.config, image_size=config.model.image_size)
     for name, param in model.named_parameters():
         param.requires_grad_(not (config.model.freeze_encoder and name.startswith(ENCODER_PREFIXES)))
     freeze_unused(model)
