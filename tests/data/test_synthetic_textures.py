@@ -48,6 +48,10 @@ def test_photo_texture_from_a_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("not a photo")
     bank = load_photo_bank(tmp_path, size=32)
     assert bank.shape == (1, 3, 32, 32)
+    (tmp_path / "package").mkdir()  # a bank of one folder per source package: subfolders count
+    Image.fromarray(photo[:, ::-1].copy()).save(tmp_path / "package" / "b.jpg")
+    both = load_photo_bank(tmp_path, size=32)
+    assert both.shape == (2, 3, 32, 32) and torch.equal(both[0], bank[0])  # sorted by path: a.png first
     assert bank[0, 0, :, :8].mean() > 0.5 and bank[0, 2, :, -8:].mean() > 0.5  # square centre crop kept both
 
     b = SceneBuilder(random.Random(0))

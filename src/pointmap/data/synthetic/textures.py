@@ -277,9 +277,10 @@ _PATTERN_FUNCTIONS = {
 
 
 def photo_paths(folder: str | Path) -> list[Path]:
-    """The JPEG/PNG files of a folder (not searched recursively), sorted: the photo bank's order."""
+    """The JPEG/PNG files of a folder and its subfolders (a bank of one folder per source), sorted by path:
+    the photo bank's order."""
     folder = Path(folder)
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.is_file())
     if not paths:
         raise FileNotFoundError(f"{folder}: no .jpg/.jpeg/.png photos; pass a folder of photos or no folder")
     return paths
@@ -289,7 +290,7 @@ def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
     """Read every JPEG/PNG of a folder as a square texture.
 
     Args:
-        folder: folder of photos (not searched recursively).
+        folder: folder of photos, subfolders included.
         size: side of each texture in pixels.
     Returns:
         (T, 3, size, size) float32 linear RGB in [0, 1].
