@@ -322,7 +322,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         for job in jobs:
             yield self.render(job)
 
-    def _candidates(self, layouts: LayoutBatch, blocks: tuple[Tensor, Tensor, Tensor, Tensor]) -> CameraCandidates:
+    def _candidates(self, layouts: LayoutBatch, blocks: tuple[Tensor, ...]) -> CameraCandidates:
         """Every candidate camera of N items (CPU): F first views, and C second views around each of them."""
         first_u, first_n, second_u, second_n, prefer_wide = blocks
         height, width = self.size

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .textures import centre_square
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dds", ".tga", ".rgb", ".sgi", ".bmp")
 """Raster formats found in the surveyed packages that Pillow decodes (SGI `.rgb` from TORCS, DXT `.dds` from 0 A.D.)."""
 
@@ -172,10 +174,7 @@ def bank_name(relative_path: Path) -> str:
 
 def square_texture(image: Image.Image, size: int) -> Image.Image:
     """Centre square crop of the image resized to (size, size), in RGB."""
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    square = image.convert("RGB").crop((left, top, left + side, top + side))
-    return square.resize((size, size), Image.LANCZOS)
+    return centre_square(image.convert("RGB")).resize((size, size), Image.LANCZOS)
 
 
 def write_bank(

@@ -286,6 +286,13 @@ def photo_paths(folder: str | Path) -> list[Path]:
     return paths
 
 
+def centre_square(image: Image.Image) -> Image.Image:
+    """The largest centred square of an image."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
 def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
     """Read every JPEG/PNG of a folder as a square texture.
 
@@ -298,10 +305,7 @@ def load_photo_bank(folder: str | Path, size: int = 256, device=None) -> Tensor:
     textures = []
     for path in photo_paths(folder):
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            side = min(img.size)
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+            img = centre_square(img.convert("RGB")).resize((size, size), Image.BILINEAR)
             srgb = np.asarray(img, dtype=np.float32) / 255.0
         textures.append(torch.from_numpy(srgb**2.2).permute(2, 0, 1))  # sRGB to linear, approximately
     return torch.stack(textures).to(device)
