@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,7 +22,10 @@ from pointmap.data.augment import (
     jpeg_artefacts,
     quantisation_tables,
     resample_views,
+    shot_noise,
     training_resolutions,
+    vignette,
+    white_balance,
 )
 from pointmap.data.sample import ViewBatch, ViewSample
 
@@ -192,14 +196,50 @@ def test_jpeg_is_near_identity_at_quality_100_and_changes_blocks_at_low_quality(
     assert out.shape == (2, 3, 40, 40)
 
 
+def _neutral_params(count: int, **fields: torch.Tensor) -> ViewAugment:
+    """ViewAugment of `count` views that asks for no effect, except the given fields."""
+    neutral = dict(
+        windows=torch.zeros(count, 4, dtype=torch.long),
+        colour=torch.zeros(count, 4, dtype=torch.float64),
+        blur_sigma=torch.zeros(count, dtype=torch.float64),
+        noise_std=torch.zeros(count, dtype=torch.float64),
+        noise_seed=torch.arange(1, count + 1),
+        jpeg_quality=torch.zeros(count, dtype=torch.long),
+        vignette=torch.zeros(count, dtype=torch.float64),
+        shot_noise=torch.zeros(count, 2, dtype=torch.float64),
+        white_balance=torch.ones(count, 3, dtype=torch.float64),
+    )
+    return ViewAugment(**{**neutral, **fields})
+
+
 def test_camera_artefacts_touch_only_the_views_that_draw_them():
-    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    params = ViewAugment(windows=torch.zeros(3, 4, dtype=torch.long), colour=torch.zeros(3, 4, dtype=torch.float64),
-                         blur_sigma=torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
-                         noise_std=torch.tensor([0.0, 0.0, 0.0], dtype=torch.float64),
-                         noise_seed=torch.tensor([1, 2, 3]), jpeg_quality=torch.tensor([0, 0, 20]))
+    images = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    params = _neutral_params(
+        5,
+        blur_sigma=torch.tensor([1.0, 0, 0, 0, 0], dtype=torch.float64),
+        jpeg_quality=torch.tensor([0, 0, 20, 0, 0]),
+        vignette=torch.tensor([0, 0, 0, 0.5, 0], dtype=torch.float64),
+        shot_noise=torch.tensor([[0, 0]] * 4 + [[0.01, 0.004]], dtype=torch.float64),
+    )
     out = camera_artefacts(images, params)
-    assert not torch.equal(out[0], images[0]) and torch.equal(out[1], images[1]) and not torch.equal(out[2], images[2])
+    changed = [not torch.equal(out[i], images[i]) for i in range(5)]
+    assert changed == [True, False, True, True, True]
+
+
+def test_vignette_darkens_the_corners_by_the_strength_and_keeps_the_centre():
+    grey = torch.full((3, 3, 9, 13), 0.2)  # intensity (0.2 + 1) / 2 = 0.6
+    out = vignette(grey, torch.tensor([0.3, 0.0, 1.0], dtype=torch.float64))
+    intensity = (out + 1) / 2
+    # The centre pixel (4, 6) has r = 0; the corners r = r_corner, so they keep 1 - s of their intensity.
+    torch.testing.assert_close(intensity[:, :, 4, 6], torch.full((3, 3), 0.6), atol=1e-6, rtol=0)
+    for row, col in ((0, 0), (0, 12), (8, 0), (8, 12)):
+        torch.testing.assert_close(
+            intensity[:, :, row, col], torch.tensor([0.42, 0.6, 0.0])[:, None].expand(3, 3), atol=1e-6, rtol=0
+        )
+    # The middle of the left edge: (r / r_corner)^2 = 6^2 / (6^2 + 4^2) = 9 / 13.
+    assert intensity[0, 0, 4, 0].item() == pytest.approx(0.6 * (1 - 0.3 * 9 / 13), abs=1e-6)
+    torch.testing.assert_close(out[1], grey[1], atol=1e-7, rtol=0)  # strength 0: the identity (float round trip)
+    assert torch.all(intensity[0].diff(dim=-1)[:, :, :6] > 0)  # brightens towards the centre
 
 
 def test_draw_augments_follows_the_probabilities():
@@ -244,3 +284,149 @@ def test_swap_exchanges_the_views_with_their_cameras():
         torch.testing.assert_close(out.image, torch.stack([first.image, second.image]), atol=1e-6, rtol=0)
         torch.testing.assert_close(out.intrinsics, torch.stack([first.intrinsics, second.intrinsics]))
         assert torch.equal(out.cam2world, torch.stack([first.cam2world, second.cam2world]))
+
+
+@pytest.mark.parametrize(
+    ("level", "read_std", "gain"), [(0.5, 0.02, 0.01), (0.1, 0.01, 0.004), (0.8, 0.0, 0.004), (0.9, 0.02, 0.0)]
+)
+def test_shot_noise_std_follows_read_noise_and_gain(level, read_std, gain):
+    flat = torch.full((2, 3, 64, 64), 2 * level - 1)
+    shot = torch.tensor([[read_std, gain]] * 2, dtype=torch.float64)
+    out = shot_noise(flat, shot, torch.tensor([11, 12]))
+    intensity = (out.double() + 1) / 2
+    expected = math.sqrt(read_std**2 + gain * level)  # 12288 samples: the std is measured to about 0.7 %
+    for view in intensity:
+        assert view.std().item() == pytest.approx(expected, rel=0.03)
+        assert view.mean().item() == pytest.approx(level, abs=3 * expected / math.sqrt(view.numel()) + 1e-6)
+    assert not torch.equal(out[0], out[1])
+    torch.testing.assert_close(shot_noise(flat, shot, torch.tensor([11, 12])), out, atol=0, rtol=0)  # seeded
+    # Zero read noise and gain: nothing changes but the float round trip.
+    torch.testing.assert_close(shot_noise(flat, torch.zeros(2, 2, dtype=torch.float64), torch.tensor([1, 2])), flat)
+
+
+def test_shot_noise_is_not_the_gaussian_noise_field_of_the_same_view():
+    flat = torch.zeros(1, 3, 48, 48)
+    both = _neutral_params(
+        1,
+        noise_std=torch.tensor([0.05], dtype=torch.float64),
+        shot_noise=torch.tensor([[0.0, 0.01]], dtype=torch.float64),
+    )
+    gaussian = hashed_normal(both.noise_seed, (3, 48, 48), torch.device("cpu"), torch.float32)
+    shot_only = camera_artefacts(flat, _neutral_params(1, shot_noise=both.shot_noise))
+    # Intensity 0.5 everywhere: the shot-noise residual is a scaled normal field of its own.
+    residual = (shot_only + 1) / 2 - 0.5
+    assert abs(torch.corrcoef(torch.stack([residual.flatten(), gaussian.flatten()]))[0, 1].item()) < 0.05
+    assert residual.std().item() == pytest.approx(math.sqrt(0.01 * 0.5), rel=0.03)
+
+
+def test_white_balance_scales_each_channel_by_its_gain_and_saturates():
+    generator = torch.Generator().manual_seed(4)
+    intensity = 0.1 + 0.6 * torch.rand(2, 3, 16, 16, generator=generator)  # (0.1, 0.7): no gain of 1.2 saturates
+    gains = torch.tensor([[1.1, 0.9, 1.05], [1.2, 1.0, 0.8]], dtype=torch.float64)
+    out = (white_balance(intensity * 2 - 1, gains) + 1) / 2
+    ratio = out.mean(dim=(2, 3)) / intensity.mean(dim=(2, 3))
+    torch.testing.assert_close(ratio, gains.float(), atol=1e-5, rtol=0)
+    bright = torch.full((1, 3, 2, 2), 0.9)  # intensity 0.95: a gain of 1.2 clips it at 1
+    torch.testing.assert_close(
+        white_balance(bright, torch.tensor([[1.2, 1.0, 0.5]], dtype=torch.float64))[0, :, 0, 0],
+        torch.tensor([1.0, 0.9, 0.5 * 0.95 * 2 - 1]),
+        atol=1e-6,
+        rtol=0,
+    )
+
+
+def test_augment_pairs_applies_the_drawn_white_balance():
+    view = _ramp_view()
+    view.image = view.image * 0.5 - 0.5  # intensities in [0.25, 0.5): no drawn gain saturates them
+    pair = ViewBatch.stack([view, view])
+    cast = AugmentConfig(**{**OFF.__dict__, "white_balance_prob": 1.0, "white_balance": 0.2})
+    _, params = draw_augments([5], pair.sizes, (48, 64), cast)
+    plain = (augment_pairs(pair, [5], (48, 64), OFF).image.double() + 1) / 2
+    balanced = (augment_pairs(pair, [5], (48, 64), cast).image.double() + 1) / 2
+    ratio = balanced.mean(dim=(2, 3)) / plain.mean(dim=(2, 3))
+    torch.testing.assert_close(ratio, params.white_balance, atol=1e-5, rtol=0)
+    assert params.white_balance.min() >= 0.8 and params.white_balance.max() <= 1.2
+    assert not torch.allclose(params.white_balance[0], params.white_balance[1])  # drawn per view
+
+
+def test_draw_augments_follows_the_camera_effect_probabilities_without_shifting_the_other_draws():
+    seeds = list(range(2000))
+    sizes = torch.tensor([[240, 240]]).expand(4000, 2)
+    base = AugmentConfig(blur_prob=0.2, noise_prob=0.5, jpeg_prob=0.3)
+    config = replace(
+        base,
+        vignette_prob=0.3,
+        vignette_strength=0.5,
+        shot_noise_prob=0.5,
+        shot_noise_gain=0.01,
+        read_noise_std=0.02,
+        white_balance_prob=0.4,
+        white_balance=0.15,
+    )
+    order, params = draw_augments(seeds, sizes, (224, 224), config)
+    assert abs((params.vignette > 0).double().mean() - 0.3) < 0.03 and params.vignette.max() <= 0.5
+    assert abs((params.shot_noise > 0).any(1).double().mean() - 0.5) < 0.03
+    assert params.shot_noise[:, 0].max() <= 0.02 and params.shot_noise[:, 1].max() <= 0.01
+    cast = (params.white_balance != 1).any(1)
+    assert abs(cast.double().mean() - 0.4) < 0.03
+    assert params.white_balance.min() >= 0.85 and params.white_balance.max() <= 1.15
+    assert torch.all(params.white_balance[~cast] == 1)
+    # The new effects draw after the old ones: every other parameter of every seed is unchanged.
+    base_order, base_params = draw_augments(seeds, sizes, (224, 224), base)
+    assert torch.equal(order, base_order)
+    for name in ("windows", "colour", "blur_sigma", "noise_std", "noise_seed", "jpeg_quality"):
+        assert torch.equal(getattr(params, name), getattr(base_params, name)), name
+    assert torch.all(base_params.vignette == 0) and torch.all(base_params.shot_noise == 0)
+    assert torch.all(base_params.white_balance == 1)
+
+
+def _two_sizes_pair_batch() -> ViewBatch:
+    first, second = _ramp_view(48, 64), _ramp_view(40, 56)
+    second.image = second.image.flip(-1) * 0.5 + 0.2
+    return ViewBatch.stack([first, second, second, first])
+
+
+def test_default_config_augments_as_before_the_camera_effects():
+    # Recorded with the code of commit 5276043 (before vignetting, shot noise and white balance) on
+    # the same inputs: the default config, and one that draws blur, noise and JPEG for most views.
+    seeds = [7, 123456789]
+    busy = AugmentConfig(noise_prob=0.9, blur_prob=0.9, jpeg_prob=0.9)
+    for config, sums in (
+        (AugmentConfig(), (4844.2325556874275, 5799.705339610577, 4223.266445715954)),
+        (busy, (4836.557099103928, 5778.800180196762, 4184.715920103651)),
+    ):
+        order, params = draw_augments(seeds, _two_sizes_pair_batch().sizes, (32, 32), config)
+        assert order.tolist() == [2, 3, 0, 1]
+        assert params.windows.tolist() == [[17, 2, 37, 37], [15, 4, 38, 38], [16, 0, 46, 46], [13, 0, 37, 37]]
+        assert params.colour[:, 0].tolist() == pytest.approx(
+            [1.3380234939623896, 0.8670878623413247, 1.3598899572479972, 0.6427449079853614], abs=1e-15
+        )
+        image = augment_pairs(_two_sizes_pair_batch(), seeds, (32, 32), config).image.double()
+        assert (image.sum().item(), image.abs().sum().item(), (image**2).sum().item()) == pytest.approx(sums, rel=1e-6)
+    assert params.jpeg_quality.tolist() == [32, 64, 92, 44]
+    assert params.noise_std.tolist() == pytest.approx(
+        [0.002302233330521548, 0, 0.03579599261530567, 0.02278449321871924], abs=1e-15
+    )
+    # Probabilities 0 switch the effects off whatever their strengths: the output is bit-identical.
+    strong = replace(busy, vignette_strength=0.9, shot_noise_gain=0.05, read_noise_std=0.05, white_balance=0.5)
+    assert torch.equal(
+        augment_pairs(_two_sizes_pair_batch(), seeds, (32, 32), strong).image,
+        augment_pairs(_two_sizes_pair_batch(), seeds, (32, 32), busy).image,
+    )
+
+
+def test_camera_effects_are_functions_of_their_seeds():
+    config = AugmentConfig(vignette_prob=1.0, shot_noise_prob=1.0, white_balance_prob=1.0)
+    batch = _two_sizes_pair_batch()
+    first = augment_pairs(batch, [3, 4], (32, 32), config).image
+    assert torch.equal(first, augment_pairs(batch, [3, 4], (32, 32), config).image)
+    assert not torch.equal(first, augment_pairs(batch, [5, 6], (32, 32), config).image)
+    # Each pair alone comes out as in the batch (pair k's views are rows k and 2 + k).
+    for k, seed in enumerate([3, 4]):
+        alone = augment_pairs(batch.index(torch.tensor([k, 2 + k])), [seed], (32, 32), config).image
+        torch.testing.assert_close(alone, first[[k, 2 + k]], atol=1e-4, rtol=0)
+    off = augment_pairs(
+        batch, [3, 4], (32, 32), replace(config, vignette_prob=0, shot_noise_prob=0, white_balance_prob=0)
+    ).image
+    assert (first - off).abs().mean() > 0.01
+    assert first.min() >= -1 and first.max() <= 1

@@ -1,10 +1,10 @@
 """Training augmentations of whole batches of pairs, on the batch's device (the GPU while training).
 
-Every random parameter of a pair (view swap, crop window, colour factors, blur, noise and JPEG
-choices) comes from one `torch.Generator` seeded by the pair's seed, so an augmented pair is a pure
-function of its seed, its views and the target size, whatever batch it is in. Sensor noise is a
-counter-based hash of (seed, pixel), identical on every device. Geometric changes update the
-intrinsics exactly; photometric ones touch only the image.
+Every random parameter of a pair (view swap, crop window, white balance and colour factors,
+vignetting, blur, noise and JPEG choices) comes from one `torch.Generator` seeded by the pair's seed,
+so an augmented pair is a pure function of its seed, its views and the target size, whatever batch it
+is in. Sensor noise is a counter-based hash of (seed, pixel), identical on every device. Geometric
+changes update the intrinsics exactly; photometric ones touch only the image.
 """
 
 from __future__ import annotations
@@ -64,11 +64,34 @@ class AugmentConfig:
     """JPEG quality range, inclusive."""
     swap_prob: float = 0.5
     """Chance of swapping the two views of a pair (the network is not symmetric)."""
+    vignette_prob: float = 0.0
+    """Chance of lens vignetting (see `vignette`); 0 leaves it out."""
+    vignette_strength: float = 0.4
+    """Largest darkening of the image corners: intensities are scaled by 1 - s (r / r_corner)^2, s drawn
+    in [0, vignette_strength], r the distance to the image centre (at most 1)."""
+    shot_noise_prob: float = 0.0
+    """Chance of signal-dependent sensor noise (shot and read noise, see `shot_noise`); 0 leaves it out."""
+    shot_noise_gain: float = 0.004
+    """Largest shot-noise gain g, drawn in [0, g]: the noise variance grows by g per unit of intensity,
+    intensities in [0, 1]."""
+    read_noise_std: float = 0.01
+    """Largest read-noise standard deviation, drawn in [0, read_noise_std], in [0, 1] intensity units."""
+    white_balance_prob: float = 0.0
+    """Chance of a white balance error (a colour cast, before the colour jitter); 0 leaves it out."""
+    white_balance: float = 0.1
+    """Red, green and blue gains each drawn in [1 - wb, 1 + wb]."""
 
 
 # Uniform draws of one pair: the swap, then VIEW_DRAWS per view (slots named below).
 VIEW_DRAWS = 13
 ZOOM, CROP_X, CROP_Y, BRIGHT, CONTRAST, SATURATION, HUE, BLUR, BLUR_SIGMA, NOISE, NOISE_STD, JPEG, QUALITY = range(13)
+# Then, from the same generator, LATE_DRAWS per view for the effects added later: drawn after all of
+# the above, so that adding them changed none of the earlier parameters of a seed.
+LATE_DRAWS = 9
+VIGNETTE, VIGNETTE_STRENGTH, SHOT, SHOT_GAIN, READ_STD, BALANCE, GAIN_R, GAIN_G, GAIN_B = range(9)
+# Shot noise hashes its field from the view's noise seed xor this 62-bit key, so that it is not the
+# Gaussian noise field of the same view (seeds stay non-negative int64).
+SHOT_NOISE_KEY = 0x1D8E4E27C47D124F
 
 
 @dataclass
@@ -82,6 +105,10 @@ class ViewAugment:
         noise_std: (N,) float64 noise standard deviation; 0: no noise.
         noise_seed: (N,) int64 seed of each view's noise field.
         jpeg_quality: (N,) int64 JPEG quality in [1, 100]; 0: no JPEG artefacts.
+        vignette: (N,) float64 vignetting strength (corner darkening) in [0, 1]; 0: no vignetting.
+        shot_noise: (N, 2) float64 read-noise standard deviation and shot-noise gain, in [0, 1] intensity
+            units; zeros: no signal-dependent noise.
+        white_balance: (N, 3) float64 red, green and blue gains; ones: no colour cast.
     """
 
     windows: Tensor
@@ -90,6 +117,9 @@ class ViewAugment:
     noise_std: Tensor
     noise_seed: Tensor
     jpeg_quality: Tensor
+    vignette: Tensor
+    shot_noise: Tensor
+    white_balance: Tensor
 
 
 def centre_windows(sizes: Tensor, out_size: tuple[int, int]) -> Tensor:
@@ -133,17 +163,17 @@ def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int]
         `params` describes the 2B views in that new order.
     """
     count = len(seeds)
-    draws = torch.stack([
-        torch.rand(1 + 2 * VIEW_DRAWS, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
-        for seed in seeds
-    ])
+    generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    draws = torch.stack([torch.rand(1 + 2 * VIEW_DRAWS, generator=gen, dtype=torch.float64) for gen in generators])
+    late = torch.stack([torch.rand(2 * LATE_DRAWS, generator=gen, dtype=torch.float64) for gen in generators])
     swap = draws[:, 0] < config.swap_prob
     rows = torch.arange(count)
     order = torch.cat([torch.where(swap, rows + count, rows), torch.where(swap, rows, rows + count)])
     view = torch.cat([draws[:, 1 : 1 + VIEW_DRAWS], draws[:, 1 + VIEW_DRAWS :]])  # (2B, VIEW_DRAWS)
+    late = torch.cat([late[:, :LATE_DRAWS], late[:, LATE_DRAWS:]])  # (2B, LATE_DRAWS)
 
-    def spread(slot: int, low: float, high: float) -> Tensor:
-        return low + (high - low) * view[:, slot]
+    def spread(slot: int, low: float, high: float, table: Tensor = view) -> Tensor:
+        return low + (high - low) * table[:, slot]
 
     windows = crop_windows(sizes[order], out_size, view[:, [ZOOM, CROP_X, CROP_Y]], config.max_zoom)
     colour = torch.stack([
@@ -160,7 +190,15 @@ def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int]
     # The two views of a pair get different noise: seed * 2 for the first, seed * 2 + 1 for the second.
     pair_seeds = torch.tensor([int(seed) & (2**62 - 1) for seed in seeds], dtype=torch.int64)
     noise_seed = torch.cat([pair_seeds * 2, pair_seeds * 2 + 1])
-    return order, ViewAugment(windows, colour, blur, noise, noise_seed, quality)
+    strength = spread(VIGNETTE_STRENGTH, 0.0, config.vignette_strength, late)
+    strength = torch.where(late[:, VIGNETTE] < config.vignette_prob, strength, 0.0)
+    read_std = spread(READ_STD, 0.0, config.read_noise_std, late)
+    shot = torch.stack([read_std, spread(SHOT_GAIN, 0.0, config.shot_noise_gain, late)], 1)
+    shot = torch.where((late[:, SHOT] < config.shot_noise_prob)[:, None], shot, 0.0)
+    wb = config.white_balance
+    gains = torch.stack([spread(slot, 1 - wb, 1 + wb, late) for slot in (GAIN_R, GAIN_G, GAIN_B)], 1)
+    gains = torch.where((late[:, BALANCE] < config.white_balance_prob)[:, None], gains, 1.0)
+    return order, ViewAugment(windows, colour, blur, noise, noise_seed, quality, strength, shot, gains)
 
 
 def resample_views(views: ViewBatch, windows: Tensor, out_size: tuple[int, int]) -> ViewBatch:
@@ -248,6 +286,64 @@ def color_jitter(images: Tensor, colour: Tensor) -> Tensor:
     matrices = _hue_rotations(colour[:, 3].cpu()).to(images.device, images.dtype)
     rgb = torch.einsum("nij,njhw->nihw", matrices, rgb)
     return rgb.clamp(0, 1) * 2 - 1
+
+
+def white_balance(images: Tensor, gains: Tensor) -> Tensor:
+    """A colour cast: N images in [-1, 1] with their red, green and blue intensities scaled per image.
+
+    Args:
+        images: (N, 3, H, W).
+        gains: (N, 3) factors on the [0, 1] intensities.
+    Returns:
+        (N, 3, H, W) in [-1, 1]: intensities pushed beyond 1 saturate, as a sensor channel does.
+    """
+    factors = gains.to(images.device, images.dtype)[:, :, None, None]
+    return (((images + 1) / 2 * factors).clamp(0, 1) * 2 - 1).to(images.dtype)
+
+
+def vignette(images: Tensor, strength: Tensor) -> Tensor:
+    """Lens vignetting of N images in [-1, 1]: intensities scaled by 1 - s (r / r_corner)^2.
+
+    r is the distance of a pixel centre from the image centre and r_corner that of the corner pixels,
+    so the centre keeps its value and the corners lose the fraction s. The quadratic is the leading
+    term of the cos^4 law of natural vignetting near the axis (strength fitted to the lens).
+
+    Args:
+        images: (N, C, H, W).
+        strength: (N,) corner darkening s in [0, 1].
+    Returns:
+        (N, C, H, W) in [-1, 1].
+    """
+    height, width = images.shape[-2:]
+    device, dtype = images.device, images.dtype
+    dx = torch.arange(width, device=device, dtype=torch.float64) - (width - 1) / 2
+    dy = torch.arange(height, device=device, dtype=torch.float64) - (height - 1) / 2
+    corner2 = max(((width - 1) / 2) ** 2 + ((height - 1) / 2) ** 2, 1e-12)  # a 1x1 image has r = 0 only
+    r2 = (dy[:, None] ** 2 + dx[None] ** 2) / corner2  # (H, W) in [0, 1]
+    falloff = (1 - strength.to(device, torch.float64)[:, None, None] * r2).clamp_min(0)  # (N, H, W)
+    return ((images + 1) * falloff[:, None].to(dtype) - 1).to(dtype)
+
+
+def shot_noise(images: Tensor, shot: Tensor, seeds: Tensor) -> Tensor:
+    """Signal-dependent sensor noise of N images in [-1, 1]: Poisson-Gaussian, in its Gaussian limit.
+
+    Each channel of each pixel with intensity v in [0, 1] gets noise of standard deviation
+    sqrt(read^2 + gain * v) (photon shot noise grows with the signal, read noise does not). The images
+    are gamma-encoded, so v is only roughly the sensor's linear signal: the noise still grows with
+    brightness, and read and gain are drawn from ranges anyway, not fitted to one sensor.
+
+    Args:
+        images: (N, C, H, W).
+        shot: (N, 2) read-noise standard deviation and shot-noise gain, in [0, 1] intensity units.
+        seeds: (N,) int64 seeds of the noise fields (`hashed_normal`).
+    Returns:
+        (N, C, H, W) in [-1, 1].
+    """
+    params = shot.to(images.device, torch.float64)[:, :, None, None, None]
+    signal = ((images.double() + 1) / 2).clamp(0, 1)
+    std = torch.sqrt(params[:, 0] ** 2 + params[:, 1] * signal)
+    noise = hashed_normal(seeds, tuple(images.shape[1:]), images.device, torch.float64)
+    return ((signal + std * noise).clamp(0, 1) * 2 - 1).to(images.dtype)
 
 
 def gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
@@ -395,14 +491,20 @@ def _where(images: Tensor, chosen: Tensor, effect: Callable[[Tensor, Tensor], Te
 
 
 def camera_artefacts(images: Tensor, params: ViewAugment) -> Tensor:
-    """Blur, sensor noise and JPEG artefacts of N images, each where its parameters ask for it, in that order."""
+    """Vignetting, blur, Gaussian then signal-dependent sensor noise and JPEG artefacts of N images, in that
+    order (lens, sensor, codec), each where its parameters ask for it."""
 
     def noisy(part: Tensor, rows: Tensor) -> Tensor:
         noise = hashed_normal(params.noise_seed[rows], tuple(part.shape[1:]), part.device, part.dtype)
         return (part + params.noise_std[rows].to(part.device, part.dtype)[:, None, None, None] * noise).clamp(-1, 1)
 
+    def shot(part: Tensor, rows: Tensor) -> Tensor:
+        return shot_noise(part, params.shot_noise[rows], params.noise_seed[rows] ^ SHOT_NOISE_KEY)
+
+    images = _where(images, params.vignette > 0, lambda part, rows: vignette(part, params.vignette[rows]))
     images = _where(images, params.blur_sigma > 0, lambda part, rows: gaussian_blur(part, params.blur_sigma[rows]))
     images = _where(images, params.noise_std > 0, noisy)
+    images = _where(images, (params.shot_noise > 0).any(1), shot)
     return _where(images, params.jpeg_quality > 0, lambda part, rows: jpeg_artefacts(part, params.jpeg_quality[rows]))
 
 
@@ -423,6 +525,8 @@ def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, i
         raise ValueError(f"augment_pairs got {len(views)} views for {len(seeds)} seeds; pass two views per seed")
     order, params = draw_augments(seeds, views.sizes, out_size, config)
     out = resample_views(views.index(order), params.windows, out_size)
-    image = camera_artefacts(color_jitter(out.image, params.colour), params)
+    cast = (params.white_balance != 1).any(1)
+    image = _where(out.image, cast, lambda part, rows: white_balance(part, params.white_balance[rows]))
+    image = camera_artefacts(color_jitter(image, params.colour), params)
     return replace(out, image=image)
 
