@@ -87,11 +87,14 @@ def overlap(
     return (visible & valid1).sum(dim=(-2, -1)) / valid1.sum(dim=(-2, -1)).clamp_min(1)
 
 
-def open_view(depth: Tensor, min_valid: float = 0.4, min_nearest: float = 0.3, min_median: float = 1.0) -> Tensor:
+def open_view(
+    depth: Tensor, min_valid: float = 0.4, min_nearest: float = 0.3, min_median: float | Tensor = 1.0
+) -> Tensor:
     """Whether probe depth maps (..., h, w) show a view worth training on.
 
     True where at least min_valid of the pixels hit a surface (not sky), none nearer than min_nearest
-    metres, and the median hit lies beyond min_median metres (not staring at a close wall or sofa).
+    metres, and the median hit lies beyond min_median metres (not staring at a close wall or sofa);
+    min_median may be a tensor that broadcasts against the leading dimensions (one per scene).
     """
     valid = depth > 0
     fraction = valid.float().mean(dim=(-2, -1))

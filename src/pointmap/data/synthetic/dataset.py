@@ -26,7 +26,6 @@ from .sampling import (
     second_views,
 )
 from .scenes import (
-    SCENE_KINDS,
     SyntheticScene,
     make_scene,
     packed_to,
@@ -41,8 +40,9 @@ from .textures import load_photo_bank, photo_paths
 class SyntheticConfig:
     """What the synthetic pair dataset draws."""
 
-    kinds: tuple[str, ...] = SCENE_KINDS
-    """Scene kinds to mix (see make_scene)."""
+    kinds: tuple[str, ...] = ("room", "objects", "street")
+    """Scene kinds to mix, from SCENE_KINDS (see make_scene). "clutter" came later and is asked for by name, so
+    the datasets and held-out splits of the first three kinds stay as they were."""
     kind_weights: tuple[float, ...] = (0.45, 0.3, 0.25)
     """Relative frequency of each kind."""
     train_length: int = 100_000
@@ -363,10 +363,11 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         # Candidates are picked on the device (gathers, no host sync) from cameras drawn on the CPU.
         cameras = group.cameras.to(batch.device)
         rows = torch.arange(len(group.indices), device=batch.device)
+        min_median = torch.tensor([layout.min_median_depth for layout in group.scenes.layouts], device=batch.device)
 
         # The first view: the first candidate that sees open space (else the first candidate).
         probe = render_depth(batch, cameras.first_probe_k, cameras.first_pose, probe_h, probe_w, self.config.compiled)
-        pick = _first_true(open_view(probe))
+        pick = _first_true(open_view(probe, min_median=min_median[:, None]))
         pose1, k1, probe_k1 = (x[rows, pick] for x in (cameras.first_pose, cameras.first_k, cameras.first_probe_k))
 
         # The second view: the first candidate in the overlap range that stands clear and sees open space.
@@ -387,7 +388,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         first_pose = repeat_first(pose1[:, None])
         forward = overlap(first, first_k, first_pose, flat, flat_k, flat_pose)
         backward = overlap(flat, flat_k, flat_pose, first, first_k, first_pose)
-        usable = clear2 & open_view(probe[:, 1:])
+        usable = clear2 & open_view(probe[:, 1:], min_median=min_median[:, None])
         # cos of each candidate's rotation angle from the first view: (trace(R1^T R2) - 1) / 2.
         turn_cos = ((pose1[:, None, :3, :3] * pose2[..., :3, :3]).sum((-2, -1)) - 1) / 2  # (N, C)
         chosen = self._choose(

@@ -126,6 +126,13 @@ def first_views(
         _lerp(-math.pi, math.pi, aim[..., 1]), _lerp(0.15, 0.9, aim[..., 2])
     )
     objects_eye, objects_target = centre + orbit, centre + 0.15 * normal[..., :3]
+    # Clutter: closer, from the open side (-y: the wall is behind the things), looking down at them.
+    clutter = (layouts.kind == SCENE_KINDS.index("clutter"))[:, None, None]
+    close = _lerp(0.45, 1.3, aim[..., 0:1]) * _direction(
+        _lerp(-math.pi / 2 - 1.0, -math.pi / 2 + 1.0, aim[..., 1]), _lerp(0.25, 1.0, aim[..., 2])
+    )
+    objects_eye = torch.where(clutter, centre + close, objects_eye)
+    objects_target = torch.where(clutter, centre + 0.05 * normal[..., :3], objects_target)
 
     room_or_street = (room | street)[:, None, None]
     eye = torch.where(room_or_street, box_eye, objects_eye)
@@ -157,16 +164,19 @@ def second_views(
     """
     eye, target = eye[:, None], target[:, None]  # (N, 1, 3)
     room = (layouts.kind == SCENE_KINDS.index("room"))[:, None]
-    objects = (layouts.kind == SCENE_KINDS.index("objects"))[:, None, None]
-    # Objects: move along the orbit (azimuth, elevation, radius) around the first view's target.
+    clutter = (layouts.kind == SCENE_KINDS.index("clutter"))[:, None]
+    objects = ((layouts.kind == SCENE_KINDS.index("objects"))[:, None] | clutter)[..., None]
+    # Objects and clutter: move along the orbit (azimuth, elevation, radius) around the first view's target;
+    # clutter stays on the open side, away from the wall behind the things.
     offset = eye - target
     radius = offset.norm(dim=-1)
     azimuth = torch.atan2(offset[..., 1], offset[..., 0]) + _lerp(-1.2, 1.2, uniform[..., 0])
+    azimuth = torch.where(clutter, azimuth.clamp(-math.pi / 2 - 1.9, -math.pi / 2 + 1.9), azimuth)
     elevation = torch.asin((offset[..., 2] / radius).clamp(-1, 1)) + _lerp(-0.3, 0.3, uniform[..., 1])
     orbit_eye = target + (radius * _lerp(0.75, 1.3, uniform[..., 2]))[..., None] * _direction(
         azimuth, elevation.clamp(0.05, 1.3)
     )
-    orbit_target = target + 0.1 * normal[..., 3:6]
+    orbit_target = target + torch.where(clutter, 0.04, 0.1)[..., None] * normal[..., 3:6]
     # Rooms and streets: a baseline in a random, mostly horizontal direction; aim near the same point.
     baseline = torch.where(room, _lerp(0.1, 1.6, uniform[..., 0]), _lerp(0.1, 4.0, uniform[..., 0]))
     direction = normal[..., :3] * torch.tensor([1.0, 1.0, 0.3])

@@ -1,4 +1,5 @@
-"""Procedural scenes of three kinds: furnished rooms, objects on a ground plane, streets with buildings.
+"""Procedural scenes of four kinds: furnished rooms, objects on a ground plane, streets with buildings, and
+close-ups of a crowded table or floor.
 
 World frame: z up, metres, ground or floor at z = 0. A scene is built with Python floats from a seeded
 `random.Random` (tens of shapes: cheap), then becomes tensors on the requested device.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ from .palette import PHOTO_SHARE, MaterialSpec, floor_material, random_colour, r
 from .primitives import KINDS, ShapeSet
 from .textures import PATTERNS, Materials
 
-SCENE_KINDS = ("room", "objects", "street")
+SCENE_KINDS = ("room", "objects", "street", "clutter")
 """Scene kinds accepted by make_scene."""
 
 Vec = tuple[float, float, float]
@@ -35,6 +37,8 @@ class Layout:
         extent: (x, y, z) half sizes of the room, of the object area, or of the street (x across, y along).
         target: a point worth looking at (room centre at eye level, the objects' centre).
         obstacles: (x, y, radius) footprints of things a camera must not stand in (furniture, trees).
+        min_median_depth: a view is worth training on only if its median depth lies beyond this (metres):
+            1 m keeps cameras from staring at a close wall; close-ups of small things need less.
     """
 
     kind: str
@@ -42,6 +46,7 @@ class Layout:
     extent: Vec
     target: Vec
     obstacles: tuple[tuple[float, float, float], ...] = ()
+    min_median_depth: float = 1.0
 
 
 @dataclass
@@ -151,6 +156,7 @@ class SceneBuilder:
         photos: Tensor | None = None,
     ) -> SyntheticScene:
         """The scene as tensors on `device` (ambient light from the sky and the ground, sky colours)."""
+
         def floats(values, *shape: int) -> Tensor:  # numpy reads nested tuples several times faster than torch
             return torch.from_numpy(np.asarray(values, dtype=np.float32).reshape(1, *shape))
 
@@ -711,6 +717,205 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     return layout, sky, low, horizon
 
 
+def _turn(yaw: float, tilt: float = 0.0, lean: float = 0.0) -> Mat3:
+    """Rotation: about x by tilt, then about y by lean, then about z by yaw."""
+    ct, st, cl, sl, cy, sy = (
+        math.cos(tilt),
+        math.sin(tilt),
+        math.cos(lean),
+        math.sin(lean),
+        math.cos(yaw),
+        math.sin(yaw),
+    )
+    rx = ((1.0, 0.0, 0.0), (0.0, ct, -st), (0.0, st, ct))
+    ry = ((cl, 0.0, sl), (0.0, 1.0, 0.0), (-sl, 0.0, cl))
+    rz = ((cy, -sy, 0.0), (sy, cy, 0.0), (0.0, 0.0, 1.0))
+
+    def mul(a: Mat3, b: Mat3) -> Mat3:
+        return tuple(tuple(sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)) for i in range(3))
+
+    return mul(rz, mul(ry, rx))
+
+
+class _Heap:
+    """Things on a surface as footprints (x, y, radius, top, flat): a new thing rests on the highest flat thing
+    (a book, a box) under it, never on a round one, and stacks stay low."""
+
+    def __init__(self, rng: random.Random, surface: float, centre: tuple[float, float], spread: tuple[float, float]):
+        self.rng, self.surface, self.centre, self.spread = rng, surface, centre, spread
+        self.items: list[tuple[float, float, float, float, bool]] = []
+
+    def spot(self, radius: float, tries: int = 6, max_stack: float = 0.3) -> tuple[float, float, float] | None:
+        """(x, y, base height) of a place for a thing of footprint `radius`, or None if none was found."""
+        for _ in range(tries):
+            x = self.centre[0] + self.rng.uniform(-self.spread[0], self.spread[0])
+            y = self.centre[1] + self.rng.uniform(-self.spread[1], self.spread[1])
+            below = [
+                (top, flat)
+                for a, b, r, top, flat in self.items
+                if (x - a) ** 2 + (y - b) ** 2 < (0.8 * (r + radius)) ** 2
+            ]
+            if all(flat for _, flat in below):
+                base = max((top for top, _ in below), default=self.surface)
+                if base <= self.surface + max_stack:
+                    return x, y, base
+        return None
+
+    def put(self, x: float, y: float, radius: float, top: float, flat: bool) -> None:
+        self.items.append((x, y, radius, top, flat))
+
+
+def _small_thing(b: SceneBuilder, heap: _Heap, surface_material: Callable[[str], int]) -> None:
+    """One household thing (book, box, can, bottle, ball, tube, plush toy) resting on the heap, if it finds room."""
+    rng = b.rng
+    kinds, weights = (
+        ("book", "standing_book", "box", "can", "bottle", "ball", "tube", "plush"),
+        (4, 2, 3, 2, 1, 2, 1, 1),
+    )
+    kind = rng.choices(kinds, weights)[0]
+    material = surface_material(rng.choice(["vivid", "vivid", "fabric", "wood", "metal", "stone"]))
+    yaw = rng.uniform(-math.pi, math.pi)
+    if kind in ("book", "standing_book", "box"):
+        if kind == "book":
+            half = (rng.uniform(0.06, 0.15), rng.uniform(0.08, 0.2), rng.uniform(0.008, 0.035))
+        elif kind == "standing_book":
+            half = (rng.uniform(0.008, 0.03), rng.uniform(0.07, 0.15), rng.uniform(0.09, 0.16))
+        else:
+            half = (rng.uniform(0.03, 0.15), rng.uniform(0.03, 0.15), rng.uniform(0.02, 0.12))
+        radius = math.hypot(half[0], half[1])
+        tilt = rng.gauss(0.0, 0.12) if rng.random() < 0.4 else 0.0  # propped against something
+        if (spot := heap.spot(radius)) is not None:
+            x, y, base = spot
+            b.add("box", (x, y, base + half[2]), half, material, _turn(yaw, tilt))
+            heap.put(x, y, radius, base + 2 * half[2], kind != "standing_book")
+    elif kind in ("can", "bottle"):
+        radius = rng.uniform(0.02, 0.06)
+        height = rng.uniform(0.04, 0.1) if kind == "can" else rng.uniform(0.08, 0.14)
+        if (spot := heap.spot(radius)) is not None:
+            x, y, base = spot
+            b.add("cylinder", (x, y, base + height), (radius, radius, height), material)
+            top = base + 2 * height
+            if kind == "bottle":
+                neck = radius * rng.uniform(0.3, 0.45)
+                b.add("cylinder", (x, y, top + 0.03), (neck, neck, 0.03), b.family(rng.choice(["metal", "vivid"])))
+                top += 0.06
+            heap.put(x, y, radius, top, False)
+    elif kind == "ball":
+        radius = rng.uniform(0.02, 0.08)
+        if (spot := heap.spot(radius)) is not None:
+            x, y, base = spot
+            b.add("sphere", (x, y, base + radius), (radius, radius, radius), material)
+            heap.put(x, y, radius, base + 2 * radius, False)
+    elif kind == "tube":
+        radius, length = rng.uniform(0.015, 0.05), rng.uniform(0.08, 0.25)
+        if (spot := heap.spot(length)) is not None:
+            x, y, base = spot
+            b.add("cylinder", (x, y, base + radius), (radius, radius, length), material, _turn(yaw, math.pi / 2))
+            heap.put(x, y, length, base + 2 * radius, False)
+    else:  # a plush toy: body, head and two ears
+        fur = surface_material("fabric")
+        body = rng.uniform(0.05, 0.11)
+        if (spot := heap.spot(body)) is not None:
+            x, y, base = spot
+            z = base + body * 0.9
+            b.add("sphere", (x, y, z), (body, body * rng.uniform(0.8, 1.0), body * rng.uniform(0.9, 1.2)), fur)
+            head = body * rng.uniform(0.6, 0.85)
+            hz = z + body + head * 0.7
+            b.add("sphere", (x, y, hz), (head, head, head), fur)
+            for side in (-1, 1):
+                ear = head * 0.35
+                b.add("sphere", (x + side * head * 0.7, y, hz + head * 0.7), (ear, ear * 0.5, ear), fur)
+            heap.put(x, y, body, hz + head, False)
+
+
+def _clutter_scene(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
+    """A close-up of a crowded table top or floor corner against a wall: dozens of household things, some
+    stacked or propped, with shelves and furniture behind (what photos of one object among others look like)."""
+    rng = b.rng
+
+    def surface_material(family: str) -> int:
+        spec = random_material(rng, family, b.num_photos, b.photo_share)
+        if spec.pattern == "photo":  # a photo spans about one thing (a cover, a label), not a whole wall
+            spec = replace(spec, scale=rng.uniform(0.04, 0.15))
+        return b.material(spec)
+
+    hx, hy, height = rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(2.4, 3.0)
+    b.add("quad", (0, 0, 0), (hx, hy, 0), b.material(floor_material(rng, b.num_photos, b.photo_share)))
+    b.add("quad", (0, 0, height), (hx, hy, 0), b.family("ceiling"), _frame_from_normal((0, 0, -1), (0, 1, 0)))
+    wall = b.family("wall")
+    for center, normal, half_width in (
+        ((0, hy, height / 2), (0, -1, 0), hx),
+        ((0, -hy, height / 2), (0, 1, 0), hx),
+        ((hx, 0, height / 2), (-1, 0, 0), hy),
+        ((-hx, 0, height / 2), (1, 0, 0), hy),
+    ):
+        b.add("quad", center, (half_width, height / 2, 0), wall, _frame_from_normal(normal, (0, 0, 1)))
+
+    # The surface: a table top (the far edge near the +y wall) or the floor.
+    spread_x, spread_y = rng.uniform(0.2, 0.5), rng.uniform(0.15, 0.4)
+    cy = hy - spread_y - rng.uniform(0.15, 0.6)
+    on_table = rng.random() < 0.65
+    surface = rng.uniform(0.4, 0.8) if on_table else 0.0
+    if on_table:
+        top_x, top_y = spread_x + rng.uniform(0.1, 0.5), spread_y + rng.uniform(0.1, 0.3)
+        wood = b.family(rng.choice(["wood", "wood", "stone", "fabric"]))
+        b.box((0, cy, surface - 0.02), (top_x, top_y, 0.02), wood)
+        for sx in (-1, 1):
+            for sy in (-1, 1):
+                leg = (sx * (top_x - 0.04), cy + sy * (top_y - 0.04), (surface - 0.04) / 2)
+                b.box(leg, (0.025, 0.025, (surface - 0.04) / 2), wood)
+    if rng.random() < 0.5:  # a cloth or mat under the things
+        b.box(
+            (0, cy, surface + 0.002),
+            (spread_x * 1.1, spread_y * 1.1, 0.002),
+            surface_material("fabric"),
+            rng.uniform(-0.3, 0.3),
+        )
+    heap = _Heap(rng, surface + 0.004, (0.0, cy), (spread_x, spread_y))
+    for _ in range(rng.randrange(12, 45)):
+        _small_thing(b, heap, surface_material)
+
+    # Behind: shelves of books on the +y wall, furniture at the sides.
+    for level in range(rng.randrange(0, 3)):
+        z = surface + 0.35 + 0.35 * level
+        width = rng.uniform(0.4, 1.0)
+        sx = rng.uniform(-0.5, 0.5)
+        b.box((sx, hy - 0.13, z), (width, 0.12, 0.012), b.family("wood"))
+        x = sx - width + 0.02
+        while x < sx + width - 0.05:
+            thick, tall = rng.uniform(0.008, 0.03), rng.uniform(0.09, 0.15)
+            b.box(
+                (x + thick, hy - 0.14, z + 0.012 + tall),
+                (thick, rng.uniform(0.07, 0.11), tall),
+                surface_material(rng.choice(["vivid", "fabric"])),
+            )
+            x += 2 * thick + rng.uniform(0.0, 0.01)
+    for _ in range(rng.randrange(1, 4)):
+        side = rng.choice((-1, 1))
+        w, d, h = rng.uniform(0.2, 0.5), rng.uniform(0.2, 0.5), rng.uniform(0.3, 1.0)
+        x = side * rng.uniform(spread_x + 0.6, max(spread_x + 0.7, hx - w))
+        b.box(
+            (x, rng.uniform(-hy + d, hy - d), h),
+            (w, d, h),
+            b.family(rng.choice(["wood", "fabric", "metal"])),
+            rng.uniform(-0.5, 0.5),
+        )
+
+    power = rng.uniform(3.0, 7.0)
+    warm = (1.0, rng.uniform(0.8, 0.95), rng.uniform(0.6, 0.85))
+    b.lights.append(
+        ((rng.uniform(-1, 1), cy + rng.uniform(-1.5, 0.3), height - 0.3), tuple(power * c for c in warm), False)
+    )
+    if rng.random() < 0.5:  # a desk lamp or a second ceiling light
+        lamp = rng.uniform(0.5, 2.0)
+        b.lights.append(
+            ((rng.uniform(-1, 1), cy - rng.uniform(0.3, 1.0), surface + rng.uniform(0.4, 1.0)), (lamp,) * 3, False)
+        )
+    sky = tuple(rng.uniform(0.12, 0.22) * c for c in (0.95, 0.97, 1.0))
+    layout = Layout("clutter", 0, (spread_x, spread_y, 0.2), (0.0, cy, surface + 0.08), min_median_depth=0.3)
+    return layout, sky, shade(sky, 0.5), sky
+
+
 def make_scene(
     kind: str,
     seed: int,
@@ -722,7 +927,7 @@ def make_scene(
     """A random scene of one kind, the same for the same seed.
 
     Args:
-        kind: "room", "objects" or "street".
+        kind: one of SCENE_KINDS.
         seed: any int; equal seeds give equal scenes.
         device: where the scene's tensors live (and rendering happens).
         photos: (T, 3, h, w) linear photo bank (textures.load_photo_bank); some materials then use photos.
@@ -731,7 +936,7 @@ def make_scene(
     Returns:
         a SyntheticScene holding one scene.
     """
-    builders = {"room": _room, "objects": _objects, "street": _street}
+    builders = {"room": _room, "objects": _objects, "street": _street, "clutter": _clutter_scene}
     if kind not in builders:
         raise ValueError(f"make_scene: unknown kind {kind!r}; pass one of {SCENE_KINDS}")
     if num_photos is None:
