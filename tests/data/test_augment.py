@@ -21,6 +21,8 @@ from pointmap.data.augment import (
     hashed_normal,
     jpeg_artefacts,
     quantisation_tables,
+    quarter_turn,
+    quarter_turns,
     resample_views,
     shot_noise,
     training_resolutions,
@@ -28,6 +30,7 @@ from pointmap.data.augment import (
     white_balance,
 )
 from pointmap.data.sample import ViewBatch, ViewSample
+from pointmap.geometry.cameras import depth_to_points, transform_points
 
 OFF = AugmentConfig(max_zoom=0, brightness=0, contrast=0, saturation=0, hue=0, noise_prob=0, blur_prob=0,
                     jpeg_prob=0, swap_prob=0)
@@ -208,6 +211,7 @@ def _neutral_params(count: int, **fields: torch.Tensor) -> ViewAugment:
         vignette=torch.zeros(count, dtype=torch.float64),
         shot_noise=torch.zeros(count, 2, dtype=torch.float64),
         white_balance=torch.ones(count, 3, dtype=torch.float64),
+        quarter_turns=torch.zeros(count, dtype=torch.long),
     )
     return ViewAugment(**{**neutral, **fields})
 
@@ -430,3 +434,64 @@ def test_camera_effects_are_functions_of_their_seeds():
     ).image
     assert (first - off).abs().mean() > 0.01
     assert first.min() >= -1 and first.max() <= 1
+
+
+def _square_views(count: int = 3, size: int = 8) -> ViewBatch:
+    """Random square views: random depth, valid mask, intrinsics (fx != fy, off-centre) and poses."""
+    g = torch.Generator().manual_seed(0)
+    K = torch.tensor([[9.0, 0, 3.2], [0, 7.0, 4.1], [0, 0, 1]]).expand(count, 3, 3).clone()
+    q, _ = torch.linalg.qr(torch.randn(count, 3, 3, generator=g))
+    pose = torch.eye(4).repeat(count, 1, 1)
+    pose[:, :3, :3] = q * torch.linalg.det(q).sign()[:, None, None]
+    pose[:, :3, 3] = torch.randn(count, 3, generator=g)
+    return ViewBatch(image=torch.rand(count, 3, size, size, generator=g) * 2 - 1,
+                     depth=1 + torch.rand(count, size, size, generator=g),
+                     valid=torch.rand(count, size, size, generator=g) > 0.2, intrinsics=K, cam2world=pose,
+                     sizes=torch.tensor([[size, size]] * count))
+
+
+def test_quarter_turn_keeps_every_pixels_world_point():
+    views = _square_views()
+    turned = quarter_turn(views)
+    before = transform_points(views.cam2world, depth_to_points(views.depth, views.intrinsics))  # (N, H, W, 3)
+    after = transform_points(turned.cam2world, depth_to_points(turned.depth, turned.intrinsics))
+    size = views.image.shape[-1]
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    # New pixel (u', v') shows old pixel (W - 1 - v', u'): the same world point.
+    torch.testing.assert_close(after[:, rows, cols], before[:, cols, size - 1 - rows], rtol=0, atol=1e-5)
+    assert torch.equal(turned.image[:, :, rows, cols], views.image[:, :, cols, size - 1 - rows])
+    assert torch.equal(turned.valid[:, rows, cols], views.valid[:, cols, size - 1 - rows])
+    torch.testing.assert_close(torch.linalg.det(turned.cam2world[:, :3, :3]), torch.ones(3))
+    torch.testing.assert_close(turned.intrinsics[0], torch.tensor([[7.0, 0, 4.1], [0, 9.0, size - 1 - 3.2], [0, 0, 1]]))
+
+
+def test_quarter_turns_by_count_and_four_make_the_identity():
+    views = _square_views()
+    out = quarter_turns(views, torch.tensor([0, 1, 2]))
+    once, twice = quarter_turn(views), quarter_turn(quarter_turn(views))
+    assert torch.equal(out.image[0], views.image[0]) and torch.equal(out.image[1], once.image[1])
+    assert torch.equal(out.image[2], twice.image[2]) and torch.equal(out.cam2world[2], twice.cam2world[2])
+    full = quarter_turn(quarter_turn(twice))
+    assert torch.equal(full.image, views.image) and torch.equal(full.depth, views.depth)
+    torch.testing.assert_close(full.intrinsics, views.intrinsics)
+    torch.testing.assert_close(full.cam2world, views.cam2world)
+    with pytest.raises(ValueError, match="square"):
+        quarter_turn(ViewBatch.stack([_ramp_view(48, 64)]))
+
+
+def test_augment_pairs_turns_both_views_of_a_pair_alike_after_the_other_effects():
+    seeds = list(range(40))
+    views = ViewBatch.stack([_ramp_view()] * 80)
+    turning = AugmentConfig(quarter_turn_prob=0.5)
+    _, params = draw_augments(seeds, views.sizes, (32, 32), turning)
+    turns = params.quarter_turns
+    assert torch.equal(turns[:40], turns[40:]) and 10 <= int((turns[:40] > 0).sum()) <= 30
+    assert set(turns.tolist()) == {0, 1, 2, 3}
+    # The other draws do not move, and the turn comes last: the output is the unturned output, turned.
+    plain = augment_pairs(views, seeds, (32, 32), AugmentConfig())
+    out = augment_pairs(views, seeds, (32, 32), turning)
+    expected = quarter_turns(plain, turns)
+    for name in ("image", "depth", "valid", "intrinsics", "cam2world"):
+        assert torch.equal(getattr(out, name), getattr(expected, name)), name
+    with pytest.raises(ValueError, match="square"):
+        augment_pairs(views, seeds, (32, 48), turning)

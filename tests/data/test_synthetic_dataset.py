@@ -1,5 +1,6 @@
 """The synthetic pair dataset: item format, determinism by index, disjoint splits, reported overlap."""
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -162,3 +163,14 @@ def test_wide_share_keeps_first_views_and_turns_second_views_further(train):
     # The widest candidate in the overlap range turns at least as far as the first one in range.
     assert all(w >= t - 1e-3 for t, w in zip(turns, wide_turns, strict=True))
     assert sum(wide_turns) > sum(turns) + 10
+
+
+def test_roll_deg_sets_how_far_cameras_tilt_about_their_axis():
+    def camera_x_heights(roll_deg: float) -> torch.Tensor:
+        dataset = SyntheticPairDataset(replace(CONFIG, roll_deg=roll_deg), "train", SIZE)
+        poses = [view.cam2world for pair in dataset.render_batch(list(range(4))) for view in pair[:2]]
+        return torch.stack(poses)[:, 2, 0].abs()  # world-up component of each camera's x axis (OpenCV)
+
+    assert camera_x_heights(0.0).max() < 1e-5  # level cameras
+    tilted = camera_x_heights(20.0)
+    assert tilted.median() > math.sin(math.radians(5)) and tilted.max() < math.sin(math.radians(80))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +80,9 @@ class AugmentConfig:
     """Chance of a white balance error (a colour cast, before the colour jitter); 0 leaves it out."""
     white_balance: float = 0.1
     """Red, green and blue gains each drawn in [1 - wb, 1 + wb]."""
+    quarter_turn_prob: float = 0.0
+    """Chance of turning both views of a pair by the same 1, 2 or 3 quarter turns (a camera held in portrait
+    or upside down: photos without an EXIF orientation arrive like that); square outputs only. 0 leaves it out."""
 
 
 # Uniform draws of one pair: the swap, then VIEW_DRAWS per view (slots named below).
@@ -92,6 +95,8 @@ VIGNETTE, VIGNETTE_STRENGTH, SHOT, SHOT_GAIN, READ_STD, BALANCE, GAIN_R, GAIN_G,
 # Shot noise hashes its field from the view's noise seed xor this 62-bit key, so that it is not the
 # Gaussian noise field of the same view (seeds stay non-negative int64).
 SHOT_NOISE_KEY = 0x1D8E4E27C47D124F
+# Last, TURN_DRAWS per pair: whether its views turn, and by how many quarter turns.
+TURN_DRAWS = 2
 
 
 @dataclass
@@ -109,6 +114,7 @@ class ViewAugment:
         shot_noise: (N, 2) float64 read-noise standard deviation and shot-noise gain, in [0, 1] intensity
             units; zeros: no signal-dependent noise.
         white_balance: (N, 3) float64 red, green and blue gains; ones: no colour cast.
+        quarter_turns: (N,) int64 counter-clockwise quarter turns of the output view in [0, 3]; 0: none.
     """
 
     windows: Tensor
@@ -120,6 +126,7 @@ class ViewAugment:
     vignette: Tensor
     shot_noise: Tensor
     white_balance: Tensor
+    quarter_turns: Tensor
 
 
 def centre_windows(sizes: Tensor, out_size: tuple[int, int]) -> Tensor:
@@ -166,6 +173,7 @@ def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int]
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
     draws = torch.stack([torch.rand(1 + 2 * VIEW_DRAWS, generator=gen, dtype=torch.float64) for gen in generators])
     late = torch.stack([torch.rand(2 * LATE_DRAWS, generator=gen, dtype=torch.float64) for gen in generators])
+    turn = torch.stack([torch.rand(TURN_DRAWS, generator=gen, dtype=torch.float64) for gen in generators])
     swap = draws[:, 0] < config.swap_prob
     rows = torch.arange(count)
     order = torch.cat([torch.where(swap, rows + count, rows), torch.where(swap, rows, rows + count)])
@@ -198,7 +206,9 @@ def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int]
     wb = config.white_balance
     gains = torch.stack([spread(slot, 1 - wb, 1 + wb, late) for slot in (GAIN_R, GAIN_G, GAIN_B)], 1)
     gains = torch.where((late[:, BALANCE] < config.white_balance_prob)[:, None], gains, 1.0)
-    return order, ViewAugment(windows, colour, blur, noise, noise_seed, quality, strength, shot, gains)
+    turns = torch.where(turn[:, 0] < config.quarter_turn_prob, 1 + (3 * turn[:, 1]).long().clamp(max=2), 0)
+    turns = torch.cat([turns, turns])  # both views of a pair alike
+    return order, ViewAugment(windows, colour, blur, noise, noise_seed, quality, strength, shot, gains, turns)
 
 
 def resample_views(views: ViewBatch, windows: Tensor, out_size: tuple[int, int]) -> ViewBatch:
@@ -248,6 +258,32 @@ def resample_views(views: ViewBatch, windows: Tensor, out_size: tuple[int, int])
     sizes = torch.tensor([out_h, out_w]).expand(len(views), 2).clone()
     return ViewBatch(image=image.clamp(-1, 1), depth=depth, valid=(geometry[:, 1] > 0.5) & (depth > 0),
                      intrinsics=K, cam2world=views.cam2world, sizes=sizes)
+
+
+def quarter_turn(views: ViewBatch) -> ViewBatch:
+    """Square views turned a quarter counter-clockwise (torch.rot90), intrinsics and poses updated exactly.
+
+    New pixel (u', v') shows old pixel (W - 1 - v', u'). The camera turns with the image: a point at (x, y, z)
+    in the old camera's frame is at (y, -x, z) in the new one, so fx and fy exchange, the principal point
+    moves to (cy, W - 1 - cx), and cam2world gains that rotation's inverse on the right.
+    """
+    height, width = views.image.shape[-2:]
+    if height != width or bool((views.sizes[:, 0] != views.sizes[:, 1]).any()):
+        raise ValueError(f"quarter_turn needs square views, got {width}x{height}; turn only square crops")
+    K = views.intrinsics
+    turned_k = torch.zeros_like(K)
+    turned_k[:, 0, 0], turned_k[:, 1, 1], turned_k[:, 2, 2] = K[:, 1, 1], K[:, 0, 0], 1
+    turned_k[:, 0, 2], turned_k[:, 1, 2] = K[:, 1, 2], width - 1 - K[:, 0, 2]
+    new_from_old = torch.eye(4, dtype=views.cam2world.dtype, device=views.cam2world.device)
+    new_from_old[:2, :2] = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
+    return ViewBatch(
+        image=torch.rot90(views.image, 1, (-2, -1)),
+        depth=torch.rot90(views.depth, 1, (-2, -1)),
+        valid=torch.rot90(views.valid, 1, (-2, -1)),
+        intrinsics=turned_k,
+        cam2world=views.cam2world @ new_from_old.T,
+        sizes=views.sizes.flip(-1),
+    )
 
 
 def _luma(rgb: Tensor) -> Tensor:
@@ -523,10 +559,34 @@ def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, i
         return resample_views(views, centre_windows(views.sizes, out_size), out_size)
     if len(views) != 2 * len(seeds):
         raise ValueError(f"augment_pairs got {len(views)} views for {len(seeds)} seeds; pass two views per seed")
+    if config.quarter_turn_prob > 0 and out_size[0] != out_size[1]:
+        raise ValueError(f"quarter_turn_prob={config.quarter_turn_prob} needs square outputs, got {out_size}")
     order, params = draw_augments(seeds, views.sizes, out_size, config)
     out = resample_views(views.index(order), params.windows, out_size)
     cast = (params.white_balance != 1).any(1)
     image = _where(out.image, cast, lambda part, rows: white_balance(part, params.white_balance[rows]))
     image = camera_artefacts(color_jitter(image, params.colour), params)
-    return replace(out, image=image)
+    return quarter_turns(replace(out, image=image), params.quarter_turns)
+
+
+def quarter_turns(views: ViewBatch, turns: Tensor) -> ViewBatch:
+    """Each view turned counter-clockwise by its number of quarter turns (see `quarter_turn`).
+
+    Args:
+        views: N square views.
+        turns: (N,) int64 in [0, 3].
+    """
+    for least in (1, 2, 3):  # a view of t turns takes t quarter turns
+        rows = (turns >= least).nonzero()[:, 0]
+        if len(rows):
+            turned = quarter_turn(views.index(rows))
+            views = ViewBatch(**{
+                field.name: _put_rows(getattr(views, field.name), rows, getattr(turned, field.name))
+                for field in fields(ViewBatch)
+            })
+    return views
+
+
+def _put_rows(tensor: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+    return tensor.index_copy(0, rows.to(tensor.device), values.to(tensor.device))
 

@@ -67,6 +67,9 @@ class SyntheticConfig:
     """(H, W) of the depth-only renders that measure candidate overlap."""
     hfov_deg: tuple[float, float] = (45.0, 80.0)
     """Range of horizontal fields of view."""
+    roll_deg: float = 3.0
+    """Standard deviation of each camera's roll about its optical axis (hand-held photos tilt; quarter turns
+    of whole photos are an augmentation, AugmentConfig.quarter_turn_prob)."""
     shadows: bool = True
     """Cast shadows of each scene's main light."""
     supersample: int = 1
@@ -327,7 +330,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         first_u, first_n, second_u, second_n, prefer_wide = blocks
         height, width = self.size
         probe_h, probe_w = self.config.probe_size
-        eye, target, fov, roll = first_views(layouts, first_u, first_n, self.config.hfov_deg)
+        eye, target, fov, roll = first_views(layouts, first_u, first_n, self.config.hfov_deg, self.config.roll_deg)
         poses = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), roll.reshape(-1)).reshape(*fov.shape, 4, 4)
         # One second_views call per first candidate, (N, C) each: the same shapes as drawing around the
         # picked candidate only, so the same float rounding (CPU atan2 rounds by position in the batch).
@@ -335,7 +338,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         second = []
         for f in range(fov.shape[1]):
             eye2, target2, fov2, roll2 = second_views(
-                layouts, eye[:, f], target[:, f], second_u, second_n, self.config.hfov_deg
+                layouts, eye[:, f], target[:, f], second_u, second_n, self.config.hfov_deg, self.config.roll_deg
             )
             pose2 = look_at(eye2.reshape(-1, 3), target2.reshape(-1, 3), roll2.reshape(-1)).reshape(-1, count, 4, 4)
             second.append((pose2, fov2, clear_eyes(layouts.obstacles, eye2)))
