@@ -6,8 +6,10 @@ import math
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 from scipy.spatial.transform import Rotation
 
+from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
 from pointmap.eval import run_eval
 from pointmap.eval.command import main
 from pointmap.eval.methods import oracle_pairs
@@ -153,3 +155,61 @@ def test_photo_folder_textures_the_held_out_scenes(tmp_path):
     assert _magenta_share(photos) > 0.3  # every wall, fabric and facade shows the magenta photo
     with pytest.raises(ValueError, match="synthetic benchmark"):
         run_eval("synthetic-rooms", methods=["oracle"], photo_folder=tmp_path, verbose=False)
+
+
+def test_default_cameras_and_kinds_keep_the_held_out_split():
+    explicit = SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False, roll_deg=3.0,
+                                   kinds=("room", "objects", "street"))
+    assert explicit == SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False)
+    # The engine as held_out_items built it before roll_deg and kinds were options.
+    before = SyntheticConfig(shadows=False, seed=0, min_overlap=0.3, val_length=2 * SyntheticConfig.pairs_per_scene)
+    dataset, items = held_out_items(explicit)
+    assert dataset.config == before
+    rendered = SyntheticPairDataset(before, split="val", size=(32, 32)).render_batch(items)
+    for (_, view1, view2, overlap), (old1, old2, old_overlap) in zip(
+        held_out_pairs(explicit, verbose=False), rendered, strict=True
+    ):
+        assert overlap == old_overlap and view1.source == old1.source
+        assert torch.equal(view1.image, old1.image) and torch.equal(view2.image, old2.image)
+        assert torch.equal(view2.cam2world, old2.cam2world)
+
+
+def _camera_tilts(config: SyntheticEvalConfig) -> torch.Tensor:
+    """|world-up component of each camera's x axis| (sine of its roll for a level look) over every view."""
+    return torch.stack([
+        view.cam2world[2, 0].abs() for _, view1, view2, _ in held_out_pairs(config, verbose=False)
+        for view in (view1, view2)
+    ])
+
+
+def test_roll_deg_tilts_the_held_out_cameras():
+    default = _camera_tilts(SyntheticEvalConfig(pairs=4, size=(32, 32), shadows=False))
+    tilted = _camera_tilts(SyntheticEvalConfig(pairs=4, size=(32, 32), shadows=False, roll_deg=30.0))
+    # A 3 deg spread: the median |roll| is 0.67 sigma = 2 deg; a 30 deg spread: 20 deg.
+    assert default.max() < math.sin(math.radians(10))
+    assert tilted.median() > math.sin(math.radians(5))
+    with pytest.raises(ValueError, match="roll_deg=-1"):
+        SyntheticEvalConfig(roll_deg=-1.0)
+
+
+def test_kinds_choose_the_held_out_scenes():
+    config = SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False, kinds=("clutter",))
+    sources = [view.source for _, view1, view2, _ in held_out_pairs(config, verbose=False) for view in (view1, view2)]
+    assert len(sources) == 4 and all("synthetic/clutter/" in source for source in sources)
+    dataset, items = held_out_items(SyntheticEvalConfig(pairs=256, kinds=("street", "clutter")))
+    assert dataset.config.kind_weights == (1.0, 1.0)
+    share = np.mean([dataset.scene_of(item)[0] == "clutter" for item in items])
+    assert 0.4 < share < 0.6  # equal weights: half of 256 scenes, within 3 binomial standard deviations
+    with pytest.raises(ValueError, match="clutter"):  # the message lists the kinds there are
+        SyntheticEvalConfig(kinds=("nope",))
+
+
+def test_command_line_refuses_bad_cameras_and_kinds(capsys, tmp_path):
+    assert main(["synthetic", "--methods", "oracle", "--roll-deg", "-1", "--quiet"]) == 2
+    assert "roll_deg=-1" in capsys.readouterr().err
+    assert main(["synthetic", "--methods", "oracle", "--kinds", "room,nope", "--quiet"]) == 2
+    assert "room, objects, street, clutter" in capsys.readouterr().err
+    assert main(["scannet1500", "--data", str(tmp_path), "--methods", "oracle", "--roll-deg", "5", "--quiet"]) == 2
+    assert "synthetic benchmark" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="kinds: options of the synthetic benchmark"):
+        run_eval("synthetic-rooms", methods=["oracle"], kinds=["clutter"], verbose=False)

@@ -48,6 +48,8 @@ def run_eval(
     max_images: int | None = None,
     photo_folder: str | os.PathLike | None = None,
     photo_share: float = PHOTO_SHARE,
+    roll_deg: float | None = None,
+    kinds: Sequence[str] | None = None,
     verbose: bool = True,
 ) -> EvalResult:
     """Run a benchmark, save results.json / results.md / plots into `out` (when given) and return the result.
@@ -69,6 +71,8 @@ def run_eval(
         max_images: the depth benchmarks' image cap (see `runners.depth_datasets.depth_items`).
         photo_folder, photo_share: synthetic only: photos on some surfaces of the held-out scenes, and the
             share of those surfaces; see SyntheticEvalConfig.
+        roll_deg, kinds: synthetic only: the held-out cameras' roll (standard deviation, degrees) and the
+            held-out scene kinds; None: the training data's (see SyntheticEvalConfig).
         verbose: progress bars.
     """
     if benchmark not in BENCHMARK_METHODS:
@@ -79,8 +83,10 @@ def run_eval(
         raise ValueError(
             f"methods {unknown} unknown for {benchmark}; pick from {', '.join(BENCHMARK_METHODS[benchmark])}"
         )
-    if benchmark != "synthetic" and photo_folder is not None:
-        raise ValueError(f"photo_folder is an option of the synthetic benchmark, not of {benchmark}")
+    given = [name for name, value in (("photo_folder", photo_folder), ("roll_deg", roll_deg), ("kinds", kinds))
+             if value is not None]
+    if benchmark != "synthetic" and given:
+        raise ValueError(f"{', '.join(given)}: options of the synthetic benchmark, not of {benchmark}")
     if not benchmark.startswith("synthetic") and data is None:
         raise ValueError(f"{benchmark} needs the dataset: pass --data PATH (see `pointmap eval --help`)")
     network = None
@@ -90,7 +96,7 @@ def run_eval(
         network = resolve_model(model, device)
     if benchmark in ("synthetic", "scannet1500"):
         result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder,
-                            photo_share, verbose)
+                            photo_share, roll_deg, kinds, verbose)
     elif benchmark in DEPTH_BENCHMARKS:
         result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
     elif benchmark in ("dtu", "eth3d"):
@@ -108,7 +114,7 @@ def run_eval(
 
 
 def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder, photo_share,
-               verbose) -> EvalResult:
+               roll_deg, kinds, verbose) -> EvalResult:
     from pointmap.eval.baselines import ColmapPairs, SiftPairs
     from pointmap.eval.methods import PointmapPairs, oracle_pairs
     from pointmap.eval.pairs import evaluate_pairs
@@ -128,7 +134,9 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
     if benchmark == "synthetic":
         config = SyntheticEvalConfig(pairs=pairs or 64, size=resolution or parse_resolution(None, image_size),
                                      seed=seed, device=str(device), photo_share=photo_share,
-                                     photo_folder=None if photo_folder is None else str(photo_folder))
+                                     photo_folder=None if photo_folder is None else str(photo_folder),
+                                     roll_deg=SyntheticEvalConfig.roll_deg if roll_deg is None else roll_deg,
+                                     kinds=SyntheticEvalConfig.kinds if kinds is None else tuple(kinds))
         return evaluate_synthetic(methods, config, verbose=verbose)
     items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
     return evaluate_pairs(benchmark, methods, items)
@@ -231,6 +239,8 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         max_images=args.max_images,
         photo_folder=args.photo_folder,
         photo_share=PHOTO_SHARE if args.photo_share is None else args.photo_share,
+        roll_deg=args.roll_deg,
+        kinds=None if args.kinds is None else [k.strip() for k in args.kinds.split(",") if k.strip()],
         categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,
     )

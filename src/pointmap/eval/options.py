@@ -38,7 +38,8 @@ DEFAULT_METHODS = {
 
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
-                  bucket; no --data
+                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg and --kinds choose
+                  the pairs, their textures, cameras and scenes
   synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
                   --max-sequences rooms (8), --resolution render size
   scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
@@ -84,6 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photo-share", type=float, default=None,
                         help="synthetic, with --photo-folder: share of those surfaces that take a photo (default: "
                         "the training data's, 0.25)")
+    parser.add_argument("--roll-deg", type=float, default=None, metavar="DEG",
+                        help="synthetic: standard deviation of each held-out camera's roll about its optical axis, "
+                        "in degrees, 0 or more (default: the training data's, 3)")
+    parser.add_argument("--kinds", default=None,
+                        help="synthetic: comma-separated kinds of the held-out scenes, weighed equally: room, objects, "
+                        "street, clutter (close-ups of crowded tables or floors); default room,objects,street "
+                        "mixed as in training (0.45, 0.3, 0.25)")
     parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence or DTU scan (10)")
     parser.add_argument("--max-sequences", type=int, default=None,
                         help="multi-view: at most this many sequences (per category on co3d; 8 synthetic rooms)")

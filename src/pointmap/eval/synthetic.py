@@ -15,6 +15,7 @@ from tqdm import tqdm
 from pointmap.data.sample import ViewSample
 from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
 from pointmap.data.synthetic.palette import PHOTO_SHARE
+from pointmap.data.synthetic.scenes import SCENE_KINDS
 from pointmap.eval.pairs import PairMethod, evaluate_pairs, summarize_pairs
 from pointmap.eval.report import EvalResult
 
@@ -42,6 +43,12 @@ class SyntheticEvalConfig:
     never trained on, to measure what unfamiliar real textures cost; None: procedural textures only."""
     photo_share: float = PHOTO_SHARE
     """With photo_folder: the share of those materials that take a photo (SyntheticConfig.photo_share)."""
+    roll_deg: float = SyntheticConfig.roll_deg
+    """Standard deviation of each camera's roll about its optical axis, degrees (SyntheticConfig.roll_deg): the
+    training data's 3 by default, larger to measure what tilted photos cost."""
+    kinds: tuple[str, ...] = SyntheticConfig.kinds
+    """Scene kinds of the held-out scenes, from SCENE_KINDS: the default mixes them as training does
+    (SyntheticConfig.kind_weights), any other choice weighs its kinds equally (see kind_weights)."""
 
     def __post_init__(self) -> None:
         if self.pairs < 1:
@@ -50,6 +57,19 @@ class SyntheticEvalConfig:
             raise ValueError(f"size={self.size}: pass (H, W) multiples of 16, e.g. (224, 224) or (384, 512)")
         if list(self.buckets) != sorted(self.buckets) or len(self.buckets) < 2:
             raise ValueError(f"buckets={self.buckets}: pass at least two increasing overlap edges in [0, 1]")
+        if not self.roll_deg >= 0:  # also refuses NaN
+            raise ValueError(f"roll_deg={self.roll_deg}: pass a standard deviation of 0 degrees or more")
+        unknown = [kind for kind in self.kinds if kind not in SCENE_KINDS]
+        if unknown or not self.kinds or len(set(self.kinds)) < len(self.kinds):
+            raise ValueError(f"kinds={self.kinds}: pass distinct scene kinds from {', '.join(SCENE_KINDS)}")
+
+    @property
+    def kind_weights(self) -> tuple[float, ...]:
+        """Relative frequency of each of `kinds`: the training mix for the default kinds (so the default
+        held-out split stays the one every earlier result was measured on), else equal weights."""
+        if self.kinds == SyntheticConfig.kinds:
+            return SyntheticConfig.kind_weights
+        return (1.0,) * len(self.kinds)
 
 
 def bucket_name(overlap: float, edges: Sequence[float]) -> str:
@@ -66,7 +86,8 @@ def held_out_items(config: SyntheticEvalConfig) -> tuple[SyntheticPairDataset, l
     per_scene = SyntheticConfig.pairs_per_scene
     engine = SyntheticConfig(
         shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0], val_length=config.pairs * per_scene,
-        photo_folder=config.photo_folder, photo_share=config.photo_share,
+        photo_folder=config.photo_folder, photo_share=config.photo_share, roll_deg=config.roll_deg,
+        kinds=config.kinds, kind_weights=config.kind_weights,
     )
     dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
     return dataset, [k * per_scene + k % per_scene for k in range(config.pairs)]
@@ -118,5 +139,5 @@ def evaluate_synthetic(
             summary.append({"method": row["method"], "group": covered, **summarize_pairs(chosen)})
         summary.append(row)
     result.summary = summary
-    result.settings.update(asdict(config))
+    result.settings.update(asdict(config), kind_weights=config.kind_weights)
     return result
