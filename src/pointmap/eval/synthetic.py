@@ -67,7 +67,7 @@ class SyntheticEvalConfig:
     def kind_weights(self) -> tuple[float, ...]:
         """Relative frequency of each of `kinds`: the training mix for the default kinds (so the default
         held-out split stays the one every earlier result was measured on), else equal weights."""
-        if self.kinds == SyntheticConfig.kinds:
+        if tuple(self.kinds) == SyntheticConfig.kinds:
             return SyntheticConfig.kind_weights
         return (1.0,) * len(self.kinds)
 
