@@ -158,10 +158,10 @@ def test_photo_folder_textures_the_held_out_scenes(tmp_path):
 
 
 def test_default_cameras_and_kinds_keep_the_held_out_split():
-    explicit = SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False, roll_deg=3.0,
+    explicit = SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False, roll_deg=3.0, hfov_deg=(45.0, 80.0),
                                    kinds=("room", "objects", "street"))
     assert explicit == SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False)
-    # The engine as held_out_items built it before roll_deg and kinds were options.
+    # The engine as held_out_items built it before roll_deg, hfov_deg and kinds were options.
     before = SyntheticConfig(shadows=False, seed=0, min_overlap=0.3, val_length=2 * SyntheticConfig.pairs_per_scene)
     dataset, items = held_out_items(explicit)
     assert dataset.config == before
@@ -192,6 +192,26 @@ def test_roll_deg_tilts_the_held_out_cameras():
         SyntheticEvalConfig(roll_deg=-1.0)
 
 
+def _focals(config: SyntheticEvalConfig) -> torch.Tensor:
+    """fx of every held-out view, pixels."""
+    return torch.stack([
+        view.intrinsics[0, 0] for _, view1, view2, _ in held_out_pairs(config, verbose=False)
+        for view in (view1, view2)
+    ])
+
+
+def test_hfov_deg_narrows_the_held_out_cameras():
+    width = 32
+    focals = _focals(SyntheticEvalConfig(pairs=4, size=(32, width), shadows=False, hfov_deg=(20.0, 25.0)))
+    # A pinhole whose image spans hfov across its width: fx = (W / 2) / tan(hfov / 2).
+    fov = torch.rad2deg(2 * torch.atan((width / 2) / focals.double()))
+    assert len(fov) == 8 and fov.min() >= 20.0 - 1e-3 and fov.max() <= 25.0 + 1e-3
+    assert _focals(SyntheticEvalConfig(pairs=4, size=(32, width), shadows=False)).max() < focals.min()
+    for bad in ((50.0, 20.0), (0.0, 30.0), (30.0, 180.0), (float("nan"), 30.0)):
+        with pytest.raises(ValueError, match="hfov_deg="):
+            SyntheticEvalConfig(hfov_deg=bad)
+
+
 def test_kinds_choose_the_held_out_scenes():
     config = SyntheticEvalConfig(pairs=2, size=(32, 32), shadows=False, kinds=("clutter",))
     sources = [view.source for _, view1, view2, _ in held_out_pairs(config, verbose=False) for view in (view1, view2)]
@@ -211,5 +231,15 @@ def test_command_line_refuses_bad_cameras_and_kinds(capsys, tmp_path):
     assert "room, objects, street, clutter" in capsys.readouterr().err
     assert main(["scannet1500", "--data", str(tmp_path), "--methods", "oracle", "--roll-deg", "5", "--quiet"]) == 2
     assert "synthetic benchmark" in capsys.readouterr().err
+    assert main(["synthetic", "--methods", "oracle", "--hfov", "50,20", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "hfov_deg=(50.0, 20.0)" in err and len(err.strip().splitlines()) == 1
+    assert main(["synthetic", "--methods", "oracle", "--hfov", "abc", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--hfov 'abc'" in err and len(err.strip().splitlines()) == 1
+    assert main(["scannet1500", "--data", str(tmp_path), "--methods", "oracle", "--hfov", "15,45", "--quiet"]) == 2
+    assert "hfov_deg: options of the synthetic benchmark" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="hfov_deg: options of the synthetic benchmark"):
+        run_eval("synthetic-rooms", methods=["oracle"], hfov_deg=(15.0, 45.0), verbose=False)
     with pytest.raises(ValueError, match="kinds: options of the synthetic benchmark"):
         run_eval("synthetic-rooms", methods=["oracle"], kinds=["clutter"], verbose=False)

@@ -30,6 +30,17 @@ def parse_resolution(text: str | None, size: int) -> tuple[int, int]:
     return height, width
 
 
+def parse_hfov(text: str | None) -> tuple[float, float] | None:
+    """(low, high) degrees from "LOW,HIGH", or None (the training data's range) for None."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(side) for side in text.split(","))
+    except ValueError:
+        raise ValueError(f"--hfov {text!r}: pass LOW,HIGH in degrees, e.g. 15,45") from None
+    return low, high
+
+
 def run_eval(
     benchmark: str,
     data: str | os.PathLike | None = None,
@@ -49,6 +60,7 @@ def run_eval(
     photo_folder: str | os.PathLike | None = None,
     photo_share: float = PHOTO_SHARE,
     roll_deg: float | None = None,
+    hfov_deg: tuple[float, float] | None = None,
     kinds: Sequence[str] | None = None,
     verbose: bool = True,
 ) -> EvalResult:
@@ -73,6 +85,8 @@ def run_eval(
             share of those surfaces; see SyntheticEvalConfig.
         roll_deg, kinds: synthetic only: the held-out cameras' roll (standard deviation, degrees) and the
             held-out scene kinds; None: the training data's (see SyntheticEvalConfig).
+        hfov_deg: synthetic only: (low, high) range of the held-out cameras' horizontal field of view, degrees;
+            None: the training data's (see SyntheticEvalConfig).
         verbose: progress bars.
     """
     if benchmark not in BENCHMARK_METHODS:
@@ -83,8 +97,9 @@ def run_eval(
         raise ValueError(
             f"methods {unknown} unknown for {benchmark}; pick from {', '.join(BENCHMARK_METHODS[benchmark])}"
         )
-    given = [name for name, value in (("photo_folder", photo_folder), ("roll_deg", roll_deg), ("kinds", kinds))
-             if value is not None]
+    synthetic_only = (("photo_folder", photo_folder), ("roll_deg", roll_deg), ("hfov_deg", hfov_deg),
+                      ("kinds", kinds))
+    given = [name for name, value in synthetic_only if value is not None]
     if benchmark != "synthetic" and given:
         raise ValueError(f"{', '.join(given)}: options of the synthetic benchmark, not of {benchmark}")
     if not benchmark.startswith("synthetic") and data is None:
@@ -96,7 +111,7 @@ def run_eval(
         network = resolve_model(model, device)
     if benchmark in ("synthetic", "scannet1500"):
         result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder,
-                            photo_share, roll_deg, kinds, verbose)
+                            photo_share, roll_deg, hfov_deg, kinds, verbose)
     elif benchmark in DEPTH_BENCHMARKS:
         result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
     elif benchmark in ("dtu", "eth3d"):
@@ -114,7 +129,7 @@ def run_eval(
 
 
 def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder, photo_share,
-               roll_deg, kinds, verbose) -> EvalResult:
+               roll_deg, hfov_deg, kinds, verbose) -> EvalResult:
     from pointmap.eval.baselines import ColmapPairs, SiftPairs
     from pointmap.eval.methods import PointmapPairs, oracle_pairs
     from pointmap.eval.pairs import evaluate_pairs
@@ -136,6 +151,7 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
                                      seed=seed, device=str(device), photo_share=photo_share,
                                      photo_folder=None if photo_folder is None else str(photo_folder),
                                      roll_deg=SyntheticEvalConfig.roll_deg if roll_deg is None else roll_deg,
+                                     hfov_deg=SyntheticEvalConfig.hfov_deg if hfov_deg is None else tuple(hfov_deg),
                                      kinds=SyntheticEvalConfig.kinds if kinds is None else tuple(kinds))
         return evaluate_synthetic(methods, config, verbose=verbose)
     items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
@@ -240,6 +256,7 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         photo_folder=args.photo_folder,
         photo_share=PHOTO_SHARE if args.photo_share is None else args.photo_share,
         roll_deg=args.roll_deg,
+        hfov_deg=parse_hfov(args.hfov),
         kinds=None if args.kinds is None else [k.strip() for k in args.kinds.split(",") if k.strip()],
         categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,

@@ -38,8 +38,8 @@ DEFAULT_METHODS = {
 
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
-                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg and --kinds choose
-                  the pairs, their textures, cameras and scenes
+                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg, --hfov and --kinds
+                  choose the pairs, their textures, cameras and scenes
   synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
                   --max-sequences rooms (8), --resolution render size
   scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
@@ -88,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roll-deg", type=float, default=None, metavar="DEG",
                         help="synthetic: standard deviation of each held-out camera's roll about its optical axis, "
                         "in degrees, 0 or more (default: the training data's, 3)")
+    parser.add_argument("--hfov", default=None, metavar="LOW,HIGH",
+                        help="synthetic: range of the held-out cameras' horizontal fields of view, in degrees, "
+                        "0 < LOW <= HIGH < 180 (default: the training data's, 45,80); e.g. 15,45 as zoomed internet "
+                        "photos have over the 224 crop")
     parser.add_argument("--kinds", default=None,
                         help="synthetic: comma-separated kinds of the held-out scenes, weighed equally: room, objects, "
                         "street, clutter (close-ups of crowded tables or floors); default room,objects,street "

@@ -46,6 +46,9 @@ class SyntheticEvalConfig:
     roll_deg: float = SyntheticConfig.roll_deg
     """Standard deviation of each camera's roll about its optical axis, degrees (SyntheticConfig.roll_deg): the
     training data's 3 by default, larger to measure what tilted photos cost."""
+    hfov_deg: tuple[float, float] = SyntheticConfig.hfov_deg
+    """(low, high) range of each camera's horizontal field of view, degrees (SyntheticConfig.hfov_deg): the
+    training data's 45-80 by default, narrower to measure what zoomed photos cost (15-45 over the 224 crop)."""
     kinds: tuple[str, ...] = SyntheticConfig.kinds
     """Scene kinds of the held-out scenes, from SCENE_KINDS: the default mixes them as training does
     (SyntheticConfig.kind_weights), any other choice weighs its kinds equally (see kind_weights)."""
@@ -59,6 +62,8 @@ class SyntheticEvalConfig:
             raise ValueError(f"buckets={self.buckets}: pass at least two increasing overlap edges in [0, 1]")
         if not self.roll_deg >= 0:  # also refuses NaN
             raise ValueError(f"roll_deg={self.roll_deg}: pass a standard deviation of 0 degrees or more")
+        if len(self.hfov_deg) != 2 or not 0 < self.hfov_deg[0] <= self.hfov_deg[1] < 180:  # also refuses NaN
+            raise ValueError(f"hfov_deg={self.hfov_deg}: pass (low, high) degrees with 0 < low <= high < 180")
         unknown = [kind for kind in self.kinds if kind not in SCENE_KINDS]
         if unknown or not self.kinds or len(set(self.kinds)) < len(self.kinds):
             raise ValueError(f"kinds={self.kinds}: pass distinct scene kinds from {', '.join(SCENE_KINDS)}")
@@ -87,7 +92,7 @@ def held_out_items(config: SyntheticEvalConfig) -> tuple[SyntheticPairDataset, l
     engine = SyntheticConfig(
         shadows=config.shadows, seed=config.seed, min_overlap=config.buckets[0], val_length=config.pairs * per_scene,
         photo_folder=config.photo_folder, photo_share=config.photo_share, roll_deg=config.roll_deg,
-        kinds=config.kinds, kind_weights=config.kind_weights,
+        hfov_deg=tuple(config.hfov_deg), kinds=config.kinds, kind_weights=config.kind_weights,
     )
     dataset = SyntheticPairDataset(engine, split="val", size=config.size, device=config.device)
     return dataset, [k * per_scene + k % per_scene for k in range(config.pairs)]
