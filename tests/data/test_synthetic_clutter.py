@@ -99,4 +99,6 @@ def test_clutter_pairs_are_close_ups_in_the_overlap_range():
         for view in (view1, view2):
             assert view.valid.float().mean() > 0.9  # a room around: no sky
             medians.append(view.depth[view.valid].median())
-    assert torch.stack(medians).median() < 1.2  # most views closer than the 1 m median other kinds require
+    # Close-ups the other kinds' threshold (median depth beyond 1 m) would reject: 4 of these 8 views; none
+    # when the per-scene threshold is ignored.
+    assert (torch.stack(medians) < 1.0).float().mean() >= 0.25

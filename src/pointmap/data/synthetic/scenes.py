@@ -558,6 +558,21 @@ def _sun(b: SceneBuilder, strength: float) -> tuple[Vec, Vec, Vec]:
     return tuple(0.45 * c for c in zenith), (0.12, 0.11, 0.1), horizon
 
 
+def _turn(yaw: float, tilt: float) -> Mat3:
+    """Rotation about x by tilt, then about z by yaw (a thing turned on the ground, then tipped)."""
+    c, s = math.cos(tilt), math.sin(tilt)
+    rz, rx = _yaw(yaw), ((1.0, 0.0, 0.0), (0.0, c, -s), (0.0, s, c))
+    return tuple(tuple(sum(rz[i][k] * rx[k][j] for k in range(3)) for j in range(3)) for i in range(3))
+
+
+def _walls(b: SceneBuilder, half_x: float, half_y: float, height: float, material: int) -> None:
+    """Four walls facing inwards around the floor |x| <= half_x, |y| <= half_y, from the floor up to height."""
+    for normal in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0)):
+        centre = (-half_x * normal[0], -half_y * normal[1], height / 2)
+        width = half_y if normal[0] else half_x
+        b.add("quad", centre, (width, height / 2, 0), material, _frame_from_normal(normal, (0, 0, 1)))
+
+
 def _composite_object(b: SceneBuilder, x: float, y: float, size: float) -> None:
     """A toy-like object of a few shapes standing at (x, y)."""
     rng = b.rng
@@ -582,10 +597,7 @@ def _composite_object(b: SceneBuilder, x: float, y: float, size: float) -> None:
     elif kind == "house":
         h = size * 0.5
         b.box((x, y, h), (size * 0.6, size * 0.45, h), m1, yaw)
-        roof = _yaw(yaw)
-        tilt = ((1, 0, 0), (0, math.cos(0.6), -math.sin(0.6)), (0, math.sin(0.6), math.cos(0.6)))
-        rotation = tuple(tuple(sum(roof[i][k] * tilt[k][j] for k in range(3)) for j in range(3)) for i in range(3))
-        b.add("box", (x, y, 2 * h + size * 0.1), (size * 0.62, size * 0.35, size * 0.02), m2, rotation)
+        b.add("box", (x, y, 2 * h + size * 0.1), (size * 0.62, size * 0.35, size * 0.02), m2, _turn(yaw, 0.6))
     elif kind == "crate":
         b.box((x, y, size * 0.5), (size * 0.5, size * 0.5, size * 0.5), b.family("wood"), yaw)
     else:
@@ -627,15 +639,7 @@ def _objects(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
         )
     if indoor:
         half = rng.uniform(6, 10)
-        wall = b.family("wall")
-        for normal in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0)):
-            b.add(
-                "quad",
-                tuple(-half * n for n in normal[:2]) + (3.0,),
-                (half, 3.0, 0),
-                wall,
-                _frame_from_normal(normal, (0, 0, 1)),
-            )
+        _walls(b, half, half, 6.0, b.family("wall"))
         b.add("quad", (0, 0, 6.0), (half, half, 0), b.family("ceiling"), _frame_from_normal((0, 0, -1), (0, 1, 0)))
         b.lights.append(((rng.uniform(-2, 2), rng.uniform(-2, 2), 3.5), (14.0, 13.0, 12.0), False))
         sky, low, horizon = (0.2, 0.2, 0.21), (0.08, 0.08, 0.08), (0.2, 0.2, 0.2)
@@ -715,26 +719,6 @@ def _street(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     sky, low, horizon = _sun(b, rng.uniform(2.0, 3.2))
     layout = Layout("street", 0, (road_half + walk * 0.5, length * 0.7, 1.0), (0.0, 0.0, 1.6), tuple(obstacles))
     return layout, sky, low, horizon
-
-
-def _turn(yaw: float, tilt: float = 0.0, lean: float = 0.0) -> Mat3:
-    """Rotation: about x by tilt, then about y by lean, then about z by yaw."""
-    ct, st, cl, sl, cy, sy = (
-        math.cos(tilt),
-        math.sin(tilt),
-        math.cos(lean),
-        math.sin(lean),
-        math.cos(yaw),
-        math.sin(yaw),
-    )
-    rx = ((1.0, 0.0, 0.0), (0.0, ct, -st), (0.0, st, ct))
-    ry = ((cl, 0.0, sl), (0.0, 1.0, 0.0), (-sl, 0.0, cl))
-    rz = ((cy, -sy, 0.0), (sy, cy, 0.0), (0.0, 0.0, 1.0))
-
-    def mul(a: Mat3, b: Mat3) -> Mat3:
-        return tuple(tuple(sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)) for i in range(3))
-
-    return mul(rz, mul(ry, rx))
 
 
 class _Heap:
@@ -842,14 +826,7 @@ def _clutter_scene(b: SceneBuilder) -> tuple[Layout, Vec, Vec, Vec]:
     hx, hy, height = rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(2.4, 3.0)
     b.add("quad", (0, 0, 0), (hx, hy, 0), b.material(floor_material(rng, b.num_photos, b.photo_share)))
     b.add("quad", (0, 0, height), (hx, hy, 0), b.family("ceiling"), _frame_from_normal((0, 0, -1), (0, 1, 0)))
-    wall = b.family("wall")
-    for center, normal, half_width in (
-        ((0, hy, height / 2), (0, -1, 0), hx),
-        ((0, -hy, height / 2), (0, 1, 0), hx),
-        ((hx, 0, height / 2), (-1, 0, 0), hy),
-        ((-hx, 0, height / 2), (1, 0, 0), hy),
-    ):
-        b.add("quad", center, (half_width, height / 2, 0), wall, _frame_from_normal(normal, (0, 0, 1)))
+    _walls(b, hx, hy, height, b.family("wall"))
 
     # The surface: a table top (the far edge near the +y wall) or the floor.
     spread_x, spread_y = rng.uniform(0.2, 0.5), rng.uniform(0.15, 0.4)
