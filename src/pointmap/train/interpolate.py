@@ -19,20 +19,17 @@ def interpolate_models(start: DUSt3R, end: DUSt3R, weight: float) -> DUSt3R:
         start, end: networks of the same ModelConfig (typically a model and a fine-tuned copy of it).
         weight: 0 gives `start`, 1 gives `end`; values outside [0, 1] are refused.
     Returns:
-        A network in `start`'s class, dtype and device, in eval mode.
+        A DUSt3R in `start`'s dtype and on its device, in eval mode.
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must lie in [0, 1], got {weight}")
     if start.config != end.config:
         raise ValueError(f"the two networks differ in configuration: {start.config} against {end.config}")
-    end_state = end.state_dict()
-    mixed = {}
-    for name, tensor in start.state_dict().items():
-        other = end_state[name].to(device=tensor.device)
-        if tensor.is_floating_point():
-            mixed[name] = torch.lerp(tensor.float(), other.float(), weight).to(tensor.dtype)
-        else:
-            mixed[name] = tensor.clone()
+    end_state = end.state_dict()  # every DUSt3R tensor is a float parameter
+    mixed = {  # float32 here; load_state_dict rounds them once into the new network's dtype
+        name: torch.lerp(tensor.float(), end_state[name].to(tensor.device).float(), weight)
+        for name, tensor in start.state_dict().items()
+    }
     first = next(start.parameters())
     model = DUSt3R(start.config, device=first.device, dtype=first.dtype)
     model.load_state_dict(mixed)
