@@ -2,7 +2,7 @@
 
 import torch
 
-from pointmap.data.synthetic import make_scene, render_views, room_capture, stack_scenes
+from pointmap.data.synthetic import make_scene, object_capture, render_views, room_capture, stack_scenes
 from pointmap.data.synthetic.cameras import intrinsics_from_fov, look_at
 from pointmap.data.synthetic.primitives import cast_rays
 from pointmap.data.synthetic.render import render_depth
@@ -92,6 +92,23 @@ def test_room_capture_views():
         torch.testing.assert_close(rotation @ rotation.T, torch.eye(3), atol=1e-5, rtol=0)
         assert 1.2 < view.cam2world[2, 3] < 1.8
     assert not torch.equal(views[0].cam2world, views[1].cam2world)
+
+
+def test_object_capture_circles_the_objects():
+    views = object_capture(seed=3, num_cameras=6, height=24, width=32)
+    assert [v.source for v in views] == [f"synthetic/objects/seed=3/cam={i}" for i in range(6)]
+    centre = torch.tensor(make_scene("objects", 3).layouts[0].target)
+    azimuths = []
+    for view in views:
+        assert view.valid.float().mean() > 0.9 and view.image.std() > 0.05
+        offset = view.cam2world[:3, 3] - centre
+        assert 1.7 < offset.norm() < 2.7  # on the 2.0-2.6 m circle
+        assert 0.3 < offset[2] / offset.norm() < 0.7  # 20-40 deg above the objects
+        forward = view.cam2world[:3, 2]
+        assert torch.dot(forward, -offset / offset.norm()) > 0.98  # looking in, at most 0.2 m off the centre
+        azimuths.append(torch.atan2(offset[1], offset[0]))
+    steps = torch.remainder(torch.diff(torch.stack(azimuths)), 2 * torch.pi)
+    assert ((steps > torch.pi / 6) & (steps < torch.pi / 2)).all()  # evenly round: 60 +- 30 deg apart
 
 
 def test_rendering_in_several_passes_gives_the_same_pixels(monkeypatch):

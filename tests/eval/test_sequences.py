@@ -226,3 +226,13 @@ def test_synthetic_rooms_oracle_is_perfect():
     row = result.summary[-1]
     assert (row["group"], row["sequences"], row["lost"]) == ("all", 1, 0) and row["maa@30"] == pytest.approx(100)
     assert result.settings["size"] == (48, 64) and result.settings["views"] == 3
+
+
+def test_synthetic_objects_oracle_is_perfect():
+    result = run_eval("synthetic-objects", methods=["oracle"], max_sequences=1, frames=4, resolution=(48, 64),
+                      verbose=False)
+    (record,) = result.records
+    assert record["item"].startswith("objects_seed") and int(record["item"][12:]) % 2 == 1  # a val-split seed
+    row = result.summary[-1]
+    assert (row["group"], row["sequences"], row["lost"]) == ("all", 1, 0) and row["maa@30"] == pytest.approx(100)
+    assert result.settings["scene"] == "objects" and result.settings["views"] == 4

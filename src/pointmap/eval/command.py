@@ -203,9 +203,10 @@ def _run_sequences(benchmark, data, names, network, size, device, seed, frames, 
     from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
     from pointmap.eval.synthetic_rooms import SyntheticRoomsConfig, held_out_rooms
 
-    if benchmark == "synthetic-rooms":
+    if benchmark in ("synthetic-rooms", "synthetic-objects"):
         image_size = size or (network.image_size if network is not None else 512)
-        config = SyntheticRoomsConfig(rooms=max_sequences or 8, views=frames, seed=seed,
+        scene = "room" if benchmark == "synthetic-rooms" else "objects"
+        config = SyntheticRoomsConfig(scene=scene, rooms=max_sequences or 8, views=frames, seed=seed,
                                       size=resolution or parse_resolution(None, image_size), device=str(device))
         with tempfile.TemporaryDirectory(prefix="pointmap-rooms-") as folder:
             sequences = held_out_rooms(folder, config, verbose)

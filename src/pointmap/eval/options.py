@@ -19,6 +19,7 @@ BENCHMARK_METHODS = {
     "co3d": SEQUENCE_METHODS,
     "realestate10k": SEQUENCE_METHODS,
     "synthetic-rooms": SEQUENCE_METHODS,
+    "synthetic-objects": SEQUENCE_METHODS,
     **{name: DEPTH_METHODS for name in DEPTH_BENCHMARKS},
     "dtu": POINTS_METHODS,
     "eth3d": POINTS_METHODS,
@@ -30,6 +31,7 @@ DEFAULT_METHODS = {
     "co3d": ("pointmap", "colmap"),
     "realestate10k": ("pointmap", "colmap"),
     "synthetic-rooms": ("pointmap", "colmap"),
+    "synthetic-objects": ("pointmap", "colmap"),
     **{name: ("pointmap",) for name in DEPTH_BENCHMARKS},
     "dtu": ("pointmap",),
     "eth3d": ("pointmap",),
@@ -42,6 +44,9 @@ EPILOG = """benchmarks:
                   choose the pairs, their textures, cameras and scenes
   synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
                   --max-sequences rooms (8), --resolution render size
+  synthetic-objects
+                  held-out objects on a table or the ground, --frames cameras all the way round them, 20-40 deg
+                  above (object-centric sets; --frames 16 for sets of 12-20 photos); options as synthetic-rooms
   scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
                   intrinsics.npz next to sceneXXXX_XX/{color,depth,pose}/
   co3d            CO3Dv2 multi-view pose (10 frames per test sequence, RRA@15, RTA@15, mAA30); --data ROOT

@@ -1,6 +1,7 @@
-"""Held-out synthetic rooms as multi-view pose sequences: N cameras around a furnished room (`room_capture`).
+"""Held-out synthetic multi-view pose sequences: N cameras around a furnished room (`room_capture`), or all the
+way round objects on a table or the ground (`object_capture`, as object-centric photo sets are taken).
 
-Room k uses the val-split seed `scene_seed("val", k, seed)` (odd, never trained on). The renders are written
+Scene k uses the val-split seed `scene_seed("val", k, seed)` (odd, never trained on). The renders are written
 as PNG files into a folder, so every method reads the same files as on a public benchmark.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 import PIL.Image
 from tqdm import tqdm
 
-from pointmap.data.synthetic.capture import room_capture
+from pointmap.data.synthetic.capture import object_capture, room_capture
 from pointmap.data.synthetic.dataset import scene_seed
 from pointmap.eval.methods import sample_to_rgb8
 
@@ -22,8 +23,10 @@ from pointmap.eval.methods import sample_to_rgb8
 class SyntheticRoomsConfig:
     """What `held_out_rooms` renders."""
 
+    scene: str = "room"
+    """"room" (cameras around a furnished room) or "objects" (cameras around objects, looking in)."""
     rooms: int = 8
-    """Number of rooms (sequences)."""
+    """Number of scenes (sequences)."""
     views: int = 10
     """Cameras per room (the paper's 10 frames per sequence)."""
     size: tuple[int, int] = (384, 512)
@@ -37,15 +40,20 @@ class SyntheticRoomsConfig:
 def held_out_rooms(
     folder: str | Path, config: SyntheticRoomsConfig | None = None, verbose: bool = True
 ) -> list[tuple[str, str, list[str], np.ndarray]]:
-    """Render the rooms into `folder` and return (room, "room", N image paths, (N, 4, 4) cam2world) each."""
+    """Render the scenes into `folder` and return (name, scene kind, N image paths, (N, 4, 4) cam2world) each."""
     config = config or SyntheticRoomsConfig()
+    captures = {"room": room_capture, "objects": object_capture}
+    if config.scene not in captures:
+        raise ValueError(f"scene={config.scene!r}; pick one of {sorted(captures)}")
     if config.rooms < 1 or config.views < 3:
         raise ValueError(f"rooms={config.rooms}, views={config.views}: pass 1 or more rooms of 3 or more views")
     sequences = []
-    for index in tqdm(range(config.rooms), desc="rendering held-out rooms", unit="room", disable=not verbose):
+    progress = tqdm(range(config.rooms), desc=f"rendering held-out {config.scene} scenes", unit="scene",
+                    disable=not verbose)
+    for index in progress:
         seed = scene_seed("val", index, config.seed)
-        views = room_capture(seed, config.views, *config.size, device=config.device)
-        room_dir = Path(folder) / f"room_seed{seed}"
+        views = captures[config.scene](seed, config.views, *config.size, device=config.device)
+        room_dir = Path(folder) / f"{config.scene}_seed{seed}"
         room_dir.mkdir(parents=True, exist_ok=True)
         paths = []
         for k, view in enumerate(views):
@@ -53,5 +61,5 @@ def held_out_rooms(
             PIL.Image.fromarray(sample_to_rgb8(view)).save(path)
             paths.append(str(path))
         poses = np.stack([view.cam2world.double().cpu().numpy() for view in views])
-        sequences.append((f"room_seed{seed}", "room", paths, poses))
+        sequences.append((f"{config.scene}_seed{seed}", config.scene, paths, poses))
     return sequences

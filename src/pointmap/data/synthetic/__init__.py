@@ -12,7 +12,7 @@ workers); on CPUs ds[i] works in DataLoader workers.
 """
 
 from .cameras import intrinsics_from_fov, look_at, overlap
-from .capture import room_capture, views_to_samples
+from .capture import object_capture, room_capture, views_to_samples
 from .dataset import SyntheticConfig, SyntheticPairDataset, scene_seed
 from .render import render_depth, render_views
 from .scenes import SCENE_KINDS, Layout, SceneBuilder, SyntheticScene, make_scene, stack_scenes
@@ -29,6 +29,7 @@ __all__ = [
     "load_photo_bank",
     "look_at",
     "make_scene",
+    "object_capture",
     "overlap",
     "render_depth",
     "render_views",

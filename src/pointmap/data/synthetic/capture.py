@@ -91,3 +91,52 @@ def room_capture(
     rgb, depth = render_views(scene, intrinsics, cam2world, height, width, supersample=supersample)
     sources = [f"synthetic/room/seed={seed}/cam={i}" for i in range(num_cameras)]
     return views_to_samples(rgb, depth, intrinsics, cam2world, sources)
+
+
+def object_capture(
+    seed: int,
+    num_cameras: int,
+    height: int = 384,
+    width: int = 512,
+    device=None,
+    hfov_deg: float = 50.0,
+    supersample: int = 1,
+) -> list[ViewSample]:
+    """One to four objects on a table or the ground, photographed all the way round, as object-centric sets are.
+
+    Cameras stand on a circle of 2.0-2.6 m around the objects (the "objects" scene kind: everything of
+    interest within about 1 m of the centre), 20-40 deg above them, evenly spaced in angle with a little jitter,
+    and look at a point near the objects' centre: neighbours turn 360 / N deg, opposite cameras see the far side.
+
+    Args:
+        seed: the scene (make_scene("objects", seed)) and the camera jitter.
+        num_cameras: number of views N.
+        height, width: image size in pixels.
+        hfov_deg: horizontal field of view of every camera.
+        supersample: anti-aliasing factor of the colour (see render_views).
+    Returns:
+        N ViewSamples on `device`, sources "synthetic/objects/seed=S/cam=i".
+    """
+    if num_cameras < 1:
+        raise ValueError(f"object_capture: num_cameras={num_cameras}; pass at least 1")
+    scene = make_scene("objects", seed, device=device)
+    centre = torch.tensor(scene.layouts[0].target)  # the objects' centre
+    generator = torch.Generator().manual_seed(seed)
+    jitter = torch.rand(num_cameras, 6, generator=generator) - 0.5  # (N, 6) in [-0.5, 0.5)
+    angle = 2 * math.pi * torch.arange(num_cameras) / num_cameras + jitter[:, 0] * (math.pi / num_cameras)
+    distance = 2.3 + 0.6 * jitter[:, 1]
+    elevation = torch.deg2rad(30 + 20 * jitter[:, 2])
+    eyes = centre + torch.stack(
+        [
+            distance * torch.cos(elevation) * torch.cos(angle),
+            distance * torch.cos(elevation) * torch.sin(angle),
+            distance * torch.sin(elevation),
+        ],
+        -1,
+    )  # (N, 3)
+    target = centre + 0.2 * torch.stack([jitter[:, 3], jitter[:, 4], torch.zeros(num_cameras)], -1)
+    cam2world = look_at(eyes, target, torch.deg2rad(4 * jitter[:, 5]))
+    intrinsics = intrinsics_from_fov(torch.full((num_cameras,), hfov_deg), height, width)
+    rgb, depth = render_views(scene, intrinsics, cam2world, height, width, supersample=supersample)
+    sources = [f"synthetic/objects/seed={seed}/cam={i}" for i in range(num_cameras)]
+    return views_to_samples(rgb, depth, intrinsics, cam2world, sources)
