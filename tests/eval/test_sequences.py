@@ -218,21 +218,12 @@ def test_pointmap_cli_runs_eval(re10k_root, tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
 
 
-def test_synthetic_rooms_oracle_is_perfect():
-    result = run_eval("synthetic-rooms", methods=["oracle"], max_sequences=1, frames=3, resolution=(48, 64),
-                      verbose=False)
+@pytest.mark.parametrize(("benchmark", "scene"), [("synthetic-rooms", "room"), ("synthetic-objects", "objects")])
+def test_synthetic_sequences_oracle_is_perfect(benchmark, scene):
+    result = run_eval(benchmark, methods=["oracle"], max_sequences=1, frames=3, resolution=(48, 64), verbose=False)
     (record,) = result.records
-    assert record["item"].startswith("room_seed") and int(record["item"][9:]) % 2 == 1  # a val-split seed
+    name, seed = record["item"].split("_seed")
+    assert name == scene and int(seed) % 2 == 1  # a val-split seed
     row = result.summary[-1]
     assert (row["group"], row["sequences"], row["lost"]) == ("all", 1, 0) and row["maa@30"] == pytest.approx(100)
-    assert result.settings["size"] == (48, 64) and result.settings["views"] == 3
-
-
-def test_synthetic_objects_oracle_is_perfect():
-    result = run_eval("synthetic-objects", methods=["oracle"], max_sequences=1, frames=4, resolution=(48, 64),
-                      verbose=False)
-    (record,) = result.records
-    assert record["item"].startswith("objects_seed") and int(record["item"][12:]) % 2 == 1  # a val-split seed
-    row = result.summary[-1]
-    assert (row["group"], row["sequences"], row["lost"]) == ("all", 1, 0) and row["maa@30"] == pytest.approx(100)
-    assert result.settings["scene"] == "objects" and result.settings["views"] == 4
+    assert result.settings["scene"] == scene and result.settings["size"] == (48, 64) and result.settings["views"] == 3

@@ -87,10 +87,7 @@ def room_capture(
     median = probe.flatten(1).median(dim=1).values.reshape(len(ring), num_cameras)
     pick = torch.where(good.any(0), good.float().argmax(0), median.argmax(0))
     cam2world = candidates.reshape(len(ring), num_cameras, 4, 4)[pick, torch.arange(num_cameras)]
-    intrinsics = intrinsics_from_fov(torch.full((num_cameras,), hfov_deg), height, width)
-    rgb, depth = render_views(scene, intrinsics, cam2world, height, width, supersample=supersample)
-    sources = [f"synthetic/room/seed={seed}/cam={i}" for i in range(num_cameras)]
-    return views_to_samples(rgb, depth, intrinsics, cam2world, sources)
+    return _render_capture(scene, "room", seed, cam2world, hfov_deg, height, width, supersample)
 
 
 def object_capture(
@@ -108,14 +105,8 @@ def object_capture(
     interest within about 1 m of the centre), 20-40 deg above them, evenly spaced in angle with a little jitter,
     and look at a point near the objects' centre: neighbours turn 360 / N deg, opposite cameras see the far side.
 
-    Args:
-        seed: the scene (make_scene("objects", seed)) and the camera jitter.
-        num_cameras: number of views N.
-        height, width: image size in pixels.
-        hfov_deg: horizontal field of view of every camera.
-        supersample: anti-aliasing factor of the colour (see render_views).
-    Returns:
-        N ViewSamples on `device`, sources "synthetic/objects/seed=S/cam=i".
+    Arguments as room_capture's, for make_scene("objects", seed); returns N ViewSamples on `device`, sources
+    "synthetic/objects/seed=S/cam=i".
     """
     if num_cameras < 1:
         raise ValueError(f"object_capture: num_cameras={num_cameras}; pass at least 1")
@@ -136,7 +127,13 @@ def object_capture(
     )  # (N, 3)
     target = centre + 0.2 * torch.stack([jitter[:, 3], jitter[:, 4], torch.zeros(num_cameras)], -1)
     cam2world = look_at(eyes, target, torch.deg2rad(4 * jitter[:, 5]))
-    intrinsics = intrinsics_from_fov(torch.full((num_cameras,), hfov_deg), height, width)
+    return _render_capture(scene, "objects", seed, cam2world, hfov_deg, height, width, supersample)
+
+
+def _render_capture(scene, kind: str, seed: int, cam2world: torch.Tensor, hfov_deg: float, height: int, width: int,
+                    supersample: int) -> list[ViewSample]:
+    """Render one scene from (N, 4, 4) cam2world poses into ViewSamples, sources "synthetic/KIND/seed=S/cam=i"."""
+    intrinsics = intrinsics_from_fov(torch.full((len(cam2world),), hfov_deg), height, width)
     rgb, depth = render_views(scene, intrinsics, cam2world, height, width, supersample=supersample)
-    sources = [f"synthetic/objects/seed={seed}/cam={i}" for i in range(num_cameras)]
+    sources = [f"synthetic/{kind}/seed={seed}/cam={i}" for i in range(len(cam2world))]
     return views_to_samples(rgb, depth, intrinsics, cam2world, sources)
