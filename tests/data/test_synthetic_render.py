@@ -111,6 +111,21 @@ def test_object_capture_circles_the_objects():
     assert ((steps > torch.pi / 6) & (steps < torch.pi / 2)).all()  # evenly round: 60 +- 30 deg apart
 
 
+def test_textureless_objects_keep_their_shapes_and_lose_their_patterns():
+    textured = object_capture(seed=3, num_cameras=2, height=96, width=128)
+    plain = object_capture(seed=3, num_cameras=2, height=96, width=128, textureless=True)
+    assert [v.source for v in plain] == [f"synthetic/objects-plain/seed=3/cam={i}" for i in range(2)]
+    roughness = {"textured": 0.0, "plain": 0.0}  # mean colour step between horizontal neighbours, on the objects
+    for a, b in zip(textured, plain, strict=True):
+        assert torch.equal(a.depth, b.depth) and torch.equal(a.cam2world, b.cam2world)
+        changed = (a.image - b.image).abs().amax(0) > 0.02  # (H, W): the objects' pixels
+        assert 0.02 < changed.float().mean() < 0.6
+        on_objects = changed[:, 1:] & changed[:, :-1]
+        for name, view in (("textured", a), ("plain", b)):
+            roughness[name] += (view.image[:, :, 1:] - view.image[:, :, :-1]).abs().sum(0)[on_objects].mean().item()
+    assert roughness["plain"] < 0.6 * roughness["textured"]  # 0.25 against 0.59 here
+
+
 def test_rendering_in_several_passes_gives_the_same_pixels(monkeypatch):
     from pointmap.data.synthetic import render
 

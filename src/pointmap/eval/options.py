@@ -46,7 +46,8 @@ EPILOG = """benchmarks:
                   --max-sequences rooms (8), --resolution render size
   synthetic-objects
                   held-out objects on a table or the ground, --frames cameras all the way round them, 20-40 deg
-                  above (object-centric sets; --frames 16 for sets of 12-20 photos); options as synthetic-rooms
+                  above (object-centric sets; --frames 16 for sets of 12-20 photos), every second scene's objects
+                  textureless (group objects-plain); options as synthetic-rooms
   scannet1500     ScanNet-1500 wide-baseline indoor pairs (AUC@5/10/20); --data ROOT holding LoFTR's test.npz and
                   intrinsics.npz next to sceneXXXX_XX/{color,depth,pose}/
   co3d            CO3Dv2 multi-view pose (10 frames per test sequence, RRA@15, RTA@15, mAA30); --data ROOT

@@ -24,7 +24,8 @@ class SyntheticRoomsConfig:
     """What `held_out_rooms` renders."""
 
     scene: str = "room"
-    """"room" (cameras around a furnished room) or "objects" (cameras around objects, looking in)."""
+    """"room" (cameras around a furnished room) or "objects" (cameras around objects, looking in; every second
+    scene's objects textureless, its sequence category "objects-plain")."""
     rooms: int = 8
     """Number of scenes (sequences)."""
     views: int = 10
@@ -42,9 +43,8 @@ def held_out_rooms(
 ) -> list[tuple[str, str, list[str], np.ndarray]]:
     """Render the scenes into `folder` and return (name, scene kind, N image paths, (N, 4, 4) cam2world) each."""
     config = config or SyntheticRoomsConfig()
-    captures = {"room": room_capture, "objects": object_capture}
-    if config.scene not in captures:
-        raise ValueError(f"scene={config.scene!r}; pick one of {sorted(captures)}")
+    if config.scene not in ("room", "objects"):
+        raise ValueError(f"scene={config.scene!r}; pick 'room' or 'objects'")
     if config.rooms < 1 or config.views < 3:
         raise ValueError(f"rooms={config.rooms}, views={config.views}: pass 1 or more rooms of 3 or more views")
     sequences = []
@@ -52,8 +52,13 @@ def held_out_rooms(
                     disable=not verbose)
     for index in progress:
         seed = scene_seed("val", index, config.seed)
-        views = captures[config.scene](seed, config.views, *config.size, device=config.device)
-        room_dir = Path(folder) / f"{config.scene}_seed{seed}"
+        if config.scene == "room":
+            category = "room"
+            views = room_capture(seed, config.views, *config.size, device=config.device)
+        else:
+            category = "objects-plain" if index % 2 else "objects"
+            views = object_capture(seed, config.views, *config.size, device=config.device, textureless=index % 2 == 1)
+        room_dir = Path(folder) / f"{category}_seed{seed}"
         room_dir.mkdir(parents=True, exist_ok=True)
         paths = []
         for k, view in enumerate(views):
@@ -61,5 +66,5 @@ def held_out_rooms(
             PIL.Image.fromarray(sample_to_rgb8(view)).save(path)
             paths.append(str(path))
         poses = np.stack([view.cam2world.double().cpu().numpy() for view in views])
-        sequences.append((f"{config.scene}_seed{seed}", config.scene, paths, poses))
+        sequences.append((f"{category}_seed{seed}", category, paths, poses))
     return sequences

@@ -98,6 +98,7 @@ def object_capture(
     device=None,
     hfov_deg: float = 50.0,
     supersample: int = 1,
+    textureless: bool = False,
 ) -> list[ViewSample]:
     """One to four objects on a table or the ground, photographed all the way round, as object-centric sets are.
 
@@ -105,12 +106,13 @@ def object_capture(
     interest within about 1 m of the centre), 20-40 deg above them, evenly spaced in angle with a little jitter,
     and look at a point near the objects' centre: neighbours turn 360 / N deg, opposite cameras see the far side.
 
-    Arguments as room_capture's, for make_scene("objects", seed); returns N ViewSamples on `device`, sources
-    "synthetic/objects/seed=S/cam=i".
+    Arguments as room_capture's, for make_scene("objects", seed); `textureless` paints the objects in flat
+    colours (the same shapes; the ground and background keep their patterns). Returns N ViewSamples on `device`,
+    sources "synthetic/objects/seed=S/cam=i" ("objects-plain" when textureless).
     """
     if num_cameras < 1:
         raise ValueError(f"object_capture: num_cameras={num_cameras}; pass at least 1")
-    scene = make_scene("objects", seed, device=device)
+    scene = make_scene("objects", seed, device=device, plain_objects=textureless)
     centre = torch.tensor(scene.layouts[0].target)  # the objects' centre
     generator = torch.Generator().manual_seed(seed)
     jitter = torch.rand(num_cameras, 6, generator=generator) - 0.5  # (N, 6) in [-0.5, 0.5)
@@ -127,7 +129,8 @@ def object_capture(
     )  # (N, 3)
     target = centre + 0.2 * torch.stack([jitter[:, 3], jitter[:, 4], torch.zeros(num_cameras)], -1)
     cam2world = look_at(eyes, target, torch.deg2rad(4 * jitter[:, 5]))
-    return _render_capture(scene, "objects", seed, cam2world, hfov_deg, height, width, supersample)
+    kind = "objects-plain" if textureless else "objects"
+    return _render_capture(scene, kind, seed, cam2world, hfov_deg, height, width, supersample)
 
 
 def _render_capture(scene, kind: str, seed: int, cam2world: torch.Tensor, hfov_deg: float, height: int, width: int,

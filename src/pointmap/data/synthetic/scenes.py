@@ -128,6 +128,7 @@ class SceneBuilder:
     rng: random.Random
     num_photos: int = 0
     photo_share: float = PHOTO_SHARE
+    plain_objects: bool = False  # the objects of _composite_object in flat colours: no pattern, no grime
     shapes: dict[str, list[tuple[Vec, Mat3, Vec, int]]] = field(default_factory=lambda: {k: [] for k in KINDS})
     materials: list[MaterialSpec] = field(default_factory=list)
     lights: list[tuple[Vec, Vec, bool]] = field(default_factory=list)
@@ -138,6 +139,14 @@ class SceneBuilder:
 
     def family(self, name: str) -> int:
         return self.material(random_material(self.rng, name, self.num_photos, self.photo_share))
+
+    def object_family(self, name: str) -> int:
+        """A material of a family for an object; flat (textureless) with `plain_objects`. The same random draws
+        either way, so a scene's shapes do not depend on it."""
+        spec = random_material(self.rng, name, self.num_photos, self.photo_share)
+        if self.plain_objects:
+            spec = MaterialSpec("plain", spec.color_a, spec.color_a, grime=0.0, gloss=spec.gloss)
+        return self.material(spec)
 
     def add(self, kind: str, center: Vec, half: Vec, material: int, rotation: Mat3 = _IDENTITY) -> None:
         """One shape of KINDS: centre (world), half extents, material index, local-to-world rotation."""
@@ -577,7 +586,8 @@ def _composite_object(b: SceneBuilder, x: float, y: float, size: float) -> None:
     """A toy-like object of a few shapes standing at (x, y)."""
     rng = b.rng
     kind = rng.choice(["stack", "vase", "ball_on_stand", "house", "crate", "blocks"])
-    m1, m2 = b.family(rng.choice(["vivid", "wood", "metal", "fabric"])), b.family(rng.choice(["vivid", "stone"]))
+    m1 = b.object_family(rng.choice(["vivid", "wood", "metal", "fabric"]))
+    m2 = b.object_family(rng.choice(["vivid", "stone"]))
     yaw = rng.uniform(-math.pi, math.pi)
     if kind == "stack":
         z = 0.0
@@ -599,14 +609,14 @@ def _composite_object(b: SceneBuilder, x: float, y: float, size: float) -> None:
         b.box((x, y, h), (size * 0.6, size * 0.45, h), m1, yaw)
         b.add("box", (x, y, 2 * h + size * 0.1), (size * 0.62, size * 0.35, size * 0.02), m2, _turn(yaw, 0.6))
     elif kind == "crate":
-        b.box((x, y, size * 0.5), (size * 0.5, size * 0.5, size * 0.5), b.family("wood"), yaw)
+        b.box((x, y, size * 0.5), (size * 0.5, size * 0.5, size * 0.5), b.object_family("wood"), yaw)
     else:
         for _ in range(rng.randrange(3, 7)):
             s = size * rng.uniform(0.15, 0.3)
             b.box(
                 (x + rng.uniform(-size, size) * 0.6, y + rng.uniform(-size, size) * 0.6, s),
                 (s, s, s),
-                b.family("vivid"),
+                b.object_family("vivid"),
                 rng.uniform(-math.pi, math.pi),
             )
 
@@ -900,6 +910,7 @@ def make_scene(
     photos: Tensor | None = None,
     num_photos: int | None = None,
     photo_share: float = PHOTO_SHARE,
+    plain_objects: bool = False,
 ) -> SyntheticScene:
     """A random scene of one kind, the same for the same seed.
 
@@ -910,6 +921,8 @@ def make_scene(
         photos: (T, 3, h, w) linear photo bank (textures.load_photo_bank); some materials then use photos.
         num_photos: the size of a bank attached later (the scene then holds no bank); default: photos' size.
         photo_share: share of the wall, fabric, vivid and facade materials that take a photo, given photos.
+        plain_objects: the free-standing objects (of the "objects" kind) in flat colours, textureless; the same
+            shapes as without.
     Returns:
         a SyntheticScene holding one scene.
     """
@@ -918,7 +931,8 @@ def make_scene(
         raise ValueError(f"make_scene: unknown kind {kind!r}; pass one of {SCENE_KINDS}")
     if num_photos is None:
         num_photos = 0 if photos is None else photos.shape[0]
-    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=num_photos, photo_share=photo_share)
+    b = SceneBuilder(random.Random(f"{kind}:{seed}"), num_photos=num_photos, photo_share=photo_share,
+                     plain_objects=plain_objects)
     layout, sky, ground, horizon = builders[kind](b)
     layout.seed = seed
     return b.to_scene(layout, sky, ground, horizon, device, photos)
