@@ -99,12 +99,14 @@ def object_capture(
     hfov_deg: float = 50.0,
     supersample: int = 1,
     textureless: bool = False,
+    distance: float = 2.3,
 ) -> list[ViewSample]:
     """One to four objects on a table or the ground, photographed all the way round, as object-centric sets are.
 
-    Cameras stand on a circle of 2.0-2.6 m around the objects (the "objects" scene kind: everything of
-    interest within about 1 m of the centre), 20-40 deg above them, evenly spaced in angle with a little jitter,
-    and look at a point near the objects' centre: neighbours turn 360 / N deg, opposite cameras see the far side.
+    Cameras stand on a circle of `distance` +- 13 % (2.0-2.6 m) around the objects (the "objects" scene kind:
+    everything of interest within about 1 m of the centre; training cameras orbit at 1.2-3.5 m), 20-40 deg above
+    them, evenly spaced in angle with a little jitter, and look at a point near the objects' centre: neighbours
+    turn 360 / N deg, opposite cameras see the far side.
 
     Arguments as room_capture's, for make_scene("objects", seed); `textureless` paints the objects in flat
     colours (the same shapes; the ground and background keep their patterns). Returns N ViewSamples on `device`,
@@ -117,13 +119,13 @@ def object_capture(
     generator = torch.Generator().manual_seed(seed)
     jitter = torch.rand(num_cameras, 6, generator=generator) - 0.5  # (N, 6) in [-0.5, 0.5)
     angle = 2 * math.pi * torch.arange(num_cameras) / num_cameras + jitter[:, 0] * (math.pi / num_cameras)
-    distance = 2.3 + 0.6 * jitter[:, 1]
+    radius = distance + 0.6 * (distance / 2.3) * jitter[:, 1]  # (N,) within 13 % of distance
     elevation = torch.deg2rad(30 + 20 * jitter[:, 2])
     eyes = centre + torch.stack(
         [
-            distance * torch.cos(elevation) * torch.cos(angle),
-            distance * torch.cos(elevation) * torch.sin(angle),
-            distance * torch.sin(elevation),
+            radius * torch.cos(elevation) * torch.cos(angle),
+            radius * torch.cos(elevation) * torch.sin(angle),
+            radius * torch.sin(elevation),
         ],
         -1,
     )  # (N, 3)
