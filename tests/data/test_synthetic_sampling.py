@@ -57,6 +57,12 @@ def test_first_views_suit_each_kind():
     radius = (eye[1] - layouts.target[1]).norm(dim=-1)
     assert ((radius >= 1.2 - 1e-5) & (radius <= 3.5 + 1e-5)).all() and (eye[1, :, 2] > 0).all()
     assert (target[1] - layouts.target[1]).norm(dim=-1).max() < 1.0
+    # Closer orbits on request (SyntheticConfig.object_orbit_m); the other kinds' cameras do not move.
+    close_eye, _, _, _ = first_views(layouts, uniform, normal, (45.0, 80.0), orbit_m=(0.5, 0.8))
+    close_radius = (close_eye[1] - layouts.target[1]).norm(dim=-1)
+    assert ((close_radius >= 0.5 - 1e-5) & (close_radius <= 0.8 + 1e-5)).all()
+    torch.testing.assert_close(close_radius, 0.5 + 0.3 * (radius - 1.2) / 2.3)  # the same draws, mapped
+    assert torch.equal(close_eye[[0, 2]], eye[[0, 2]])
     # Streets: eye height 1.3-2.2 m, looking 10 m ahead, mostly along the street (y).
     assert ((eye[2, :, 2] >= 1.3) & (eye[2, :, 2] <= 2.2)).all()
     ahead = target[2] - eye[2]

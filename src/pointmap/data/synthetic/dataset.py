@@ -70,6 +70,10 @@ class SyntheticConfig:
     roll_deg: float = 3.0
     """Standard deviation of each camera's roll about its optical axis (hand-held photos tilt; quarter turns
     of whole photos are an augmentation, AugmentConfig.quarter_turn_prob)."""
+    object_orbit_m: tuple[float, float] = (1.2, 3.5)
+    """(near, far) distance of the first camera from the objects' centre in "objects" scenes, metres (the second
+    camera stands 0.75-1.3 times as far). Real object photos are close-ups: closer orbits are harder
+    (`object_capture(distance=...)`)."""
     shadows: bool = True
     """Cast shadows of each scene's main light."""
     supersample: int = 1
@@ -330,7 +334,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         first_u, first_n, second_u, second_n, prefer_wide = blocks
         height, width = self.size
         probe_h, probe_w = self.config.probe_size
-        eye, target, fov, roll = first_views(layouts, first_u, first_n, self.config.hfov_deg, self.config.roll_deg)
+        eye, target, fov, roll = first_views(
+            layouts, first_u, first_n, self.config.hfov_deg, self.config.roll_deg, self.config.object_orbit_m
+        )
         poses = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), roll.reshape(-1)).reshape(*fov.shape, 4, 4)
         # One second_views call per first candidate, (N, C) each: the same shapes as drawing around the
         # picked candidate only, so the same float rounding (CPU atan2 rounds by position in the batch).

@@ -84,7 +84,12 @@ def draw_blocks(generator: torch.Generator, candidates: int, uniforms: int, norm
 
 
 def first_views(
-    layouts: LayoutBatch, uniform: Tensor, normal: Tensor, hfov_deg: tuple[float, float], roll_deg: float = 3.0
+    layouts: LayoutBatch,
+    uniform: Tensor,
+    normal: Tensor,
+    hfov_deg: tuple[float, float],
+    roll_deg: float = 3.0,
+    orbit_m: tuple[float, float] = (1.2, 3.5),
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """First-view candidates suiting each scene kind.
 
@@ -93,6 +98,7 @@ def first_views(
         uniform: (N, F, FIRST_UNIFORMS) in [0, 1); normal: (N, F, FIRST_NORMALS) standard normal.
         hfov_deg: (low, high) horizontal field of view range.
         roll_deg: standard deviation of the camera roll.
+        orbit_m: (near, far) distance of the "objects" kind's cameras from the objects' centre, metres.
     Returns:
         eye (N, F, 3), target (N, F, 3), fov (N, F) degrees, roll (N, F) radians.
     """
@@ -122,7 +128,7 @@ def first_views(
     street_target = box_eye + 10 * _direction(yaw, _lerp(-0.15, 0.25, aim[..., 2]))
     # Objects: on a sphere around the objects, looking at them.
     centre = layouts.target[:, None, :]
-    orbit = _lerp(1.2, 3.5, aim[..., 0:1]) * _direction(
+    orbit = _lerp(orbit_m[0], orbit_m[1], aim[..., 0:1]) * _direction(
         _lerp(-math.pi, math.pi, aim[..., 1]), _lerp(0.15, 0.9, aim[..., 2])
     )
     objects_eye, objects_target = centre + orbit, centre + 0.15 * normal[..., :3]
