@@ -174,3 +174,19 @@ def test_roll_deg_sets_how_far_cameras_tilt_about_their_axis():
     assert camera_x_heights(0.0).max() < 1e-5  # level cameras
     tilted = camera_x_heights(20.0)
     assert tilted.median() > math.sin(math.radians(5)) and tilted.max() < math.sin(math.radians(80))
+
+
+def test_object_min_median_keeps_close_views_of_objects():
+    def median_depths(min_median: float) -> torch.Tensor:
+        config = replace(
+            CONFIG, kinds=("objects",), kind_weights=(1.0,), object_orbit_m=(0.5, 1.0), object_min_median_m=min_median
+        )
+        pairs = SyntheticPairDataset(config, "train", SIZE).render_batch(list(range(8)))
+        for _, _, value in pairs:
+            assert config.min_overlap <= value <= 1.0
+        return torch.stack([view.depth[view.valid].median() for pair in pairs for view in pair[:2]])
+
+    # Orbits of 0.5-1 m: the default threshold (1 m) drops every view whose median depth is closer, so the
+    # views kept look past the objects; a 0.3 m threshold keeps close-ups (6 of these 16 views).
+    assert (median_depths(1.0) > 1.0).all()
+    assert (median_depths(0.3) < 1.0).float().mean() >= 0.25

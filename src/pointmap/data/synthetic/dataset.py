@@ -74,6 +74,10 @@ class SyntheticConfig:
     """(near, far) distance of the first camera from the objects' centre in "objects" scenes, metres (the second
     camera stands 0.75-1.3 times as far). Real object photos are close-ups: closer orbits are harder
     (`object_capture(distance=...)`)."""
+    object_min_median_m: float = 1.0
+    """In "objects" scenes, a view is kept only if its median depth lies beyond this, metres (the other kinds keep
+    their own threshold, Layout.min_median_depth): close orbits (object_orbit_m under ~1.5 m) need less, as the
+    objects fill the view. Cameras stay 0.3 m clear of every surface whatever this is (cameras.open_view)."""
     shadows: bool = True
     """Cast shadows of each scene's main light."""
     supersample: int = 1
@@ -372,7 +376,13 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         # Candidates are picked on the device (gathers, no host sync) from cameras drawn on the CPU.
         cameras = group.cameras.to(batch.device)
         rows = torch.arange(len(group.indices), device=batch.device)
-        min_median = torch.tensor([layout.min_median_depth for layout in group.scenes.layouts], device=batch.device)
+        min_median = torch.tensor(
+            [
+                self.config.object_min_median_m if layout.kind == "objects" else layout.min_median_depth
+                for layout in group.scenes.layouts
+            ],
+            device=batch.device,
+        )
 
         # The first view: the first candidate that sees open space (else the first candidate).
         probe = render_depth(batch, cameras.first_probe_k, cameras.first_pose, probe_h, probe_w, self.config.compiled)
