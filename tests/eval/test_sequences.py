@@ -10,10 +10,13 @@ import PIL.Image
 import pytest
 from scipy.spatial.transform import Rotation
 
+from pointmap.data.synthetic import make_scene
+from pointmap.data.synthetic.dataset import scene_seed
 from pointmap.eval import run_eval
 from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences, viewpoint_to_cam2world
 from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
 from pointmap.eval.sequences import PointmapSequences, choose_frames, evaluate_sequences
+from pointmap.eval.synthetic_rooms import SyntheticRoomsConfig, held_out_rooms
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
@@ -230,3 +233,13 @@ def test_synthetic_sequences_oracle_is_perfect(name, categories):
     assert (row["group"], row["sequences"], row["lost"]) == ("all", len(categories), 0)
     assert row["maa@30"] == pytest.approx(100)
     assert result.settings["size"] == (48, 64) and result.settings["views"] == 3
+
+
+def test_synthetic_objects_orbit_sets_how_far_the_cameras_stand(tmp_path):
+    config = SyntheticRoomsConfig(scene="objects", rooms=1, views=6, size=(24, 32), object_distance_m=1.0)
+    (_, _, _, poses), = held_out_rooms(tmp_path, config, verbose=False)
+    centre = np.array(make_scene("objects", scene_seed("val", 0, 0)).layouts[0].target)
+    distance = np.linalg.norm(poses[:, :3, 3] - centre, axis=-1)
+    assert ((distance > 0.87) & (distance < 1.13)).all()  # 1 m +- 13 %
+    with pytest.raises(ValueError, match="orbit_m: an option of the synthetic-objects benchmark"):
+        run_eval("synthetic-rooms", methods=["oracle"], orbit_m=1.0, verbose=False)

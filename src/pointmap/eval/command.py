@@ -62,6 +62,7 @@ def run_eval(
     roll_deg: float | None = None,
     hfov_deg: tuple[float, float] | None = None,
     kinds: Sequence[str] | None = None,
+    orbit_m: float | None = None,
     verbose: bool = True,
 ) -> EvalResult:
     """Run a benchmark, save results.json / results.md / plots into `out` (when given) and return the result.
@@ -87,6 +88,7 @@ def run_eval(
             held-out scene kinds; None: the training data's (see SyntheticEvalConfig).
         hfov_deg: synthetic only: (low, high) range of the held-out cameras' horizontal field of view, degrees;
             None: the training data's (see SyntheticEvalConfig).
+        orbit_m: synthetic-objects only: the cameras' distance from the objects, metres; None: 2.3.
         verbose: progress bars.
     """
     if benchmark not in BENCHMARK_METHODS:
@@ -102,6 +104,10 @@ def run_eval(
     given = [name for name, value in synthetic_only if value is not None]
     if benchmark != "synthetic" and given:
         raise ValueError(f"{', '.join(given)}: options of the synthetic benchmark, not of {benchmark}")
+    if orbit_m is not None and benchmark != "synthetic-objects":
+        raise ValueError(f"orbit_m: an option of the synthetic-objects benchmark, not of {benchmark}")
+    if orbit_m is not None and orbit_m <= 0:
+        raise ValueError(f"orbit_m={orbit_m}: pass a distance in metres above 0")
     if not benchmark.startswith("synthetic") and data is None:
         raise ValueError(f"{benchmark} needs the dataset: pass --data PATH (see `pointmap eval --help`)")
     network = None
@@ -118,7 +124,7 @@ def run_eval(
         result = _run_points(benchmark, data, names, network, size, device, frames, verbose)
     else:
         result = _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences,
-                                categories, min_frames, resolution, verbose)
+                                categories, min_frames, resolution, orbit_m, verbose)
     result.settings.update(
         benchmark=benchmark, data=None if data is None else str(data), image_size=size, device=str(device),
         model=None if model is None or isinstance(model, nn.Module) else str(model),
@@ -198,7 +204,7 @@ def _run_points(benchmark, data, names, network, size, device, frames, verbose) 
 
 
 def _run_sequences(benchmark, data, names, network, size, device, seed, frames, max_sequences, categories,
-                   min_frames, resolution, verbose) -> EvalResult:
+                   min_frames, resolution, orbit_m, verbose) -> EvalResult:
     from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences
     from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
     from pointmap.eval.synthetic_rooms import SyntheticRoomsConfig, held_out_rooms
@@ -207,7 +213,8 @@ def _run_sequences(benchmark, data, names, network, size, device, seed, frames, 
         image_size = size or (network.image_size if network is not None else 512)
         scene = "room" if benchmark == "synthetic-rooms" else "objects"
         config = SyntheticRoomsConfig(scene=scene, rooms=max_sequences or 8, views=frames, seed=seed,
-                                      size=resolution or parse_resolution(None, image_size), device=str(device))
+                                      size=resolution or parse_resolution(None, image_size), device=str(device),
+                                      object_distance_m=orbit_m or SyntheticRoomsConfig.object_distance_m)
         with tempfile.TemporaryDirectory(prefix="pointmap-rooms-") as folder:
             sequences = held_out_rooms(folder, config, verbose)
             result = _evaluate_sequences(benchmark, names, network, size, device, sequences, verbose)
@@ -259,6 +266,7 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         roll_deg=args.roll_deg,
         hfov_deg=parse_hfov(args.hfov),
         kinds=None if args.kinds is None else [k.strip() for k in args.kinds.split(",") if k.strip()],
+        orbit_m=args.orbit_m,
         categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,
     )

@@ -102,6 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic: comma-separated kinds of the held-out scenes, weighed equally: room, objects, "
                         "street, clutter (close-ups of crowded tables or floors); default room,objects,street "
                         "mixed as in training (0.45, 0.3, 0.25)")
+    parser.add_argument("--orbit-m", type=float, default=None, metavar="M",
+                        help="synthetic-objects: the cameras' distance from the objects in metres (2.3); real "
+                             "object photos are often closer, and closer is harder")
     parser.add_argument("--frames", type=int, default=10, help="multi-view: frames per sequence or DTU scan (10)")
     parser.add_argument("--max-sequences", type=int, default=None,
                         help="multi-view: at most this many sequences (per category on co3d; 8 synthetic rooms)")

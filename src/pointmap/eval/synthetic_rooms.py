@@ -36,6 +36,8 @@ class SyntheticRoomsConfig:
     """Base seed of the val split."""
     device: str = "cpu"
     """Where the rooms are ray-cast."""
+    object_distance_m: float = 2.3
+    """"objects" only: how far the cameras stand from the objects, metres (+- 13 %; see object_capture)."""
 
 
 def held_out_rooms(
@@ -57,7 +59,8 @@ def held_out_rooms(
             views = room_capture(seed, config.views, *config.size, device=config.device)
         else:
             category = "objects-plain" if index % 2 else "objects"
-            views = object_capture(seed, config.views, *config.size, device=config.device, textureless=index % 2 == 1)
+            views = object_capture(seed, config.views, *config.size, device=config.device, textureless=index % 2 == 1,
+                                   distance=config.object_distance_m)
         room_dir = Path(folder) / f"{category}_seed{seed}"
         room_dir.mkdir(parents=True, exist_ok=True)
         paths = []
