@@ -22,12 +22,9 @@ shift 3
 startup=${STARTUP:-100}
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 
-mkdir -p runs
-rm -rf runs/photo-textures
-cp -r "$bank" runs/photo-textures
-if [ -n "${REAL_SFM:-}" ]; then  # resumes: scenes built by an earlier call on this machine are kept
-  python3 -m pointmap.data.real.build --stage dense --sfm-dir "$REAL_SFM" --out runs/real-dataset --device cuda \
-    --quiet 2>&1 | { grep -v Warning || true; } | tail -n 20
+# The bank, and the real scenes' dense stage (resumed: scenes built by an earlier call on this machine are kept).
+bash "$(dirname "$0")/gpu_background.sh" setup "$bank" "${REAL_SFM:-}"
+if [ -n "${REAL_SFM:-}" ]; then
   cp runs/real-dataset/splits.json "$OUT/"
 fi
 
