@@ -475,8 +475,22 @@ def test_quarter_turns_by_count_and_four_make_the_identity():
     assert torch.equal(full.image, views.image) and torch.equal(full.depth, views.depth)
     torch.testing.assert_close(full.intrinsics, views.intrinsics)
     torch.testing.assert_close(full.cam2world, views.cam2world)
-    with pytest.raises(ValueError, match="square"):
-        quarter_turn(ViewBatch.stack([_ramp_view(48, 64)]))
+    wide = ViewBatch.stack([_ramp_view(48, 64)] * 2)
+    with pytest.raises(ValueError, match="non-square views must all turn an odd number of quarters or all an even"):
+        quarter_turns(wide, torch.tensor([0, 1]))
+    assert quarter_turns(wide, torch.tensor([1, 3])).image.shape[-2:] == (64, 48)
+
+
+def test_quarter_turn_of_a_wide_view_keeps_every_pixels_world_point():
+    views = ViewBatch.stack([_ramp_view(6, 8)])
+    turned = quarter_turn(views)
+    assert turned.image.shape[-2:] == (8, 6) and turned.sizes.tolist() == [[8, 6]]
+    before = transform_points(views.cam2world, depth_to_points(views.depth, views.intrinsics))  # (1, 6, 8, 3)
+    after = transform_points(turned.cam2world, depth_to_points(turned.depth, turned.intrinsics))  # (1, 8, 6, 3)
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(6), indexing="ij")
+    # New pixel (u', v') shows old pixel (W - 1 - v', u') with W = 8, the old width.
+    torch.testing.assert_close(after[:, rows, cols], before[:, cols, 7 - rows], rtol=0, atol=1e-5)
+    assert torch.equal(turned.image[:, :, rows, cols], views.image[:, :, cols, 7 - rows])
 
 
 def test_augment_pairs_turns_both_views_of_a_pair_alike_after_the_other_effects():
@@ -493,5 +507,22 @@ def test_augment_pairs_turns_both_views_of_a_pair_alike_after_the_other_effects(
     expected = quarter_turns(plain, turns)
     for name in ("image", "depth", "valid", "intrinsics", "cam2world"):
         assert torch.equal(getattr(out, name), getattr(expected, name)), name
-    with pytest.raises(ValueError, match="square"):
-        augment_pairs(views, seeds, (32, 48), turning)
+
+
+def test_augment_pairs_crops_views_turned_sideways_at_the_transposed_shape():
+    seeds = list(range(24))
+    views = ViewBatch.stack([_ramp_view(48, 64)] * 48)
+    turning = AugmentConfig(quarter_turn_prob=0.6)
+    _, params = draw_augments(seeds, views.sizes, (24, 32), turning)
+    turns = params.quarter_turns
+    odd = turns % 2 == 1
+    assert 0 < int(odd.sum()) < len(turns)
+    out = augment_pairs(views, seeds, (24, 32), turning)
+    assert out.image.shape == (48, 3, 24, 32) and out.sizes.tolist() == [[24, 32]] * 48
+    # Each view is the unturned output of its crop shape (32 x 24 where it turns sideways), turned.
+    for size, rows in (((24, 32), (~odd).nonzero()[:, 0]), ((32, 24), odd.nonzero()[:, 0])):
+        expected = quarter_turns(augment_pairs(views, seeds, size, AugmentConfig()).index(rows), turns[rows])
+        for name in ("depth", "valid", "intrinsics", "cam2world"):
+            assert torch.equal(getattr(out.index(rows), name), getattr(expected, name)), name
+        # Pixels within float rounding: the blur ran on other views (its kernel width follows the largest sigma).
+        torch.testing.assert_close(out.index(rows).image, expected.image, rtol=0, atol=1e-5)

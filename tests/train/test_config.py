@@ -44,13 +44,3 @@ def test_presets_and_errors(tmp_path):
         load_config(path)
     with pytest.raises(FileNotFoundError, match="configs/"):
         load_config(tmp_path / "missing.toml")
-
-
-def test_quarter_turns_need_square_crops(tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text("[data]\nresolutions = 512\n[data.augment]\nquarter_turn_prob = 0.2\n")
-    message = r"quarter_turn_prob = 0.2 .* needs square crops; data.resolutions has \(384, 512\)"
-    with pytest.raises(ValueError, match=message):
-        load_config(path)
-    path.write_text("[data]\nresolutions = 224\n[data.augment]\nquarter_turn_prob = 0.2\n")
-    assert load_config(path).data.augment.quarter_turn_prob == 0.2

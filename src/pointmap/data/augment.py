@@ -82,7 +82,8 @@ class AugmentConfig:
     """Red, green and blue gains each drawn in [1 - wb, 1 + wb]."""
     quarter_turn_prob: float = 0.0
     """Chance of turning both views of a pair by the same 1, 2 or 3 quarter turns (a camera held in portrait
-    or upside down: photos without an EXIF orientation arrive like that); square outputs only. 0 leaves it out."""
+    or upside down: photos without an EXIF orientation arrive like that); with non-square outputs, views turned an
+    odd number of quarters are cropped at the transposed shape first. 0 leaves it out."""
 
 
 # Uniform draws of one pair: the swap, then VIEW_DRAWS per view (slots named below).
@@ -261,15 +262,14 @@ def resample_views(views: ViewBatch, windows: Tensor, out_size: tuple[int, int])
 
 
 def quarter_turn(views: ViewBatch) -> ViewBatch:
-    """Square views turned a quarter counter-clockwise (torch.rot90), intrinsics and poses updated exactly.
+    """Views turned a quarter counter-clockwise (torch.rot90), intrinsics and poses updated exactly: H x W views
+    come out W x H.
 
     New pixel (u', v') shows old pixel (W - 1 - v', u'). The camera turns with the image: a point at (x, y, z)
     in the old camera's frame is at (y, -x, z) in the new one, so fx and fy exchange, the principal point
     moves to (cy, W - 1 - cx), and cam2world gains that rotation's inverse on the right.
     """
-    height, width = views.image.shape[-2:]
-    if height != width or bool((views.sizes[:, 0] != views.sizes[:, 1]).any()):
-        raise ValueError(f"quarter_turn needs square views, got {width}x{height}; turn only square crops")
+    width = views.image.shape[-1]
     K = views.intrinsics
     turned_k = torch.zeros_like(K)
     turned_k[:, 0, 0], turned_k[:, 1, 1], turned_k[:, 2, 2] = K[:, 1, 1], K[:, 0, 0], 1
@@ -559,34 +559,63 @@ def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, i
         return resample_views(views, centre_windows(views.sizes, out_size), out_size)
     if len(views) != 2 * len(seeds):
         raise ValueError(f"augment_pairs got {len(views)} views for {len(seeds)} seeds; pass two views per seed")
-    if config.quarter_turn_prob > 0 and out_size[0] != out_size[1]:
-        raise ValueError(f"quarter_turn_prob={config.quarter_turn_prob} needs square outputs, got {out_size}")
     order, params = draw_augments(seeds, views.sizes, out_size, config)
-    out = resample_views(views.index(order), params.windows, out_size)
+    height, width = out_size
+    odd = params.quarter_turns % 2 == 1
+    if height == width or not bool(odd.any()):
+        return _augment_views(views.index(order), params, out_size)
+    # A view turned an odd number of quarters is cropped W x H, so that it comes out H x W like the rest (a
+    # 512 x 384 crop turned is a 384 x 512 view: a portrait photo held sideways). Its pair's seed draws the same
+    # numbers, so only the window's shape differs from the unturned crop's.
+    _, transposed = draw_augments(seeds, views.sizes, (width, height), config)
+    parts, rows = [], []
+    for chosen, part_params, size in ((~odd, params, out_size), (odd, transposed, (width, height))):
+        chosen_rows = chosen.nonzero()[:, 0]
+        if len(chosen_rows):
+            parts.append(_augment_views(views.index(order[chosen_rows]), _rows_of(part_params, chosen_rows), size))
+            rows.append(chosen_rows)
+    return _joined(parts, rows)
+
+
+def _augment_views(views: ViewBatch, params: ViewAugment, out_size: tuple[int, int]) -> ViewBatch:
+    """N views cropped to out_size and augmented by their N params, each turned last."""
+    out = resample_views(views, params.windows, out_size)
     cast = (params.white_balance != 1).any(1)
     image = _where(out.image, cast, lambda part, rows: white_balance(part, params.white_balance[rows]))
     image = camera_artefacts(color_jitter(image, params.colour), params)
     return quarter_turns(replace(out, image=image), params.quarter_turns)
 
 
+def _rows_of(params: ViewAugment, rows: Tensor) -> ViewAugment:
+    return ViewAugment(**{field.name: getattr(params, field.name)[rows] for field in fields(ViewAugment)})
+
+
 def quarter_turns(views: ViewBatch, turns: Tensor) -> ViewBatch:
     """Each view turned counter-clockwise by its number of quarter turns (see `quarter_turn`).
 
     Args:
-        views: N square views.
+        views: N views of one shape, square unless every view turns an odd number of quarters or none does
+            (the turned views keep one shape).
         turns: (N,) int64 in [0, 3].
     """
-    for least in (1, 2, 3):  # a view of t turns takes t quarter turns
-        rows = (turns >= least).nonzero()[:, 0]
-        if len(rows):
-            turned = quarter_turn(views.index(rows))
-            views = ViewBatch(**{
-                field.name: _put_rows(getattr(views, field.name), rows, getattr(turned, field.name))
-                for field in fields(ViewBatch)
-            })
-    return views
+    groups, rows = [], []
+    for count in range(4):
+        chosen = (turns == count).nonzero()[:, 0]
+        if len(chosen):
+            group = views.index(chosen)
+            for _ in range(count):
+                group = quarter_turn(group)
+            groups.append(group)
+            rows.append(chosen)
+    shapes = {tuple(group.image.shape[-2:]) for group in groups}
+    if len(shapes) > 1:
+        raise ValueError(f"quarter_turns: turning these {tuple(views.image.shape[-2:])} views gives shapes {shapes}; "
+                         "non-square views must all turn an odd number of quarters or all an even one")
+    return _joined(groups, rows)
 
 
-def _put_rows(tensor: Tensor, rows: Tensor, values: Tensor) -> Tensor:
-    return tensor.index_copy(0, rows.to(tensor.device), values.to(tensor.device))
-
+def _joined(parts: list[ViewBatch], rows: list[Tensor]) -> ViewBatch:
+    """The views of `parts` in one batch, each part's views put back at its `rows` (together 0..N-1)."""
+    joined = ViewBatch(**{field.name: torch.cat([getattr(part, field.name) for part in parts])
+                          for field in fields(ViewBatch)})
+    return joined.index(torch.argsort(torch.cat(rows)))

@@ -171,9 +171,4 @@ def load_config(path: str | Path) -> TrainConfig:
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML ({err})") from err
     config = build_dataclass(TrainConfig, values, str(path))
-    non_square = [size for size in config.data.resolution_list() if size[0] != size[1]]
-    if config.data.augment.quarter_turn_prob > 0 and non_square:
-        raise ValueError(f"{path}: data.augment.quarter_turn_prob = {config.data.augment.quarter_turn_prob} turns "
-                         f"views by quarter turns, which needs square crops; data.resolutions has {non_square[0]} "
-                         "(set quarter_turn_prob = 0: portrait crops stand in for turned views)")
     return config
