@@ -14,6 +14,8 @@
 # must outlive its call needs the next call within that time, so plan each part to end, checkpoint included, inside
 # one call where the session cannot promise that. One call brings back one checkpoint of the bundled size (47 MB
 # of the 64 MiB a call returns): collect the second run's in a call of its own, straight after.
+# Session 11 lost a 512 run that way: the call that was to collect it came late and found a fresh machine. A run
+# whose schedule ends after its call should be one you can afford to lose.
 set -euo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 command=$1
