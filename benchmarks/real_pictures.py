@@ -72,6 +72,18 @@ def _downscaled(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
+def _turned(data: bytes, quarter_turns_clockwise: int) -> bytes:
+    """The photo turned that many quarters clockwise, re-encoded as JPEG (quality 95) without EXIF, whose
+    orientation tag would no longer hold; the bytes as they are for 0."""
+    if quarter_turns_clockwise % 4 == 0:
+        return data
+    turn = {1: Image.Transpose.ROTATE_270, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_90}
+    image = Image.open(io.BytesIO(data)).convert("RGB").transpose(turn[quarter_turns_clockwise % 4])
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
 def colmap_poses(image_dir: Path, camera_mode: str) -> dict[str, list[list[float]]]:
     """COLMAP (pycolmap, SIFT on CPU) cam2world (4, 4) poses of the images of a folder, by file name."""
     from pointmap.data.real.colmap_pipeline import run_sfm
@@ -98,7 +110,8 @@ def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
     image_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as originals:
         for name in entry["files"]:
-            data = read_file(repo, entry["commit"], f"{entry['path']}/{name}")
+            data = _turned(read_file(repo, entry["commit"], f"{entry['path']}/{name}"),
+                           entry.get("quarter_turns_clockwise", 0))
             (Path(originals) / name).write_bytes(data)
             atomic_write_bytes(image_dir / name, _downscaled(data))
         poses = colmap_poses(Path(originals), entry["camera_mode"])
