@@ -105,7 +105,8 @@ class ViewAugment:
     """Augmentation parameters of N views (CPU tensors: they decide which kernels run).
 
     Attributes:
-        windows: (N, 4) int64 crop windows (x0, y0, width, height) in input pixels.
+        windows: (N, 4) int64 crop windows (x0, y0, width, height) in input pixels, of the output's aspect, or of
+            its transpose for views that turn an odd number of quarters (they come out at the output's shape).
         colour: (N, 4) float64 brightness, contrast and saturation factors and hue rotation (turns).
         blur_sigma: (N,) float64 blur standard deviation in output pixels; 0: no blur.
         noise_std: (N,) float64 noise standard deviation; 0: no noise.
@@ -184,7 +185,14 @@ def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int]
     def spread(slot: int, low: float, high: float, table: Tensor = view) -> Tensor:
         return low + (high - low) * table[:, slot]
 
-    windows = crop_windows(sizes[order], out_size, view[:, [ZOOM, CROP_X, CROP_Y]], config.max_zoom)
+    turns = torch.where(turn[:, 0] < config.quarter_turn_prob, 1 + (3 * turn[:, 1]).long().clamp(max=2), 0)
+    turns = torch.cat([turns, turns])  # both views of a pair alike
+    crop_draws = view[:, [ZOOM, CROP_X, CROP_Y]]
+    windows = crop_windows(sizes[order], out_size, crop_draws, config.max_zoom)
+    sideways = turns % 2 == 1
+    if out_size[0] != out_size[1] and bool(sideways.any()):  # cropped W x H, so that they come out H x W once turned
+        turned_windows = crop_windows(sizes[order], out_size[::-1], crop_draws, config.max_zoom)
+        windows = torch.where(sideways[:, None], turned_windows, windows)
     colour = torch.stack([
         spread(BRIGHT, 1 - config.brightness, 1 + config.brightness),
         spread(CONTRAST, 1 - config.contrast, 1 + config.contrast),
@@ -207,8 +215,6 @@ def draw_augments(seeds: Sequence[int], sizes: Tensor, out_size: tuple[int, int]
     wb = config.white_balance
     gains = torch.stack([spread(slot, 1 - wb, 1 + wb, late) for slot in (GAIN_R, GAIN_G, GAIN_B)], 1)
     gains = torch.where((late[:, BALANCE] < config.white_balance_prob)[:, None], gains, 1.0)
-    turns = torch.where(turn[:, 0] < config.quarter_turn_prob, 1 + (3 * turn[:, 1]).long().clamp(max=2), 0)
-    turns = torch.cat([turns, turns])  # both views of a pair alike
     return order, ViewAugment(windows, colour, blur, noise, noise_seed, quality, strength, shot, gains, turns)
 
 
@@ -560,19 +566,16 @@ def augment_pairs(views: ViewBatch, seeds: Sequence[int], out_size: tuple[int, i
     if len(views) != 2 * len(seeds):
         raise ValueError(f"augment_pairs got {len(views)} views for {len(seeds)} seeds; pass two views per seed")
     order, params = draw_augments(seeds, views.sizes, out_size, config)
-    height, width = out_size
-    odd = params.quarter_turns % 2 == 1
-    if height == width or not bool(odd.any()):
+    sideways = params.quarter_turns % 2 == 1
+    if out_size[0] == out_size[1] or not bool(sideways.any()):
         return _augment_views(views.index(order), params, out_size)
-    # A view turned an odd number of quarters is cropped W x H, so that it comes out H x W like the rest (a
-    # 512 x 384 crop turned is a 384 x 512 view: a portrait photo held sideways). Its pair's seed draws the same
-    # numbers, so only the window's shape differs from the unturned crop's.
-    _, transposed = draw_augments(seeds, views.sizes, (width, height), config)
+    # Views turned sideways have W x H windows (a 512 x 384 batch's turned views are 384 x 512 crops, portrait
+    # photos held sideways): they are resampled apart and join the rest once turned.
     parts, rows = [], []
-    for chosen, part_params, size in ((~odd, params, out_size), (odd, transposed, (width, height))):
+    for chosen, size in ((~sideways, out_size), (sideways, out_size[::-1])):
         chosen_rows = chosen.nonzero()[:, 0]
         if len(chosen_rows):
-            parts.append(_augment_views(views.index(order[chosen_rows]), _rows_of(part_params, chosen_rows), size))
+            parts.append(_augment_views(views.index(order[chosen_rows]), _rows_of(params, chosen_rows), size))
             rows.append(chosen_rows)
     return _joined(parts, rows)
 

@@ -58,8 +58,9 @@ def held_out_rooms(
             category = "room"
             views = room_capture(seed, config.views, *config.size, device=config.device)
         else:
-            category = "objects-plain" if index % 2 else "objects"
-            views = object_capture(seed, config.views, *config.size, device=config.device, textureless=index % 2 == 1,
+            textureless = index % 2 == 1
+            category = "objects-plain" if textureless else "objects"
+            views = object_capture(seed, config.views, *config.size, device=config.device, textureless=textureless,
                                    distance=config.object_distance_m)
         room_dir = Path(folder) / f"{category}_seed{seed}"
         room_dir.mkdir(parents=True, exist_ok=True)

@@ -170,5 +170,4 @@ def load_config(path: str | Path) -> TrainConfig:
         raise FileNotFoundError(f"{path}: config file not found; see configs/ for examples") from err
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML ({err})") from err
-    config = build_dataclass(TrainConfig, values, str(path))
-    return config
+    return build_dataclass(TrainConfig, values, str(path))
