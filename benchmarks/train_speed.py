@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py configs/bundled-224-chunk2.toml --steps 60              # GPU
     python benchmarks/train_speed.py configs/tiny-cpu.toml --steps 10 --batches 3          # CPU smoke run
+    python benchmarks/train_speed.py configs/bundled-512-chunk12.toml --steps 60 --compile-blocks
     torchrun --nproc_per_node 2 benchmarks/train_speed.py configs/bundled-224-chunk2.toml --steps 60
 
 Three measurements, each after warm-up, in this order:
@@ -84,8 +85,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="override data.num_workers")
     parser.add_argument("--prefetch", type=int, default=None, help="override data.prefetch")
     parser.add_argument("--render-steps", type=int, default=None, help="override data.render_steps")
+    parser.add_argument("--compile-blocks", action="store_true", help="set run.compile_blocks (torch.compile)")
     args = parser.parse_args()
     config = load_config(args.config)
+    if args.compile_blocks:
+        config = dataclasses.replace(config, run=dataclasses.replace(config.run, compile_blocks=True))
     overrides = {"batch_size": args.batch, "num_workers": args.workers, "prefetch": args.prefetch,
                  "render_steps": args.render_steps}
     data = dataclasses.replace(config.data, **{k: v for k, v in overrides.items() if v is not None})
@@ -111,7 +115,8 @@ def main() -> None:
     world = trainer.world_size
     print(f"{args.config} on {device} x{world}, batch {config.data.batch_size}/process, accumulation "
           f"{config.optim.accumulation}, amp {config.optim.amp}, workers {config.data.num_workers}, "
-          f"prefetch {config.data.prefetch}, render_steps {config.data.render_steps}")
+          f"prefetch {config.data.prefetch}, render_steps {config.data.render_steps}, "
+          f"compile_blocks {config.run.compile_blocks}")
     print(f"  data only : {data_pairs * world:8.1f} pairs/s (rank 0's stream x {world})")
     print(f"  model only: {model_pairs * world:8.1f} pairs/s (one fixed batch)")
     print(f"  training  : {statistics.median(rates):8.1f} pairs/s median, best {max(rates):.1f}; the loop waited "

@@ -154,3 +154,20 @@ def test_init_from_a_checkpoint_folder_or_the_bundled_model(dataset, tmp_path):
     with pytest.raises(ValueError, match="224 or 512"):
         Trainer(dataclasses.replace(at_512, model=ModelSection(init="weights", weights="bundled", image_size=384)),
                 tmp_path / "fifth", verbose=False)
+
+
+@pytest.mark.slow  # about 40 s: inductor compiles the tiny blocks on CPU
+def test_compiled_blocks_train_as_the_plain_model(dataset, tmp_path):
+    plain, compiled = tmp_path / "plain", tmp_path / "compiled"
+    Trainer(tiny_config(dataset), plain, verbose=False).fit()
+    trainer = Trainer(tiny_config(dataset, compile_blocks=True), compiled, verbose=False)
+    assert all(block._compiled_call_impl is not None for block in trainer.model.enc_blocks)  # nn.Module.compile's
+    trainer.fit()
+    rows_plain, rows_compiled = _train_rows(plain), _train_rows(compiled)
+    for step in range(1, 7):  # fused kernels round differently; six steps of AdamW keep it small
+        assert float(rows_compiled[step]["loss"]) == pytest.approx(float(rows_plain[step]["loss"]), rel=1e-3), step
+    weights_plain = load_model(plain / "model").state_dict()
+    weights_compiled = load_model(compiled / "model").state_dict()
+    assert weights_compiled.keys() == weights_plain.keys()  # no "_orig_mod." in the saved names
+    for name, tensor in weights_plain.items():
+        torch.testing.assert_close(weights_compiled[name], tensor, rtol=1e-3, atol=1e-4, msg=name)

@@ -117,6 +117,10 @@ class RunSection:
     cpu_threads: int = 0
     """torch CPU threads for the run (0: torch's default). 1 is much faster for tiny CPU runs on a
     shared machine, where OpenMP threads otherwise wait on each other."""
+    compile_blocks: bool = False
+    """torch.compile each transformer block (`DUSt3R.compile_blocks`: RoPE, norms, MLPs and residuals
+    fused). Compiles at the first steps and again when the batch shape first changes (then with dynamic
+    shapes); checkpoints and saved weights keep the plain parameter names."""
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,8 @@ class Trainer:
             self.step = manifest["step"]
             if manifest["optimizer_dtype"] == "none":
                 self.rewarm_from = self.step
+        if config.run.compile_blocks:
+            self.model.compile_blocks()
         self.train_mix = build_mix(config.data.train)
         self.eval_mix = build_mix(config.data.eval) if config.data.eval else None
         self.log = None
