@@ -16,6 +16,7 @@ from pointmap.eval.methods import oracle_pairs
 from pointmap.eval.pairs import PAIR_COLUMNS, PairEstimate, evaluate_pairs, pair_truth
 from pointmap.eval.report import to_markdown
 from pointmap.eval.synthetic import SyntheticEvalConfig, bucket_name, held_out_items, held_out_pairs
+from pointmap.geometry.cameras import depth_to_points, transform_points
 
 TINY = (64, 64)
 
@@ -243,3 +244,34 @@ def test_command_line_refuses_bad_cameras_and_kinds(capsys, tmp_path):
         run_eval("synthetic-rooms", methods=["oracle"], hfov_deg=(15.0, 45.0), verbose=False)
     with pytest.raises(ValueError, match="kinds: options of the synthetic benchmark"):
         run_eval("synthetic-rooms", methods=["oracle"], kinds=["clutter"], verbose=False)
+
+
+def _world_points(view) -> torch.Tensor:
+    """(H, W, 3) world point of every pixel, from the view's depth, intrinsics and pose."""
+    return transform_points(view.cam2world[None], depth_to_points(view.depth[None], view.intrinsics[None]))[0]
+
+
+def test_quarter_turns_turn_the_held_out_pairs_with_their_cameras():
+    plain = list(held_out_pairs(SyntheticEvalConfig(pairs=2, size=(32, 48), shadows=False), verbose=False))
+    turned = list(held_out_pairs(SyntheticEvalConfig(pairs=2, size=(32, 48), shadows=False, quarter_turns=1),
+                                 verbose=False))
+    for (_, *views, _), (_, *turned_views, _) in zip(plain, turned, strict=True):
+        for view, turned_view in zip(views, turned_views, strict=True):
+            assert turned_view.image.shape == (3, 48, 32)  # portrait now
+            assert torch.equal(turned_view.image, torch.rot90(view.image, 1, (-2, -1)))
+            assert turned_view.source == view.source  # the pair's scene, for grouping
+            # Every pixel still sees the same world point: depth, intrinsics and pose turned together.
+            valid = turned_view.valid
+            expected = torch.rot90(_world_points(view), 1, (0, 1))
+            torch.testing.assert_close(_world_points(turned_view)[valid], expected[valid], atol=1e-4, rtol=1e-4)
+        # The pair's relative pose is the same motion seen from turned cameras: the same angle.
+        relative = [torch.linalg.inv(a.cam2world) @ b.cam2world for a, b in (views, turned_views)]
+        angles = [torch.rad2deg(torch.arccos(((r[:3, :3].trace() - 1) / 2).clamp(-1, 1))) for r in relative]
+        assert angles[0] > 1 and angles[1] == pytest.approx(float(angles[0]), abs=1e-3)
+    result = evaluate_pairs("synthetic", {"oracle": oracle_pairs},
+                            [(f"pair{i}", "all", v1, v2, {}) for i, v1, v2, _ in turned], [])
+    assert result.summary[-1]["rot_med"] < 1e-4  # ground truth still scores exactly once turned
+    with pytest.raises(ValueError, match="quarter_turns=4"):
+        SyntheticEvalConfig(quarter_turns=4)
+    with pytest.raises(ValueError, match="quarter_turns: options of the synthetic benchmark"):
+        run_eval("synthetic-rooms", methods=["oracle"], quarter_turns=1, verbose=False)

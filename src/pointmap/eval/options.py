@@ -40,8 +40,8 @@ DEFAULT_METHODS = {
 
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
-                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg, --hfov and --kinds
-                  choose the pairs, their textures, cameras and scenes
+                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg, --hfov, --kinds and
+                  --quarter-turns choose the pairs, their textures, cameras and scenes
   synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
                   --max-sequences rooms (8), --resolution render size
   synthetic-objects
@@ -103,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic: comma-separated kinds of the held-out scenes, weighed equally: room, objects, "
                         "street, clutter (close-ups of crowded tables or floors); default room,objects,street "
                         "mixed as in training (0.45, 0.3, 0.25)")
+    parser.add_argument("--quarter-turns", type=int, default=None, choices=range(4), metavar="K",
+                        help="synthetic: turn both views of every held-out pair K quarters counter-clockwise, cameras "
+                        "with them (0-3); 1 is how portrait photos stored sideways without EXIF orientation come in")
     parser.add_argument("--orbit-m", type=float, default=None, metavar="M",
                         help="synthetic-objects: the cameras' distance from the objects in metres (2.3); real "
                              "object photos are often closer, and closer is harder")

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+import torch
 from tqdm import tqdm
 
-from pointmap.data.sample import ViewSample
+from pointmap.data.augment import quarter_turns
+from pointmap.data.sample import ViewBatch, ViewSample
 from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
 from pointmap.data.synthetic.palette import PHOTO_SHARE
 from pointmap.data.synthetic.scenes import SCENE_KINDS
@@ -52,6 +54,9 @@ class SyntheticEvalConfig:
     kinds: tuple[str, ...] = SyntheticConfig.kinds
     """Scene kinds of the held-out scenes, from SCENE_KINDS: the default mixes them as training does
     (SyntheticConfig.kind_weights), any other choice weighs its kinds equally (see kind_weights)."""
+    quarter_turns: int = 0
+    """Quarter turns counter-clockwise of both views of every pair, cameras turned with them (0-3): 1 is how
+    portrait photos stored sideways without an EXIF orientation come in, to measure what that costs."""
 
     def __post_init__(self) -> None:
         if self.pairs < 1:
@@ -64,6 +69,8 @@ class SyntheticEvalConfig:
             raise ValueError(f"roll_deg={self.roll_deg}: pass a standard deviation of 0 degrees or more")
         if len(self.hfov_deg) != 2 or not 0 < self.hfov_deg[0] <= self.hfov_deg[1] < 180:  # also refuses NaN
             raise ValueError(f"hfov_deg={self.hfov_deg}: pass (low, high) degrees with 0 < low <= high < 180")
+        if self.quarter_turns not in range(4):
+            raise ValueError(f"quarter_turns={self.quarter_turns}: pass 0, 1, 2 or 3")
         unknown = [kind for kind in self.kinds if kind not in SCENE_KINDS]
         if unknown or not self.kinds or len(set(self.kinds)) < len(self.kinds):
             raise ValueError(f"kinds={self.kinds}: pass distinct scene kinds from {', '.join(SCENE_KINDS)}")
@@ -107,8 +114,20 @@ def held_out_pairs(
         for start in range(0, len(items), config.render_batch):
             chunk = items[start : start + config.render_batch]
             for item, (view1, view2, overlap) in zip(chunk, dataset.render_batch(chunk), strict=True):
+                if config.quarter_turns:
+                    view1, view2 = turned_views([view1, view2], config.quarter_turns)
                 yield item, view1, view2, overlap
             bar.update(len(chunk))
+
+
+def turned_views(views: list[ViewSample], turns: int) -> list[ViewSample]:
+    """Views of one shape turned `turns` quarters counter-clockwise, with their depth, intrinsics and poses."""
+    batch = quarter_turns(ViewBatch.stack(views), torch.full((len(views),), turns))
+    return [
+        ViewSample(image=batch.image[i], depth=batch.depth[i], valid=batch.valid[i], intrinsics=batch.intrinsics[i],
+                   cam2world=batch.cam2world[i], source=view.source)
+        for i, view in enumerate(views)
+    ]
 
 
 def evaluate_synthetic(
