@@ -105,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "mixed as in training (0.45, 0.3, 0.25)")
     parser.add_argument("--quarter-turns", type=int, default=None, choices=range(4), metavar="K",
                         help="synthetic: turn both views of every held-out pair K quarters counter-clockwise, cameras "
-                        "with them (0-3); 1 is how portrait photos stored sideways without EXIF orientation come in")
+                        "with them (0-3); 1 or 3 is how portrait photos stored sideways without EXIF orientation "
+                        "come in")
     parser.add_argument("--orbit-m", type=float, default=None, metavar="M",
                         help="synthetic-objects: the cameras' distance from the objects in metres (2.3); real "
                              "object photos are often closer, and closer is harder")

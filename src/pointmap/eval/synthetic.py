@@ -55,8 +55,9 @@ class SyntheticEvalConfig:
     """Scene kinds of the held-out scenes, from SCENE_KINDS: the default mixes them as training does
     (SyntheticConfig.kind_weights), any other choice weighs its kinds equally (see kind_weights)."""
     quarter_turns: int = 0
-    """Quarter turns counter-clockwise of both views of every pair, cameras turned with them (0-3): 1 is how
-    portrait photos stored sideways without an EXIF orientation come in, to measure what that costs."""
+    """Quarter turns counter-clockwise of both views of every pair, cameras turned with them (0-3): 1 or 3 is how
+    portrait photos stored sideways without an EXIF orientation come in (the real et set's: 1), to measure what
+    that costs."""
 
     def __post_init__(self) -> None:
         if self.pairs < 1:
