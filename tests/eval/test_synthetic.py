@@ -130,6 +130,24 @@ def test_pointmap_eval_synthetic_end_to_end(tiny_model, tmp_path):
     assert saved["settings"]["size"] == list(TINY)
 
 
+def test_size_with_a_resolution_resizes_and_crops_the_renders(tiny_model, monkeypatch):
+    import pointmap.eval.methods as methods
+
+    shapes = []
+
+    def spy(model, view1, view2, **options):
+        shapes.append((view1.true_shape, view2.true_shape))
+        return analyze_pair(model, view1, view2, **options)
+
+    analyze_pair = methods.analyze_pair
+    monkeypatch.setattr(methods, "analyze_pair", spy)
+    run_eval("synthetic", model=tiny_model, methods=["pointmap"], pairs=1, resolution=(64, 96), verbose=False)
+    run_eval("synthetic", model=tiny_model, methods=["pointmap"], pairs=1, resolution=(64, 96), size=224,
+             verbose=False)
+    # As rendered; then the 224 rule: shorter side to 224 (224 x 336), centre square crop.
+    assert shapes == [((64, 96), (64, 96)), ((224, 224), (224, 224))]
+
+
 def test_command_line_rejects_bad_input(capsys):
     assert main(["synthetic", "--methods", "sift,magic", "--pairs", "1", "--quiet"]) == 2
     assert "magic" in capsys.readouterr().err

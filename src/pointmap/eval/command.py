@@ -75,7 +75,8 @@ def run_eval(
         model: a loaded network, a checkpoint path or hub id, or None for the bundled model; loaded only
             when "pointmap" is among the methods.
         methods: names from BENCHMARK_METHODS[benchmark]; default DEFAULT_METHODS[benchmark].
-        size: network image size (224 or 512); default the model's.
+        size: network image size (224 or 512); default the model's. Synthetic renders are made at that size
+            and go in as they are, or, with `resolution` given too, are resized and cropped by its rule.
         device: where the network runs, and where the synthetic benchmarks ray-cast their scenes.
         pairs: number of pairs (synthetic: default 64; scannet1500: the first N of test.npz, default all).
         resolution: the synthetic render size (see SyntheticEvalConfig).
@@ -145,8 +146,10 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
     from pointmap.eval.synthetic import SyntheticEvalConfig, evaluate_synthetic
 
     image_size = size or (network.image_size if network is not None else 224)
-    # Synthetic renders are network-sized already; photos go through the official resize and crop.
-    network_size = None if benchmark == "synthetic" else image_size
+    # Photos go through the official resize and crop of the network's size. Synthetic renders are network-sized
+    # already and go in as they are, unless both a size and a render resolution are given: then they are resized
+    # and cropped like photos (a 224 model on the 384 x 512 renders of the 512 benchmark, say).
+    network_size = None if benchmark == "synthetic" and (size is None or resolution is None) else image_size
     builders = {
         "pointmap": lambda: PointmapPairs(network, size=network_size, device=device),
         "sift": SiftPairs,

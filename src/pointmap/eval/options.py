@@ -74,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", default=None, help="output folder (default: eval-BENCHMARK)")
     parser.add_argument("--model", default=None, help="checkpoint file, hub folder or hub id (default: bundled)")
     parser.add_argument("--size", type=int, choices=(224, 512), default=None,
-                        help="network image size (default: the model's); the synthetic benchmarks feed their "
-                             "renders to the network as they are, so there it only picks the default --resolution")
+                        help="network image size (default: the model's); synthetic renders are made at that size, "
+                             "or with --resolution too, resized and cropped by its rule as photos are")
     parser.add_argument("--device", default="cpu",
                         help="torch device for the network and the synthetic renders (default: cpu)")
     parser.add_argument("--methods", default=None,
