@@ -286,9 +286,6 @@ def test_quarter_turns_turn_the_held_out_pairs_with_their_cameras():
         relative = [torch.linalg.inv(a.cam2world) @ b.cam2world for a, b in (views, turned_views)]
         angles = [torch.rad2deg(torch.arccos(((r[:3, :3].trace() - 1) / 2).clamp(-1, 1))) for r in relative]
         assert angles[0] > 1 and angles[1] == pytest.approx(float(angles[0]), abs=1e-3)
-    result = evaluate_pairs("synthetic", {"oracle": oracle_pairs},
-                            [(f"pair{i}", "all", v1, v2, {}) for i, v1, v2, _ in turned], [])
-    assert result.summary[-1]["rot_med"] < 1e-4  # ground truth still scores exactly once turned
     with pytest.raises(ValueError, match="quarter_turns=4"):
         SyntheticEvalConfig(quarter_turns=4)
     with pytest.raises(ValueError, match="quarter_turns: options of the synthetic benchmark"):

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-import torch
 from tqdm import tqdm
 
-from pointmap.data.augment import quarter_turns
+from pointmap.data.augment import quarter_turn
 from pointmap.data.sample import ViewBatch, ViewSample
 from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDataset
 from pointmap.data.synthetic.palette import PHOTO_SHARE
@@ -123,7 +122,9 @@ def held_out_pairs(
 
 def turned_views(views: list[ViewSample], turns: int) -> list[ViewSample]:
     """Views of one shape turned `turns` quarters counter-clockwise, with their depth, intrinsics and poses."""
-    batch = quarter_turns(ViewBatch.stack(views), torch.full((len(views),), turns))
+    batch = ViewBatch.stack(views)
+    for _ in range(turns):
+        batch = quarter_turn(batch)
     return [
         ViewSample(image=batch.image[i], depth=batch.depth[i], valid=batch.valid[i], intrinsics=batch.intrinsics[i],
                    cam2world=batch.cam2world[i], source=view.source)
