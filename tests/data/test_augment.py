@@ -121,6 +121,12 @@ def test_padded_views_of_different_sizes_crop_as_they_would_alone():
     alone = augment_pairs(ViewBatch.stack([small]), [], (32, 32), None)
     torch.testing.assert_close(together.image[0], alone.image[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(together.intrinsics[0], alone.intrinsics[0])
+    # Back out of the padded batch: each view at its true size, as it went in.
+    for row, view in enumerate((small, large)):
+        back = batch.sample(row, "again")
+        assert back.source == "again"
+        for name in ("image", "depth", "valid", "intrinsics", "cam2world"):
+            assert torch.equal(getattr(back, name), getattr(view, name)), name
 
 
 def test_training_resolutions():

@@ -93,6 +93,13 @@ class ViewBatch:
         """The views `rows` (an index tensor), in that order."""
         return ViewBatch(**{name: getattr(self, name)[rows.to(getattr(self, name).device)] for name in _FIELDS})
 
+    def sample(self, row: int, source: str) -> ViewSample:
+        """View `row` as a ViewSample, cut to its true size; `source` names where it came from."""
+        height, width = self.sizes[row].tolist()
+        return ViewSample(image=self.image[row, :, :height, :width], depth=self.depth[row, :height, :width],
+                          valid=self.valid[row, :height, :width], intrinsics=self.intrinsics[row],
+                          cam2world=self.cam2world[row], source=source)
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> ViewBatch:
         """The same views on `device` (`sizes` stays on the CPU: it drives Python-side choices)."""
         moved = {name: getattr(self, name).to(device, non_blocking=non_blocking) for name in _FIELDS[:-1]}

@@ -125,11 +125,7 @@ def turned_views(views: list[ViewSample], turns: int) -> list[ViewSample]:
     batch = ViewBatch.stack(views)
     for _ in range(turns):
         batch = quarter_turn(batch)
-    return [
-        ViewSample(image=batch.image[i], depth=batch.depth[i], valid=batch.valid[i], intrinsics=batch.intrinsics[i],
-                   cam2world=batch.cam2world[i], source=view.source)
-        for i, view in enumerate(views)
-    ]
+    return [batch.sample(i, view.source) for i, view in enumerate(views)]
 
 
 def evaluate_synthetic(

@@ -100,9 +100,7 @@ def shrink_view(view: ViewSample, resolutions: Sequence[tuple[int, int]], max_zo
         return view
     size = (max(1, round(height * factor)), max(1, round(width * factor)))
     windows = torch.tensor([[0, 0, width, height]])
-    out = resample_views(ViewBatch.stack([view]), windows, size)
-    return ViewSample(image=out.image[0], depth=out.depth[0], valid=out.valid[0], intrinsics=out.intrinsics[0],
-                      cam2world=out.cam2world[0], source=view.source)
+    return resample_views(ViewBatch.stack([view]), windows, size).sample(0, view.source)
 
 
 @dataclass(frozen=True)
