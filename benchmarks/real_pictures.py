@@ -11,12 +11,12 @@ Then, for any checkpoint (CPU is fine; `--device cuda` on a GPU machine):
 
     python benchmarks/real_pictures.py --model CKPT --out DIR      # CKPT: a .pth, hub folder or id; none = bundled
 
-runs `pointmap.reconstruct` with its defaults on each set, writes DIR/<set>_behind.png (behind and above
-the first camera; the first camera's frustum in blue, the others red), DIR/<set>_side.png, the input
-photos as DIR/<set>_photos.jpg, and DIR/summary.json, and prints per set: seconds, median
-confidence, share of pixels kept, and against COLMAP, over every pair of images both registered, the
-median relative rotation error, the median translation direction error and the share of pairs within
-15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view
+runs `pointmap.reconstruct` with its defaults on each set, writes DIR/<set>_behind.png (behind and above the
+first camera; the first camera's frustum in blue, the others red), DIR/<set>_side.png, the input photos as
+DIR/<set>_photos.jpg (none of these for sets marked `pictures = false`), and DIR/summary.json, and prints per
+set: seconds, median confidence, share of pixels kept, and against COLMAP, over every pair of images both
+registered, the median relative rotation error, the median translation direction error and the share of pairs
+within 15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view
 pose), which tells the network's pairwise error apart from the global alignment's.
 """
 
@@ -149,9 +149,11 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     render_start = time.perf_counter()
-    pngs = scene_to_pngs(scene, out_dir, entry["name"])
+    pngs = []
+    if entry.get("pictures", True):
+        pngs = scene_to_pngs(scene, out_dir, entry["name"])
+        photo_sheet([Path(view.path) for view in scene.views], out_dir / f"{entry['name']}_photos.jpg")
     render_seconds = time.perf_counter() - render_start
-    photo_sheet([Path(view.path) for view in scene.views], out_dir / f"{entry['name']}_photos.jpg")
     confidences = torch.cat([conf.detach().cpu().reshape(-1) for conf in scene.confidences])
     kept = torch.cat([mask.detach().cpu().reshape(-1) for mask in scene.masks]).float()
     result = {
