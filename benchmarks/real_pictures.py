@@ -17,7 +17,9 @@ DIR/<set>_photos.jpg (none of these for sets marked `pictures = false`), and DIR
 set: seconds, median confidence, share of pixels kept, and against COLMAP, over every pair of images both
 registered, the median relative rotation error, the median translation direction error and the share of pairs
 within 15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view
-pose), which tells the network's pairwise error apart from the global alignment's.
+pose), which tells the network's pairwise error apart from the global alignment's, and the median turn ratio of
+those pairs that turn at least 15 degrees (estimated over true rotation angle: under 1 when the network
+under-rotates, as it does where it cannot match the photos).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from PIL import Image, ImageOps
 
 import pointmap
 from pointmap.data.real.git_sources import find_repository, read_file
-from pointmap.eval.metrics import pairwise_pose_errors
+from pointmap.eval.metrics import pairwise_pose_errors, turn_ratios
 from pointmap.images import View
 from pointmap.io_utils import atomic_write_bytes, atomic_write_text
 from pointmap.render_png import scene_to_pngs
@@ -182,20 +184,24 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
                 float(np.mean((rotation_errors < 15) & (translation_errors < 15))), 3
             )
             views = [scene.views[index] for index in both]
-            rotation_errors, translation_errors = two_view_errors(model, views, colmap, device)
+            rotation_errors, translation_errors, ratios = two_view_errors(model, views, colmap, device)
             result["two_view_rre_median_deg"] = round(float(np.median(rotation_errors)), 2)
             result["two_view_rte_median_deg"] = round(float(np.median(translation_errors)), 2)
             result["two_view_pairs_within_15deg"] = round(
                 float(np.mean((rotation_errors < 15) & (translation_errors < 15))), 3
             )
+            ratios = ratios[~np.isnan(ratios)]
+            result["two_view_turn_ratio"] = round(float(np.median(ratios)), 3) if len(ratios) else None
     return result
 
 
-def two_view_errors(model, views: list[View], colmap: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Relative rotation and translation-direction errors (degrees) of every pair i < j of `views` (the
-    reconstruction's own preprocessed images) against `colmap` (N, 4, 4) cam2world, each pair's pose from
+def two_view_errors(model, views: list[View], colmap: np.ndarray,
+                    device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Relative rotation and translation-direction errors (degrees) and turn ratios (estimated over true
+    rotation angle, NaN for pairs turning under 15 degrees: `metrics.turn_ratios`) of every pair i < j of `views`
+    (the reconstruction's own preprocessed images) against `colmap` (N, 4, 4) cam2world, each pair's pose from
     `analyze_pair` alone."""
-    rotation_errors, translation_errors = [], []
+    rotation_errors, translation_errors, ratios = [], [], []
     for i in range(len(views)):
         for j in range(i + 1, len(views)):
             pair = analyze_pair(model, views[i], views[j], device=device)
@@ -203,7 +209,9 @@ def two_view_errors(model, views: list[View], colmap: np.ndarray, device: str) -
             rotation, translation = pairwise_pose_errors(estimated, colmap[[i, j]])
             rotation_errors.append(rotation[0])
             translation_errors.append(translation[0])
-    return np.asarray(rotation_errors), np.asarray(translation_errors)
+            true_turn = np.linalg.inv(colmap[i])[:3, :3] @ colmap[j][:3, :3]
+            ratios.append(turn_ratios(estimated[1, :3, :3], true_turn))
+    return np.asarray(rotation_errors), np.asarray(translation_errors), np.asarray(ratios, dtype=np.float64)
 
 
 def _format(result: dict) -> str:
@@ -219,6 +227,8 @@ def _format(result: dict) -> str:
             f" two-view {result['two_view_rre_median_deg']:.1f} / {result['two_view_rte_median_deg']:.1f} deg,"
             f" {100 * result['two_view_pairs_within_15deg']:.0f} %"
         )
+        if result.get("two_view_turn_ratio") is not None:
+            line += f", turn ratio {result['two_view_turn_ratio']:.2f}"
     return line
 
 

@@ -17,6 +17,7 @@ from pointmap.eval.metrics import (
     pose_auc,
     rotation_angle_deg,
     translation_angle_deg,
+    turn_ratios,
 )
 
 
@@ -31,6 +32,18 @@ def test_rotation_angle_of_known_rotations():
     # Near 0 the angle keeps its digits (acos of the trace would give ~1e-6 deg here).
     assert rotation_angle_deg(rot_z(1e-9), np.eye(3)) == pytest.approx(1e-9, rel=1e-4)
     assert np.isnan(rotation_angle_deg(np.full((3, 3), np.nan), np.eye(3)))
+
+
+def test_turn_ratio_is_estimated_over_true_turn_for_pairs_that_turn():
+    rot_x = Rotation.from_euler("x", 40, degrees=True).as_matrix()
+    estimated = np.stack([rot_z(20), rot_z(-45), rot_x, rot_z(5), np.full((3, 3), np.nan)])
+    true = np.stack([rot_z(40), rot_z(30), rot_z(40), rot_z(10), rot_z(30)])
+    ratios = turn_ratios(estimated, true)
+    # Half the turn; more than the turn in the other direction; the right amount about another axis.
+    assert ratios[:3] == pytest.approx([0.5, 1.5, 1.0])
+    # A 10 degree turn is under the 15 degree floor; a failed estimate has no ratio.
+    assert np.isnan(ratios[3]) and np.isnan(ratios[4])
+    assert turn_ratios(rot_z(5), rot_z(10), min_turn_deg=5.0) == pytest.approx(0.5)
 
 
 def test_translation_angle_sign_and_degenerate_cases():

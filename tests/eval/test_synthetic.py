@@ -13,7 +13,15 @@ from pointmap.data.synthetic.dataset import SyntheticConfig, SyntheticPairDatase
 from pointmap.eval import run_eval
 from pointmap.eval.command import main
 from pointmap.eval.methods import oracle_pairs
-from pointmap.eval.pairs import PAIR_COLUMNS, PairEstimate, evaluate_pairs, pair_truth
+from pointmap.eval.pairs import (
+    PAIR_COLUMNS,
+    PairEstimate,
+    PairTruth,
+    evaluate_pairs,
+    pair_truth,
+    score_pair,
+    summarize_pairs,
+)
 from pointmap.eval.report import to_markdown
 from pointmap.eval.synthetic import SyntheticEvalConfig, bucket_name, held_out_items, held_out_pairs
 from pointmap.geometry.cameras import depth_to_points, transform_points
@@ -89,6 +97,27 @@ def test_ground_truth_methods_score_exactly(rendered):
     assert fail["failed"] == 2 and fail["pairs"] == 2
     assert fail["auc@20"] == 0 and fail["rot_med"] == math.inf
     assert sum(rows[("oracle", g)]["pairs"] for g in ("30-50%", "50-70%", "70-100%")) == 2
+
+
+def _turn(deg: float) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3] = Rotation.from_euler("y", deg, degrees=True).as_matrix()
+    pose[:3, 3] = [1.0, 0.0, 0.2]
+    return pose
+
+
+def test_turn_ratio_of_pairs_and_its_median():
+    truth = PairTruth(_turn(40))
+    half = score_pair(PairEstimate(_turn(20)), truth)
+    right = score_pair(PairEstimate(_turn(40)), truth)
+    failed = score_pair(PairEstimate(None), truth)
+    small = score_pair(PairEstimate(_turn(3)), PairTruth(_turn(10)))
+    assert half["turn_ratio"] == pytest.approx(0.5) and half["rot_err"] == pytest.approx(20)
+    assert math.isnan(failed["turn_ratio"]) and math.isnan(small["turn_ratio"])
+    # The median over the pairs that have a ratio (0.5 and 1); failures still count in the errors.
+    row = summarize_pairs([half, right, failed, small])
+    assert row["turn_ratio"] == pytest.approx(0.75) and row["failed"] == 1
+    assert math.isnan(summarize_pairs([small])["turn_ratio"])
 
 
 def test_bucket_names():

@@ -54,6 +54,24 @@ def rotation_angle_deg(R_est, R_gt) -> np.ndarray:
     return np.degrees(2 * np.arcsin(np.clip(difference / np.sqrt(8), 0.0, 1.0)))
 
 
+def turn_ratios(R_est, R_gt, min_turn_deg: float = 15.0) -> np.ndarray:
+    """Estimated over true rotation angle of relative rotations: how much of the turning a method recovers.
+
+    1 when it gets the amount right, under 1 when it under-rotates (a network that cannot match a pair falls
+    back towards the identity). The rotation error says how wrong a pose is; this says in which direction.
+
+    Args:
+        R_est, R_gt: (..., 3, 3) relative rotations (estimated, true).
+        min_turn_deg: pairs that truly turn less get NaN (a ratio of small angles is noise).
+    Returns:
+        (...) ratios; NaN where the true turn is under `min_turn_deg` or R_est is NaN.
+    """
+    identity = np.eye(3)
+    true_turn = rotation_angle_deg(R_gt, identity)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(true_turn >= min_turn_deg, rotation_angle_deg(R_est, identity) / true_turn, np.nan)
+
+
 def translation_angle_deg(t_est, t_gt, sign_ambiguous: bool = True, eps: float = 1e-12) -> np.ndarray:
     """Angle in degrees between translation directions.
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pointmap.data.sample import ViewSample
-from pointmap.eval.metrics import accuracy_at, as_numpy, depth_metrics, pose_auc, relative_pose_errors
+from pointmap.eval.metrics import accuracy_at, as_numpy, depth_metrics, pose_auc, relative_pose_errors, turn_ratios
 from pointmap.eval.report import EvalResult, Plot
 from pointmap.geometry.cameras import invert_pose
 
@@ -60,11 +60,16 @@ def score_pair(estimate: PairEstimate, truth: PairTruth, depth_align: str = "med
     rotation angle, and angle between translation directions up to sign; the pose error is their max.
     Depth metrics (median-scaled per image) are the mean over the two views.
 
+    The turn ratio (`metrics.turn_ratios`) is the estimated relative rotation angle over the true one, for pairs
+    that turn at least 15 degrees: under 1 when a method under-rotates.
+
     Returns:
-        {"failed", "rot_err", "trans_err", "pose_err", "abs_rel", "delta_1.25", "seconds"}; errors in degrees,
-        inf for a failed pose; depth NaN when the method or the benchmark has no depth.
+        {"failed", "rot_err", "trans_err", "pose_err", "turn_ratio", "abs_rel", "delta_1.25", "seconds"}; errors
+        in degrees, inf for a failed pose; turn ratio NaN for a failed pose or a small true turn; depth NaN when
+        the method or the benchmark has no depth.
     """
     failed = estimate.cam2_to_cam1 is None or not np.isfinite(as_numpy(estimate.cam2_to_cam1)).all()
+    turn_ratio = math.nan
     if failed:
         rot_err = trans_err = math.inf
     else:
@@ -73,6 +78,7 @@ def score_pair(estimate: PairEstimate, truth: PairTruth, depth_align: str = "med
         )
         rot_err = float(rot)
         trans_err = float(trans) if np.isfinite(trans) else math.inf
+        turn_ratio = float(turn_ratios(as_numpy(estimate.cam2_to_cam1)[:3, :3], as_numpy(truth.cam2_to_cam1)[:3, :3]))
     depth = {"abs_rel": math.nan, "delta_1.25": math.nan}
     views = [(estimate.depth1, truth.depth1), (estimate.depth2, truth.depth2)]
     scored = [depth_metrics(pred, gt, align=depth_align) for pred, gt in views if pred is not None and gt is not None]
@@ -83,13 +89,15 @@ def score_pair(estimate: PairEstimate, truth: PairTruth, depth_align: str = "med
         "rot_err": rot_err,
         "trans_err": trans_err,
         "pose_err": max(rot_err, trans_err),
+        "turn_ratio": turn_ratio,
         **depth,
         "seconds": float(estimate.seconds),
     }
 
 
 def summarize_pairs(records: Sequence[dict]) -> dict[str, float]:
-    """One table row from pair records (score_pair outputs): counts, medians, AUCs, mean depth errors.
+    """One table row from pair records (score_pair outputs): counts, medians, AUCs, mean depth errors, and the
+    median turn ratio of the pairs that have one.
 
     Failures stay in every statistic: their pose error is inf, so they lower the AUCs and raise medians.
     """
@@ -103,12 +111,15 @@ def summarize_pairs(records: Sequence[dict]) -> dict[str, float]:
         values = values[~np.isnan(values)]
         return float(np.mean(values)) if len(values) else math.nan
 
+    ratios = np.array([r["turn_ratio"] for r in records], dtype=np.float64)
+    ratios = ratios[~np.isnan(ratios)]
     return {
         "pairs": len(records),
         "failed": int(sum(r["failed"] for r in records)),
         "rot_med": float(np.median(rot_err)) if len(records) else math.nan,
         "trans_med": float(np.median(trans_err)) if len(records) else math.nan,
         "acc@3": accuracy_at(rot_err, 3.0),
+        "turn_ratio": float(np.median(ratios)) if len(ratios) else math.nan,
         **{f"auc@{t}": 100 * auc for t, auc in zip(AUC_THRESHOLDS, aucs, strict=True)},
         "abs_rel": finite_mean("abs_rel"),
         "delta_1.25": finite_mean("delta_1.25"),
@@ -117,7 +128,8 @@ def summarize_pairs(records: Sequence[dict]) -> dict[str, float]:
 
 
 PAIR_COLUMNS = (
-    "pairs", "failed", "rot_med", "trans_med", "acc@3", "auc@5", "auc@10", "auc@20", "abs_rel", "delta_1.25", "seconds",
+    "pairs", "failed", "rot_med", "trans_med", "acc@3", "auc@5", "auc@10", "auc@20", "turn_ratio", "abs_rel",
+    "delta_1.25", "seconds",
 )
 """Summary keys shown in the table of a two-view benchmark, in order."""
 PAIR_PLOTS = (Plot("pose_err", "pose error, max(rotation, translation) (deg)", 30.0),
