@@ -190,3 +190,19 @@ def test_object_min_median_keeps_close_views_of_objects():
     # views kept look past the objects; a 0.3 m threshold keeps close-ups (6 of these 16 views).
     assert (median_depths(1.0) > 1.0).all()
     assert (median_depths(0.3) < 1.0).float().mean() >= 0.25
+
+
+def test_flash_items_keep_their_cameras_and_geometry_and_change_their_light(train):
+    lit = SyntheticPairDataset(replace(CONFIG, flash_share=1.0), "train", SIZE)
+    half = SyntheticPairDataset(replace(CONFIG, flash_share=0.5), "train", SIZE)
+    flashed = 0
+    for index in range(4):
+        plain_pair, lit_pair, half_pair = train[index], lit[index], half[index]
+        assert plain_pair[2] == lit_pair[2]  # same overlap
+        for plain, flash, maybe in zip(plain_pair[:2], lit_pair[:2], half_pair[:2], strict=True):
+            assert torch.equal(plain.cam2world, flash.cam2world) and torch.equal(plain.depth, flash.depth)
+            assert (plain.image - flash.image).abs().mean() > 0.01
+            # With half the items flashed, each view is one of the two renders.
+            assert torch.equal(maybe.image, plain.image) or torch.equal(maybe.image, flash.image)
+        flashed += int(torch.equal(half_pair[0].image, lit_pair[0].image))
+    assert 0 < flashed < 4

@@ -89,6 +89,16 @@ class SyntheticConfig:
     """Render each scene kind of a batch as its own stack (streets hold about three times the shapes of rooms:
     one stack pads every scene to the most shapes). False: one stack for the whole batch, about a third of
     the ops and host syncs per render call, more padded shapes to skip."""
+    flash_share: float = 0.0
+    """Share of items photographed with a flash, as close-ups indoors often are: each view is lit by a white
+    point light at its own camera (so the two views of a pair are lit differently, and light falls off with
+    distance), and the scene's own light is dimmed as a flash exposure leaves it. 0 leaves every item as it was."""
+    flash_exposure: tuple[float, float] = (0.6, 1.4)
+    """Range of the flash light arriving at the view's median depth, as a flash metered through the lens sets it
+    (in units of the scenes' light: their ceiling lights bring about 1 to the floor). Nearer surfaces get more
+    (inverse square), farther ones less."""
+    flash_scene_light: tuple[float, float] = (0.02, 0.3)
+    """Range of the scale of the scene's own light (lights, sky, emission) in flash items."""
     photo_folder: str | None = None
     """A folder of photos used as some surfaces' textures; None for procedural textures only."""
     photo_share: float = PHOTO_SHARE
@@ -97,7 +107,7 @@ class SyntheticConfig:
     """Shifts every scene and camera: another seed, another dataset."""
 
     def __post_init__(self) -> None:
-        for name in ("wide_share", "photo_share"):
+        for name in ("wide_share", "photo_share", "flash_share"):
             share = getattr(self, name)
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name}={share}: pass a share between 0 and 1")
@@ -119,6 +129,8 @@ class CameraCandidates:
         second_probe_k: (N, F, C, 3, 3) their intrinsics at the probe size.
         second_clear: (N, F, C) bool, whether each second eye stands clear of the obstacles.
         prefer_wide: (N,) bool, whether the item keeps its widest-turning second view (see wide_share).
+        flash: (N,) the item's flash exposure (light arriving at each view's median depth), 0 without a flash.
+        scene_light: (N,) the scale of the scene's own light in the item's views, 1 without a flash.
     """
 
     first_pose: Tensor
@@ -129,6 +141,8 @@ class CameraCandidates:
     second_probe_k: Tensor
     second_clear: Tensor
     prefer_wide: Tensor
+    flash: Tensor
+    scene_light: Tensor
 
     def to(self, device: torch.device) -> CameraCandidates:
         """The candidates on `device`, moved in one copy per dtype (see scenes.packed_to)."""
@@ -242,14 +256,21 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
     def _random_blocks(self, indices: list[int], seeds: Sequence[int]) -> tuple[Tensor, ...]:
         """Each item's random numbers, from its own generator (item index, its scene's seed): first-view
         (N, F, ...) and second-view (N, C, ...) uniform and normal blocks, then (N,) whether it prefers a
-        wide pair (drawn last, so that the blocks do not depend on wide_share)."""
+        wide pair (drawn after them, so that the blocks do not depend on wide_share), then (N,) its flash
+        exposure and scene light scale (drawn last: the cameras do not depend on flash_share)."""
+        config = self.config
         blocks = []
         for index, seed in zip(indices, seeds, strict=True):
-            generator = torch.Generator().manual_seed(seed * 1_000 + index % self.config.pairs_per_scene)
-            first = draw_blocks(generator, self.config.first_candidates, FIRST_UNIFORMS, FIRST_NORMALS)
-            second = draw_blocks(generator, self.config.candidates, SECOND_UNIFORMS, SECOND_NORMALS)
-            wide = torch.rand((), generator=generator) < self.config.wide_share
-            blocks.append((*first, *second, wide))
+            generator = torch.Generator().manual_seed(seed * 1_000 + index % config.pairs_per_scene)
+            first = draw_blocks(generator, config.first_candidates, FIRST_UNIFORMS, FIRST_NORMALS)
+            second = draw_blocks(generator, config.candidates, SECOND_UNIFORMS, SECOND_NORMALS)
+            wide = torch.rand((), generator=generator) < config.wide_share
+            with_flash, exposure, dimmed = torch.rand(3, generator=generator)
+            low, high = config.flash_exposure
+            flash = torch.where(with_flash < config.flash_share, low + (high - low) * exposure, 0.0)
+            low, high = config.flash_scene_light
+            scene_light = torch.where(with_flash < config.flash_share, low + (high - low) * dimmed, 1.0)
+            blocks.append((*first, *second, wide, flash, scene_light))
         return tuple(torch.stack(column) for column in zip(*blocks, strict=True))
 
     def _choose(self, overlaps: Tensor, usable: Tensor, turn_cos: Tensor, prefer_wide: Tensor) -> Tensor:
@@ -335,7 +356,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
 
     def _candidates(self, layouts: LayoutBatch, blocks: tuple[Tensor, ...]) -> CameraCandidates:
         """Every candidate camera of N items (CPU): F first views, and C second views around each of them."""
-        first_u, first_n, second_u, second_n, prefer_wide = blocks
+        first_u, first_n, second_u, second_n, prefer_wide, flash, scene_light = blocks
         height, width = self.size
         probe_h, probe_w = self.config.probe_size
         eye, target, fov, roll = first_views(
@@ -366,6 +387,8 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             second_probe_k=intrinsics(fov2, probe_h, probe_w),
             second_clear=clear2,
             prefer_wide=prefer_wide,
+            flash=flash,
+            scene_light=scene_light,
         )
 
     def _render_group(self, group: GroupJob) -> tuple[list[tuple[ViewSample, ViewSample]], Tensor]:
@@ -416,6 +439,16 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
 
         pair_pose = torch.stack([pose1, pose2[rows, chosen]], 1)  # (N, 2, 4, 4)
         pair_k = torch.stack([k1, k2[rows, chosen]], 1)
+        lighting = {}
+        if self.config.flash_share > 0:
+            # Each view's flash intensity at 1 m brings the item's exposure to the view's median depth (from the
+            # probes: view 1 first, then the second-view candidates); both views share the scene's dimming.
+            views_probe = torch.stack([probe[rows, 0], probe[rows, 1 + chosen]], 1).flatten(2)  # (N, 2, h * w)
+            median = views_probe.where(views_probe > 0, torch.nan).nanmedian(-1).values.nan_to_num(1.0)
+            lighting = {
+                "flash": cameras.flash[:, None] * (median**2 + 0.1),
+                "scene_light": cameras.scene_light[:, None].expand(-1, 2),
+            }
         rgb, depth = render_views(
             batch,
             pair_k,
@@ -425,6 +458,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             self.config.shadows,
             self.config.supersample,
             compiled=self.config.compiled,
+            **lighting,
         )
         full_overlap = overlap(depth[:, 0], pair_k[:, 0], pair_pose[:, 0], depth[:, 1], pair_k[:, 1], pair_pose[:, 1])
         sources = [f"{name}/view={view}" for name in group.names for view in (1, 2)]

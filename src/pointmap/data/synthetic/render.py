@@ -82,7 +82,13 @@ def _light(n: Tensor, p: Tensor, to_eye: Tensor, position: Tensor, directional: 
 
 
 def shade_rays(
-    scene: SyntheticScene, origins: Tensor, dirs: Tensor, shadows: bool = True, compiled: bool = False
+    scene: SyntheticScene,
+    origins: Tensor,
+    dirs: Tensor,
+    shadows: bool = True,
+    compiled: bool = False,
+    flash: Tensor | None = None,
+    scene_light: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Linear radiance and hit distance of world rays.
 
@@ -92,6 +98,11 @@ def shade_rays(
         dirs: (S, R, 3) unit world directions.
         shadows: cast a shadow ray towards the first light of each scene.
         compiled: run the elementwise chains (surface frames, textures, lights, sky) as compiled kernels.
+        flash: (S, R) intensity (at 1 m) of a white point light at each ray's origin, the camera's flash: it
+            lights what the ray hits with the same inverse-square falloff as the scene's point lights, casts
+            no shadow the camera can see and puts its highlight where surfaces face the camera; None for none.
+        scene_light: (S, R) scale of everything the scene itself lights or emits (its lights, sky, ground and
+            emissive materials; the exposure a flash photo leaves them); None keeps them as they are.
     Returns:
         radiance (S, R, 3) linear RGB (sky colour where a ray escapes) and t (S, R), inf on escape.
     """
@@ -156,16 +167,24 @@ def shade_rays(
         irradiance = irradiance + arriving * lambert
         specular = specular + arriving * highlight
     radiance_hit = colour * (irradiance + emission) + gloss * specular
+    if scene_light is not None:
+        radiance_hit = radiance_hit * at_hits(scene_light)[:, None]
+    if flash is not None:
+        # The light sits at the eye: to_light = to_eye, so the Lambert cosine and the half vector are both n . to_eye.
+        facing = _dot(n, to_eye).clamp_min(0)
+        arriving = at_hits(flash)[:, None] / (t_hit[:, None] ** 2 + 0.1)
+        radiance_hit = radiance_hit + arriving * (colour * facing + gloss * facing**40)
 
     radiance = dirs.new_empty(valid.numel(), 3)
     radiance[hit_rows] = radiance_hit
     sky_scene = sky_rows // num_rays
-    radiance[sky_rows] = maybe_fused(_sky, compiled)(
+    sky = maybe_fused(_sky, compiled)(
         dirs.reshape(-1, 3)[sky_rows],
         lights.horizon[sky_scene],
         lights.sky[sky_scene],
         scene.materials.seed[sky_scene, 0],
     )
+    radiance[sky_rows] = sky if scene_light is None else sky * scene_light.reshape(-1)[sky_rows, None]
     radiance = radiance.reshape(dirs.shape)
     return radiance, torch.where(valid, hit.t, torch.full_like(hit.t, torch.inf))
 
@@ -218,9 +237,10 @@ def rays_per_pass(device: torch.device) -> int:
     return max(1 << 23, torch.cuda.get_device_properties(device).total_memory // 4096)
 
 
-def _in_passes(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, rays_per_view: int, render):
-    """Run render(sub_scene, K (s, b, 3, 3), pose (s, b, 4, 4)) -> tensors (s, b, ...) over groups of
-    scenes and views of at most about rays_per_pass() rays, and join the results."""
+def _in_passes(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, rays_per_view: int, render,
+               *per_view: Tensor):
+    """Run render(sub_scene, K (s, b, 3, 3), pose (s, b, 4, 4), *per_view (s, b, ...)) -> tensors (s, b, ...)
+    over groups of scenes and views of at most about rays_per_pass() rays, and join the results."""
     num_scenes, batch = intrinsics.shape[:2]
     views_per_pass = max(1, rays_per_pass(scene.device) // rays_per_view)
     scenes_per_pass = max(1, views_per_pass // batch)
@@ -233,6 +253,7 @@ def _in_passes(scene: SyntheticScene, intrinsics: Tensor, cam2world: Tensor, ray
                 sub,
                 intrinsics[s : s + scenes_per_pass, b : b + views_step],
                 cam2world[s : s + scenes_per_pass, b : b + views_step],
+                *(x[s : s + scenes_per_pass, b : b + views_step] for x in per_view),
             )
             for b in range(0, batch, views_step)
         ]
@@ -278,6 +299,8 @@ def render_views(
     supersample: int = 1,
     exposure: float = 1.6,
     compiled: bool = False,
+    flash: Tensor | None = None,
+    scene_light: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Render B cameras of one scene, or B cameras of each of S stacked scenes.
 
@@ -292,17 +315,30 @@ def render_views(
         exposure: brightness before the tone curve.
         compiled: torch.compile the texture patterns and, without Triton, the ray culling (faster on
             GPUs; the first calls compile).
+        flash: (B,) or (S, B) intensity at 1 m of each camera's flash (see shade_rays), or None for none.
+        scene_light: (B,) or (S, B) scale of the scene's own light in each view (see shade_rays), or None;
+            given together with `flash`.
     Returns:
         rgb (B, 3, H, W) in [0, 1] and depth (B, H, W) z-depth, 0 where a ray escapes to the sky
         ((S, B, ...) for stacked scenes); device of the scene.
     """
     stacked = intrinsics.dim() == 4
     intrinsics, cam2world = _flatten_cameras(scene, intrinsics, cam2world)
+    lighting = ()
+    if flash is not None or scene_light is not None:
+        if flash is None or scene_light is None:
+            raise ValueError("render_views: pass flash and scene_light together (zeros and ones leave a view as is)")
+        lighting = tuple(x.reshape(intrinsics.shape[:2]).to(scene.device, torch.float32) for x in (flash, scene_light))
+    rays_per_view = height * width * supersample**2
 
-    def render(sub: SyntheticScene, K: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+    def render(sub: SyntheticScene, K: Tensor, pose: Tensor, *view_light: Tensor) -> tuple[Tensor, Tensor]:
         num_scenes, batch = K.shape[:2]
         origins, dirs, z_per_t = _scene_rays(K, pose, height, width, supersample)
-        radiance, t = shade_rays(sub, origins, dirs, shadows, compiled)
+        # Each view's flash and scene light on each of its rays (rays are grouped by view, see camera_rays).
+        flash_rays, light_rays = (
+            x[..., None].expand(-1, -1, rays_per_view).reshape(num_scenes, -1) for x in view_light
+        ) if view_light else (None, None)
+        radiance, t = shade_rays(sub, origins, dirs, shadows, compiled, flash_rays, light_rays)
         rgb = tone_map(radiance, exposure).reshape(num_scenes * batch, height, supersample, width, supersample, 3)
         rgb = rgb.mean(dim=(2, 4)).permute(0, 3, 1, 2).reshape(num_scenes, batch, 3, height, width)
         if supersample > 1:
@@ -311,5 +347,5 @@ def render_views(
             depth = torch.where(torch.isfinite(t), t * z_per_t, torch.zeros_like(t))
         return rgb, depth.reshape(num_scenes, batch, height, width)
 
-    rgb, depth = _in_passes(scene, intrinsics, cam2world, height * width * supersample**2, render)
+    rgb, depth = _in_passes(scene, intrinsics, cam2world, rays_per_view, render, *lighting)
     return (rgb, depth) if stacked else (rgb[0], depth[0])
