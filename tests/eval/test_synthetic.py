@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import PIL.Image
@@ -319,3 +320,18 @@ def test_quarter_turns_turn_the_held_out_pairs_with_their_cameras():
         SyntheticEvalConfig(quarter_turns=4)
     with pytest.raises(ValueError, match="quarter_turns: options of the synthetic benchmark"):
         run_eval("synthetic-rooms", methods=["oracle"], quarter_turns=1, verbose=False)
+
+
+def test_flash_share_lights_the_same_held_out_pairs_differently():
+    config = SyntheticEvalConfig(pairs=2, size=(32, 48), shadows=False)
+    plain = list(held_out_pairs(config, verbose=False))
+    flashed = list(held_out_pairs(replace(config, flash_share=1.0), verbose=False))
+    for (item, *views, overlap), (flash_item, *flash_views, flash_overlap) in zip(plain, flashed, strict=True):
+        assert (item, overlap) == (flash_item, flash_overlap)
+        for view, flash_view in zip(views, flash_views, strict=True):
+            assert torch.equal(view.depth, flash_view.depth) and torch.equal(view.cam2world, flash_view.cam2world)
+            assert (view.image - flash_view.image).abs().mean() > 0.01
+    with pytest.raises(ValueError, match="flash_share=1.5"):
+        SyntheticEvalConfig(flash_share=1.5)
+    with pytest.raises(ValueError, match="flash_share: options of the synthetic benchmark"):
+        run_eval("synthetic-rooms", methods=["oracle"], flash_share=1.0, verbose=False)

@@ -64,6 +64,7 @@ def run_eval(
     kinds: Sequence[str] | None = None,
     orbit_m: float | None = None,
     quarter_turns: int | None = None,
+    flash_share: float | None = None,
     verbose: bool = True,
 ) -> EvalResult:
     """Run a benchmark, save results.json / results.md / plots into `out` (when given) and return the result.
@@ -92,6 +93,7 @@ def run_eval(
             None: the training data's (see SyntheticEvalConfig).
         orbit_m: synthetic-objects only: the cameras' distance from the objects, metres; None: 2.3.
         quarter_turns: synthetic only: quarter turns counter-clockwise of every held-out pair (0-3); None: 0.
+        flash_share: synthetic only: share of the held-out pairs lit by a flash at each camera; None: 0.
         verbose: progress bars.
     """
     if benchmark not in BENCHMARK_METHODS:
@@ -103,7 +105,7 @@ def run_eval(
             f"methods {unknown} unknown for {benchmark}; pick from {', '.join(BENCHMARK_METHODS[benchmark])}"
         )
     synthetic_only = (("photo_folder", photo_folder), ("roll_deg", roll_deg), ("hfov_deg", hfov_deg),
-                      ("kinds", kinds), ("quarter_turns", quarter_turns))
+                      ("kinds", kinds), ("quarter_turns", quarter_turns), ("flash_share", flash_share))
     given = [name for name, value in synthetic_only if value is not None]
     if benchmark != "synthetic" and given:
         raise ValueError(f"{', '.join(given)}: options of the synthetic benchmark, not of {benchmark}")
@@ -120,7 +122,7 @@ def run_eval(
         network = resolve_model(model, device)
     if benchmark in ("synthetic", "scannet1500"):
         result = _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder,
-                            photo_share, roll_deg, hfov_deg, kinds, quarter_turns, verbose)
+                            photo_share, roll_deg, hfov_deg, kinds, quarter_turns, flash_share, verbose)
     elif benchmark in DEPTH_BENCHMARKS:
         result = _run_depth(benchmark, data, names, network, size, device, max_images, verbose)
     elif benchmark in ("dtu", "eth3d"):
@@ -138,7 +140,7 @@ def run_eval(
 
 
 def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution, seed, photo_folder, photo_share,
-               roll_deg, hfov_deg, kinds, quarter_turns, verbose) -> EvalResult:
+               roll_deg, hfov_deg, kinds, quarter_turns, flash_share, verbose) -> EvalResult:
     from pointmap.eval.baselines import ColmapPairs, SiftPairs
     from pointmap.eval.methods import PointmapPairs, oracle_pairs
     from pointmap.eval.pairs import evaluate_pairs
@@ -164,7 +166,7 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
                                      roll_deg=SyntheticEvalConfig.roll_deg if roll_deg is None else roll_deg,
                                      hfov_deg=SyntheticEvalConfig.hfov_deg if hfov_deg is None else tuple(hfov_deg),
                                      kinds=SyntheticEvalConfig.kinds if kinds is None else tuple(kinds),
-                                     quarter_turns=quarter_turns or 0)
+                                     quarter_turns=quarter_turns or 0, flash_share=flash_share or 0.0)
         return evaluate_synthetic(methods, config, verbose=verbose)
     items = tqdm(scannet1500_pairs(data, pairs), desc=benchmark, unit="pair", disable=not verbose)
     return evaluate_pairs(benchmark, methods, items)
@@ -274,6 +276,7 @@ def run_from_args(args: argparse.Namespace) -> EvalResult:
         kinds=None if args.kinds is None else [k.strip() for k in args.kinds.split(",") if k.strip()],
         orbit_m=args.orbit_m,
         quarter_turns=args.quarter_turns,
+        flash_share=args.flash_share,
         categories=None if args.categories is None else [c.strip() for c in args.categories.split(",")],
         verbose=not args.quiet,
     )

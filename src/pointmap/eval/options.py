@@ -40,8 +40,8 @@ DEFAULT_METHODS = {
 
 EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
-                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg, --hfov, --kinds and
-                  --quarter-turns choose the pairs, their textures, cameras and scenes
+                  bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg, --hfov, --kinds,
+                  --quarter-turns and --flash-share choose the pairs, their textures, cameras, scenes and light
   synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
                   --max-sequences rooms (8), --resolution render size
   synthetic-objects
@@ -107,6 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic: turn both views of every held-out pair K quarters counter-clockwise, cameras "
                         "with them (0-3); 1 or 3 is how portrait photos stored sideways without EXIF orientation "
                         "come in")
+    parser.add_argument("--flash-share", type=float, default=None, metavar="SHARE",
+                        help="synthetic: share of the held-out pairs photographed with a flash (a light at each "
+                        "camera, the scene's own light dimmed; SyntheticConfig.flash_share), 0-1 (default 0); 1 "
+                        "measures what flash-lit close-ups cost")
     parser.add_argument("--orbit-m", type=float, default=None, metavar="M",
                         help="synthetic-objects: the cameras' distance from the objects in metres (2.3); real "
                              "object photos are often closer, and closer is harder")
