@@ -1,5 +1,6 @@
 """Rendering: multi-view consistency of depth, determinism, batched equals single, value ranges."""
 
+import pytest
 import torch
 
 from pointmap.data.synthetic import make_scene, object_capture, render_views, room_capture, stack_scenes
@@ -194,6 +195,8 @@ def test_flash_changes_only_the_views_that_have_one(monkeypatch):
                                       scene_light=torch.tensor([1.0, 0.2]))
     assert torch.equal(lit_rgb[0], rgb[0]) and torch.equal(lit_depth, depth)
     assert (lit_rgb[1] - rgb[1]).abs().mean() > 0.02
+    with pytest.raises(ValueError, match="together"):
+        render_views(scene, K, pose, H, W, flash=torch.ones(2))
     # Rendered one view per pass, each view keeps its own flash (to the last bits of vectorised powers).
     monkeypatch.setattr(render, "rays_per_pass", lambda device: H * W)
     split_rgb, _ = render_views(scene, K, pose, H, W, flash=torch.tensor([0.0, 3.0]),
