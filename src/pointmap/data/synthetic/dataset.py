@@ -94,9 +94,9 @@ class SyntheticConfig:
     point light at its own camera (so the two views of a pair are lit differently, and light falls off with
     distance), and the scene's own light is dimmed as a flash exposure leaves it. 0 leaves every item as it was."""
     flash_exposure: tuple[float, float] = (0.6, 1.4)
-    """Range of the flash light arriving at the view's median depth, as a flash metered through the lens sets it
-    (in units of the scenes' light: their ceiling lights bring about 1 to the floor). Nearer surfaces get more
-    (inverse square), farther ones less."""
+    """Range of the flash light arriving at the near quarter of the view (the first quartile of its depth, where a
+    flash photo's subject is), as a flash metered on the subject sets it (in units of the scenes' light: their
+    ceiling lights bring about 1 to the floor). Nearer surfaces get more (inverse square), the background less."""
     flash_scene_light: tuple[float, float] = (0.02, 0.3)
     """Range of the scale of the scene's own light (lights, sky, emission) in flash items."""
     photo_folder: str | None = None
@@ -129,7 +129,7 @@ class CameraCandidates:
         second_probe_k: (N, F, C, 3, 3) their intrinsics at the probe size.
         second_clear: (N, F, C) bool, whether each second eye stands clear of the obstacles.
         prefer_wide: (N,) bool, whether the item keeps its widest-turning second view (see wide_share).
-        flash: (N,) the item's flash exposure (light arriving at each view's median depth), 0 without a flash.
+        flash: (N,) the item's flash exposure (light arriving at each view's first depth quartile), 0 without one.
         scene_light: (N,) the scale of the scene's own light in the item's views, 1 without a flash.
     """
 
@@ -441,12 +441,12 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         pair_k = torch.stack([k1, k2[rows, chosen]], 1)
         lighting = {}
         if self.config.flash_share > 0:
-            # Each view's flash intensity at 1 m brings the item's exposure to the view's median depth (from the
-            # probes: view 1 first, then the second-view candidates); both views share the scene's dimming.
+            # Each view's flash intensity at 1 m brings the item's exposure to the view's first depth quartile (from
+            # the probes: view 1 first, then the second-view candidates); both views share the scene's dimming.
             views_probe = torch.stack([probe[rows, 0], probe[rows, 1 + chosen]], 1).flatten(2)  # (N, 2, h * w)
-            median = views_probe.where(views_probe > 0, torch.nan).nanmedian(-1).values.nan_to_num(1.0)
+            near = views_probe.where(views_probe > 0, torch.nan).nanquantile(0.25, dim=-1).nan_to_num(1.0)
             lighting = {
-                "flash": cameras.flash[:, None] * (median**2 + 0.1),
+                "flash": cameras.flash[:, None] * (near**2 + 0.1),
                 "scene_light": cameras.scene_light[:, None].expand(-1, 2),
             }
         rgb, depth = render_views(
