@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tempfile
-from pathlib import Path
 
-from pointmap.train.config import ModelSection, load_config
-from pointmap.train.trainer import Trainer
+import torch
+
+from pointmap.data.mix import build_mix
+from pointmap.model.weights import load_model
+from pointmap.train.config import load_config
+from pointmap.train.trainer import heldout_losses
 
 
 def main() -> None:
@@ -28,12 +30,9 @@ def main() -> None:
     if not config.data.eval:
         parser.error(f"{args.config} has no [[data.eval]] sources")
     on_cpu = tuple(dataclasses.replace(source, device="cpu") for source in config.data.eval)
-    # The trainer builds its training stream too; the evaluation sources stand in for it (nothing is drawn).
-    data = dataclasses.replace(config.data, train=on_cpu, eval=on_cpu, num_workers=0, prefetch=0)
-    config = dataclasses.replace(config, data=data, model=ModelSection(init="weights", weights=args.model),
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, eval=on_cpu),
                                  optim=dataclasses.replace(config.optim, amp="none"))
-    with tempfile.TemporaryDirectory() as out:
-        losses = Trainer(config, Path(out) / "run", verbose=False).evaluate()
+    losses = heldout_losses(load_model(args.model), build_mix(on_cpu), config, torch.device("cpu"))  # float32
     print(f"{args.model}: held-out regression loss {losses['regr']:.4f}, loss {losses['loss']:.4f} "
           f"({args.config}'s evaluation pairs, CPU, fp32)")
 

@@ -9,14 +9,15 @@ import pytest
 import torch
 from train_testing import tiny_config, write_plane_dataset
 
+from pointmap.data.mix import build_mix
 from pointmap.model.config import ModelConfig
 from pointmap.model.network import DUSt3R
-from pointmap.model.weights import load_model
+from pointmap.model.weights import load_model, save_model
 from pointmap.train.checkpoint import list_checkpoints, model_from_checkpoint
 from pointmap.train.config import ModelSection
 from pointmap.train.logs import read_metrics
 from pointmap.train.schedule import learning_rate
-from pointmap.train.trainer import Trainer, freeze_unused
+from pointmap.train.trainer import Trainer, freeze_unused, heldout_losses
 
 
 @pytest.fixture(autouse=True)
@@ -171,3 +172,15 @@ def test_compiled_blocks_train_as_the_plain_model(dataset, tmp_path):
     assert weights_compiled.keys() == weights_plain.keys()  # no "_orig_mod." in the saved names
     for name, tensor in weights_plain.items():
         torch.testing.assert_close(weights_compiled[name], tensor, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_heldout_losses_of_saved_weights_are_the_trainers_eval(dataset, tmp_path):
+    # training/heldout_loss.py's path: weights saved and loaded again, the eval sources built on their own.
+    config = tiny_config(dataset)
+    trainer = Trainer(config, tmp_path / "run", verbose=False)
+    trainer.fit()
+    logged = trainer.evaluate()
+    model = load_model(save_model(trainer.model, tmp_path / "model")).eval()
+    again = heldout_losses(model, build_mix(config.data.eval), config, torch.device("cpu"))
+    assert logged and again == pytest.approx(logged, rel=1e-5)
+    assert not model.training  # left in the mode it came in

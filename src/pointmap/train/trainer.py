@@ -135,6 +135,26 @@ def batch_loss(model: nn.Module, batch: PairBatch, config: TrainConfig) -> tuple
                      config.loss)
 
 
+@torch.no_grad()
+def heldout_losses(model: nn.Module, eval_mix, config: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Mean loss and regression error of `model` over the fixed held-out batches of `eval_mix` (the config's
+    [[data.eval]] sources built by `build_mix`): what the trainer logs as its eval rows."""
+    data = config.data
+    pairs = SeededPairs(eval_mix)
+    was_training = model.training
+    model.eval()
+    totals, count = {"loss": 0.0, "regr": 0.0}, 0
+    for items in eval_batches(eval_mix, data.batch_size, data.eval_batches, config.run.seed):
+        raw = collate_raw(pairs.__getitems__(items))
+        batch = make_pair_batch(raw, data.resolution_list()[0], None, device)
+        loss, details = batch_loss(model, batch, config)
+        totals["loss"] += loss.item() * len(batch)
+        totals["regr"] += details["regr"].item() * len(batch)
+        count += len(batch)
+    model.train(was_training)
+    return {k: v / count for k, v in totals.items()}
+
+
 class Trainer:
     """One training run in `out_dir` (resumed from its newest checkpoint when `resume`).
 
@@ -188,24 +208,11 @@ class Trainer:
         return StepBatches(self.train_mix, data.train, sampler, data.resolution_list(), data.augment,
                            data.num_workers, self.device, data.prefetch, data.render_steps)
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Mean loss and regression error over the fixed held-out batches (the bare model, this rank)."""
         if self.eval_mix is None:
             return {}
-        data = self.config.data
-        pairs = SeededPairs(self.eval_mix)
-        self.model.eval()
-        totals, count = {"loss": 0.0, "regr": 0.0}, 0
-        for items in eval_batches(self.eval_mix, data.batch_size, data.eval_batches, self.config.run.seed):
-            raw = collate_raw(pairs.__getitems__(items))
-            batch = make_pair_batch(raw, data.resolution_list()[0], None, self.device)
-            loss, details = batch_loss(self.model, batch, self.config)
-            totals["loss"] += loss.item() * len(batch)
-            totals["regr"] += details["regr"].item() * len(batch)
-            count += len(batch)
-        self.model.train()
-        return {k: v / count for k, v in totals.items()}
+        return heldout_losses(self.model, self.eval_mix, self.config, self.device)
 
     def save(self) -> None:
         """Checkpoint the current step (rank 0) and prune old checkpoints."""

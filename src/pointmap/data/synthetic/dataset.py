@@ -115,7 +115,8 @@ class SyntheticConfig:
 
 @dataclass
 class CameraCandidates:
-    """Candidate cameras of N items, drawn on the CPU from their random blocks (no render needed yet).
+    """Candidate cameras of N items, drawn on the CPU from their random blocks (no render needed yet), and the
+    items' flash light, drawn from the same blocks.
 
     Second-view candidates are drawn around every first-view candidate, so that the device picks both
     without a round trip to the host. Intrinsics are made here too: the device only gathers.
@@ -266,10 +267,10 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
             second = draw_blocks(generator, config.candidates, SECOND_UNIFORMS, SECOND_NORMALS)
             wide = torch.rand((), generator=generator) < config.wide_share
             with_flash, exposure, dimmed = torch.rand(3, generator=generator)
-            low, high = config.flash_exposure
-            flash = torch.where(with_flash < config.flash_share, low + (high - low) * exposure, 0.0)
-            low, high = config.flash_scene_light
-            scene_light = torch.where(with_flash < config.flash_share, low + (high - low) * dimmed, 1.0)
+            lit = with_flash < config.flash_share
+            (low, high), (dim_low, dim_high) = config.flash_exposure, config.flash_scene_light
+            flash = torch.where(lit, low + (high - low) * exposure, 0.0)
+            scene_light = torch.where(lit, dim_low + (dim_high - dim_low) * dimmed, 1.0)
             blocks.append((*first, *second, wide, flash, scene_light))
         return tuple(torch.stack(column) for column in zip(*blocks, strict=True))
 
