@@ -38,7 +38,7 @@ from PIL import Image, ImageOps
 
 import pointmap
 from pointmap.data.real.git_sources import find_repository, read_file
-from pointmap.eval.metrics import pairwise_pose_errors, turn_ratios
+from pointmap.eval.metrics import pairwise_pose_errors, relative_pose_errors, turn_ratios
 from pointmap.images import View
 from pointmap.io_utils import atomic_write_bytes, atomic_write_text
 from pointmap.render_png import scene_to_pngs
@@ -205,12 +205,12 @@ def two_view_errors(model, views: list[View], colmap: np.ndarray,
     for i in range(len(views)):
         for j in range(i + 1, len(views)):
             pair = analyze_pair(model, views[i], views[j], device=device)
-            estimated = np.stack([np.eye(4), pair.cam2_to_cam1.double().cpu().numpy()])  # cam j in cam i's frame
-            rotation, translation = pairwise_pose_errors(estimated, colmap[[i, j]])
-            rotation_errors.append(rotation[0])
-            translation_errors.append(translation[0])
-            true_turn = np.linalg.inv(colmap[i])[:3, :3] @ colmap[j][:3, :3]
-            ratios.append(turn_ratios(estimated[1, :3, :3], true_turn))
+            estimated = pair.cam2_to_cam1.double().cpu().numpy()  # (4, 4) cam j -> cam i
+            true = np.linalg.inv(colmap[i]) @ colmap[j]  # as pairwise_pose_errors relates (i, j)
+            rotation, translation = relative_pose_errors(estimated, true)
+            rotation_errors.append(float(rotation))
+            translation_errors.append(float(translation))
+            ratios.append(turn_ratios(estimated[:3, :3], true[:3, :3]))
     return np.asarray(rotation_errors), np.asarray(translation_errors), np.asarray(ratios, dtype=np.float64)
 
 
