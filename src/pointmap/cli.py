@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--poses", metavar="FILE", help="known cam2world poses, one 4x4 per image")
     rec.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th video frame")
     rec.add_argument(
+        "--matcher", choices=["xfeat", "none"], default="xfeat",
+        help="xfeat (default): match the photos (XFeat + LighterGlue) and take the relative pose of every pair with "
+        "50 or more essential-matrix inliers from its matches; none: every pose from the network, as the paper",
+    )
+    rec.add_argument(
         "--preview", action="store_true",
         help="also render the point cloud and cameras to preview_behind.png and preview_side.png (no viewer needed)",
     )
@@ -217,6 +222,7 @@ def run_reconstruct(args) -> None:
         intrinsics=intrinsics,
         poses=poses,
         every=args.every,
+        matcher=None if args.matcher == "none" else args.matcher,
         verbose=not args.quiet,
     )
     save_scene(scene, out, overwrite=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,51 @@ def _single_view_scene(preds, focal: float | None, view: View | None = None) -> 
     )
 
 
+def _focal_intrinsics(views: list[View], focals: list[float]) -> torch.Tensor:
+    """(N, 3, 3) K in processed pixels from focals in processed pixels, DUSt3R's principal point (W / 2, H / 2)."""
+    from pointmap.geometry.cameras import intrinsics_from_focal
+
+    pairs = zip(focals, views, strict=True)
+    return torch.cat([intrinsics_from_focal(torch.tensor([focal]), *view.true_shape) for focal, view in pairs])
+
+
+def _match_and_repose(
+    preds, views: list[View], pairs: list[tuple[int, int]], matcher: str, known: torch.Tensor | None, verbose: bool
+):
+    """Matches of every pair (`features.match_views`) and `preds` with the pairs they pose well rebuilt on
+    those poses (`align.match_poses`); `known` (N, 3, 3) K in processed pixels, NaN where unknown."""
+    from pointmap.align.match_poses import repose_with_matches
+    from pointmap.features import match_views
+
+    if matcher != "xfeat":
+        raise ValueError(f"matcher={matcher!r}: pass 'xfeat' or None")
+    matches = match_views(views, pairs, verbose=verbose)
+    preds, report = repose_with_matches(preds, matches, known_intrinsics=known)
+    if verbose:
+        used = sum(pair.used for pair in report)
+        print(f"matched poses: {used} of {len(report)} pairs (the rest keep the network's)")
+    return preds, matches
+
+
+def _refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
+    """The scene's cameras refined on the matches (`align.bundle`), then its depths aligned again to them by
+    `align(known_poses=..., known_intrinsics=...)`; the scene as it is when no pair has enough matches."""
+    from pointmap.align.bundle import focal_groups, refine_cameras
+
+    groups = focal_groups([view.original_shape for view in views])
+    result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals=fix_focals)
+    if result is None:
+        return scene
+    if verbose:
+        before, after = result.median_error_px
+        focals = sorted({round(float(f), 1) for f in result.intrinsics[:, 0, 0]})
+        print(
+            f"bundle adjustment on {result.pairs} matched pairs: median epipolar error {before:.2f} -> {after:.2f} px"
+            f" (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
+        )
+    return align(known_poses=result.poses, known_intrinsics=result.intrinsics)
+
+
 def reconstruct(
     paths: PathLike | Sequence[PathLike],
     model: nn.Module | PathLike | None = None,
@@ -120,6 +166,7 @@ def reconstruct(
     intrinsics: np.ndarray | None = None,
     poses: np.ndarray | torch.Tensor | None = None,
     every: int = 1,
+    matcher: str | None = "xfeat",
     verbose: bool = True,
 ) -> Scene:
     """Reconstruct a scene from photos (files or folders) or a video.
@@ -139,6 +186,10 @@ def reconstruct(
         intrinsics: (3, 3) or (N, 3, 3) K in original-photo pixels, kept fixed (focals and principal points).
         poses: (N, 4, 4) known cam2world poses (OpenCV axes).
         every: keep every k-th frame of a video.
+        matcher: "xfeat" matches the photos (XFeat + LighterGlue, `pointmap.features`), poses every pair with
+            enough matches by its essential matrix before the alignment (`align.match_poses`), then refines the
+            aligned cameras (poses and focals) on the matches (`align.bundle`) and aligns the depths to them
+            again; None takes every pose from the network alone, as the paper does.
         verbose: progress bars.
     Returns:
         The Scene, with `views` and `colors` set and `masks` keeping confidence > min_conf. One image
@@ -178,21 +229,21 @@ def reconstruct(
     else:
         pairs = make_pairs(len(views), graph=graph)
         preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
+        matches = None
+        if matcher is not None and poses is None:  # known poses need no relative ones
+            known = K if focals is None else _focal_intrinsics(views, focals)
+            preds, matches = _match_and_repose(preds, views, pairs, matcher, known, verbose)
         known_poses = None if poses is None else torch.as_tensor(np.asarray(poses), dtype=torch.float32)
         if known_poses is not None and known_poses.shape != (len(views), 4, 4):
             raise ValueError(
                 f"poses of shape {tuple(known_poses.shape)} for {len(views)} images; pass (N, 4, 4) cam2world"
             )
         options = {} if iterations is None else {"iterations": iterations}
-        scene = global_align(
-            preds,
-            known_focals=None if focals is None else torch.tensor(focals),
-            known_intrinsics=K,
-            known_poses=known_poses,
-            views=views,
-            min_conf=min_conf,
-            device=str(device),
-            verbose=verbose,
-            **options,
+        options.update(views=views, min_conf=min_conf, device=str(device), verbose=verbose)
+        align = partial(global_align, preds, **options)
+        scene = align(
+            known_focals=None if focals is None else torch.tensor(focals), known_intrinsics=K, known_poses=known_poses
         )
+        if matches is not None:
+            scene = _refine_on_matches(scene, matches, views, focals is not None or K is not None, align, verbose)
     return scene

@@ -1,0 +1,187 @@
+"""Relative poses from feature matches in place of the network's, pair by pair, before the global alignment.
+
+Where the network cannot match two photos it places the second view's pointmap at too small a turn (the
+bundled model's real pairs: MODEL_CARD.md), though learned keypoint matches (`pointmap.features`) still find
+the pair's epipolar geometry. For every pair whose matches give an essential matrix with at least
+`min_inliers` inliers (cameras from each view's own pointmap: focal by Weiszfeld, centre (W / 2, H / 2)),
+both directed edges are rebuilt from the two views' own-frame pointmaps (each from the edge where it is the
+first view) posed by the essential matrix's rotation and translation direction. The translation's length
+and the second pointmap's scale come from the matches triangulated with that pose, compared with each
+pointmap's depths at the matched pixels (median ratios). Pairs with fewer inliers keep the network's edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from pointmap.eval.metrics import rotation_angle_deg
+from pointmap.geometry.cameras import intrinsics_from_focal
+from pointmap.geometry.focal import estimate_focal
+from pointmap.inference import PairPredictions
+
+
+@dataclass(frozen=True)
+class MatchPoseConfig:
+    """When matches replace the network's relative pose."""
+
+    min_inliers: int = 50
+    """Least essential-matrix inliers (in front of both cameras) for a pair to take the matched pose."""
+    threshold_px: float = 1.0
+    """RANSAC inlier threshold, in processed-image pixels of the first view."""
+    min_depth_samples: int = 8
+    """Least inliers inside both pointmaps, with positive depths, to set the pair's scale."""
+
+
+@dataclass
+class MatchedPair:
+    """What matching did to one unordered pair (i, j), i < j."""
+
+    pair: tuple[int, int]
+    matches: int
+    inliers: int
+    used: bool
+    turn_change_deg: float
+    """Angle between the matched relative rotation and the network's (NaN when unused)."""
+
+
+def essential_pose(
+    xy_i: np.ndarray, xy_j: np.ndarray, K_i: np.ndarray, K_j: np.ndarray, threshold_px: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Relative pose of two calibrated views from matched pixels (OpenCV MAGSAC essential matrix).
+
+    Args:
+        xy_i, xy_j: (M, 2) matched pixels; K_i, K_j: (3, 3).
+    Returns:
+        R (3, 3) and unit t (3,) with x_j = R x_i + t for points x in each camera's frame, and the (M,) bool
+        inliers in front of both cameras; None when no essential matrix is found.
+    """
+    if len(xy_i) < 5:
+        return None
+    rays_i = cv2.undistortPoints(xy_i[:, None].astype(np.float64), K_i, None)[:, 0]
+    rays_j = cv2.undistortPoints(xy_j[:, None].astype(np.float64), K_j, None)[:, 0]
+    E, mask = cv2.findEssentialMat(
+        rays_i, rays_j, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999, threshold=threshold_px / K_i[0, 0]
+    )
+    if E is None or E.shape != (3, 3):
+        return None
+    _, R, t, front = cv2.recoverPose(E, rays_i, rays_j, np.eye(3), mask=mask.copy())
+    return R, t[:, 0], front[:, 0] > 0
+
+
+def _depths_at(pts: Tensor, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z of `pts` (H, W, 3) at the nearest pixels of `xy` (M, 2), and (M,) whether xy lies inside."""
+    height, width = pts.shape[:2]
+    pixel = np.round(xy).astype(np.int64)
+    inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
+    z = np.zeros(len(xy))
+    z[inside] = pts[pixel[inside, 1], pixel[inside, 0], 2].double().cpu().numpy()
+    return z, inside
+
+
+def _triangulate(rays_i: np.ndarray, rays_j: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(M, 3) points in camera i's frame from normalised rays (M, 2) and x_j = R x_i + t (linear DLT)."""
+    homogeneous = cv2.triangulatePoints(np.eye(3, 4), np.c_[R, t], rays_i.T, rays_j.T)
+    return (homogeneous[:3] / homogeneous[3]).T
+
+
+def _camera(pts: Tensor, conf: Tensor) -> np.ndarray:
+    """(3, 3) K of a pointmap in its own frame: Weiszfeld focal, DUSt3R's principal point (W / 2, H / 2)."""
+    height, width = pts.shape[:2]
+    focal = estimate_focal(pts[None].float(), conf[None].float())
+    return intrinsics_from_focal(focal.double(), height, width)[0].cpu().numpy()
+
+
+def _network_rotation(own_i: Tensor, pts_j: Tensor, own_j: Tensor, conf: Tensor) -> np.ndarray:
+    """The network's rotation taking camera i's frame to camera j's (x_j = R x_i + t): the rotation between
+    view j's points in i's frame and in its own (weighted Kabsch)."""
+    w = conf.reshape(-1).double()
+    src, dst = pts_j.reshape(-1, 3).double(), own_j.reshape(-1, 3).double()
+    src = src - (w[:, None] * src).sum(0) / w.sum()
+    dst = dst - (w[:, None] * dst).sum(0) / w.sum()
+    u, _, vt = np.linalg.svd(((w[:, None] * dst).T @ src).cpu().numpy())
+    return u @ np.diag([1, 1, np.linalg.det(u @ vt)]) @ vt
+
+
+def repose_with_matches(
+    preds: PairPredictions,
+    matches: dict[tuple[int, int], tuple[Tensor, Tensor]],
+    config: MatchPoseConfig | None = None,
+    known_intrinsics: Tensor | None = None,
+) -> tuple[PairPredictions, list[MatchedPair]]:
+    """The predictions with the edges of well-matched pairs rebuilt on the matched pose (module docstring).
+
+    Args:
+        preds: the network's predictions; a pair is rebuilt only when both (i, j) and (j, i) are present.
+        matches: {(i, j): (xy_i, xy_j)} with i < j, (M, 2) processed pixels (`features.match_views`).
+        known_intrinsics: (N, 3, 3) K in processed pixels, NaN for the images whose camera comes from their
+            pointmap. A known focal makes the matched pose far better: the network's focal can be 30 % off
+            (tum-office's photos), which turns an essential matrix's rotation by several degrees.
+    Returns:
+        new predictions (the same edges, storage dtype and devices) and one `MatchedPair` per matched pair.
+    """
+    config = config or MatchPoseConfig()
+    pts_j, conf_j = list(preds.pts_j), list(preds.conf_j)
+    report = []
+    for (i, j), (xy_i, xy_j) in matches.items():
+        if (i, j) not in preds.edges or (j, i) not in preds.edges:
+            continue
+        forward, backward = preds.index(i, j), preds.index(j, i)
+        own_i, own_j = preds.pts_i[forward].float(), preds.pts_i[backward].float()  # each in its own frame
+        conf_own_i, conf_own_j = preds.conf_i[forward].float(), preds.conf_i[backward].float()
+        K_i, K_j = _camera(own_i, conf_own_i), _camera(own_j, conf_own_j)
+        if known_intrinsics is not None:
+            K_i, K_j = (
+                known.double().cpu().numpy() if bool(torch.isfinite(known).all()) else estimated
+                for known, estimated in ((known_intrinsics[i], K_i), (known_intrinsics[j], K_j))
+            )
+        xy_i, xy_j = xy_i.numpy(), xy_j.numpy()
+        if not (K_i[0, 0] > 0 and K_j[0, 0] > 0):  # NaN or negative: pointmaps of an untrained network
+            report.append(MatchedPair((i, j), len(xy_i), 0, False, float("nan")))
+            continue
+        found = essential_pose(xy_i, xy_j, K_i, K_j, config.threshold_px)
+        inliers = 0 if found is None else int(found[2].sum())
+        entry = MatchedPair((i, j), len(xy_i), inliers, False, float("nan"))
+        report.append(entry)
+        if found is None or inliers < config.min_inliers:
+            continue
+        R, t, keep = found
+        rays_i = cv2.undistortPoints(xy_i[keep][:, None], K_i, None)[:, 0]
+        rays_j = cv2.undistortPoints(xy_j[keep][:, None], K_j, None)[:, 0]
+        in_i = _triangulate(rays_i, rays_j, R, t)  # (M, 3) unit-baseline points in camera i's frame
+        in_j = in_i @ R.T + t
+        z_i, inside_i = _depths_at(own_i, xy_i[keep])
+        z_j, inside_j = _depths_at(own_j, xy_j[keep])
+        usable = inside_i & inside_j & (z_i > 0) & (z_j > 0) & (in_i[:, 2] > 0) & (in_j[:, 2] > 0)
+        if usable.sum() < config.min_depth_samples:
+            continue
+        baseline = float(np.median(z_i[usable] / in_i[usable, 2]))  # |t| in view i's units
+        ratio = float(np.median(in_j[usable, 2] * baseline / z_j[usable]))  # view j's units -> view i's
+        if not (np.isfinite(baseline) and np.isfinite(ratio) and baseline > 0 and ratio > 0):
+            continue
+        device = own_i.device
+        rotation = torch.as_tensor(R, dtype=torch.float32, device=device)
+        shift = torch.as_tensor(baseline * t, dtype=torch.float32, device=device)
+        # Edge (i, j), in view i's units: j's own points scaled, then carried into camera i (x_i = R^T (x_j - t)).
+        network_R = _network_rotation(own_i, preds.pts_j[forward].float(), own_j, conf_own_j)
+        pts_j[forward] = ((ratio * own_j - shift) @ rotation).to(preds.pts_j[forward].dtype)
+        # Edge (j, i), in view j's units (1 / ratio of view i's): i's own points carried into camera j.
+        pts_j[backward] = ((own_i @ rotation.T + shift) / ratio).to(preds.pts_j[backward].dtype)
+        conf_j[forward], conf_j[backward] = preds.conf_i[backward].clone(), preds.conf_i[forward].clone()
+        entry.used = True
+        entry.turn_change_deg = float(rotation_angle_deg(R, network_R))
+    stacked = isinstance(preds.pts_j, Tensor)
+    return (
+        PairPredictions(
+            edges=list(preds.edges),
+            pts_i=preds.pts_i,
+            pts_j=torch.stack(pts_j) if stacked else pts_j,
+            conf_i=preds.conf_i,
+            conf_j=torch.stack(conf_j) if stacked else conf_j,
+        ),
+        report,
+    )

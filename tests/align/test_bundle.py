@@ -1,0 +1,91 @@
+"""Epipolar bundle adjustment: cameras off by degrees and a focal 30 % long come back from noisy matches."""
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
+from pointmap.eval.metrics import pairwise_pose_errors
+
+SIZE, FOCAL = 224, 150.0
+
+
+def look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(4, 4) cam2world of an OpenCV camera at `centre` looking at `target` (y down)."""
+    forward = (target - centre) / np.linalg.norm(target - centre)
+    right = np.cross(forward, [0.0, -1.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([right, down, forward], 1)
+    pose[:3, 3] = centre
+    return pose
+
+
+def scene(rng: np.random.Generator, cameras: int = 6):
+    """Cameras on an arc around a box of points, and every pair's matches: projections with 0.2 px noise and
+    10 % of them replaced by random pixels."""
+    points = rng.uniform([-1.2, -1.2, -1.2], [1.2, 1.2, 1.2], (600, 3))
+    angles = np.linspace(-0.6, 0.6, cameras)
+    poses = np.stack([look_at(np.array([3 * np.sin(a), 0.5 * np.cos(3 * a), -3 * np.cos(a)]), np.zeros(3))
+                      for a in angles])
+    K = np.array([[FOCAL, 0, SIZE / 2], [0, FOCAL, SIZE / 2], [0, 0, 1]])
+    pixels = []
+    for pose in poses:
+        in_camera = (points - pose[:3, 3]) @ pose[:3, :3]
+        projected = in_camera @ K.T
+        pixels.append(projected[:, :2] / projected[:, 2:] + rng.normal(0, 0.2, (len(points), 2)))
+    matches = {}
+    for i in range(cameras):
+        for j in range(i + 1, cameras):
+            xy_i, xy_j = pixels[i].copy(), pixels[j].copy()
+            wrong = rng.random(len(points)) < 0.1
+            xy_j[wrong] = rng.uniform(0, SIZE, (int(wrong.sum()), 2))
+            matches[(i, j)] = (torch.from_numpy(xy_i), torch.from_numpy(xy_j))
+    return poses, K, matches
+
+
+def perturbed(poses: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:
+    moved = poses.copy()
+    for pose in moved[1:]:
+        turn = Rotation.from_rotvec(rng.normal(size=3) * np.radians(degrees) / np.sqrt(3)).as_matrix()
+        pose[:3, :3] = turn @ pose[:3, :3]
+        pose[:3, 3] += rng.normal(0, 0.3, 3)
+    return moved
+
+
+def test_poses_and_a_shared_focal_come_back():
+    rng = np.random.default_rng(0)
+    poses, K, matches = scene(rng)
+    start = perturbed(poses, rng, degrees=6.0)
+    K_start = np.broadcast_to(K * np.array([[1.3, 1, 1], [1, 1.3, 1], [1, 1, 1]]), (len(poses), 3, 3)).copy()
+    rotation_before, _ = pairwise_pose_errors(start, poses)
+    result = refine_cameras(matches, torch.from_numpy(start), torch.from_numpy(K_start), [0] * len(poses))
+    rotation, translation = pairwise_pose_errors(result.poses.numpy(), poses)
+    assert np.median(rotation_before) > 4
+    assert rotation.max() < 0.3 and translation.max() < 1.5
+    assert np.allclose(result.intrinsics[:, 0, 0].numpy(), FOCAL, rtol=0.01)
+    assert np.allclose(result.intrinsics[:, :2, 2].numpy(), SIZE / 2)  # principal points kept
+    assert result.pairs == 15 and result.median_error_px[1] < 0.3 < result.median_error_px[0]
+
+
+def test_known_focals_stay_fixed():
+    rng = np.random.default_rng(1)
+    poses, K, matches = scene(rng)
+    start = perturbed(poses, rng, degrees=4.0)
+    K_all = torch.from_numpy(np.broadcast_to(K, (len(poses), 3, 3)).copy())
+    result = refine_cameras(matches, torch.from_numpy(start), K_all, [0] * len(poses), fix_focals=True)
+    rotation, _ = pairwise_pose_errors(result.poses.numpy(), poses)
+    assert torch.equal(result.intrinsics, K_all) and rotation.max() < 0.3
+
+
+def test_too_few_matches_give_nothing_to_refine():
+    rng = np.random.default_rng(2)
+    poses, K, matches = scene(rng, cameras=3)
+    few = {pair: (xy_i[:10], xy_j[:10]) for pair, (xy_i, xy_j) in matches.items()}
+    K_all = torch.from_numpy(np.broadcast_to(K, (3, 3, 3)).copy())
+    assert refine_cameras(few, torch.from_numpy(poses), K_all, [0, 0, 0], config=BundleConfig(min_matches=30)) is None
+
+
+def test_images_of_one_size_share_a_focal():
+    assert focal_groups([(480, 640), (1024, 768), (480, 640)]) == [0, 1, 0]
