@@ -3,17 +3,19 @@
 Over every pair (i, j) with enough matches (p in image i, q in image j, processed pixels) it minimises the
 Sampson distance of the match to the epipolar geometry of the two cameras,
     F_ij = K_j^-T [t_ij]x R_ij K_i^-1,   R_ij = R_j^T R_i,   t_ij = R_j^T (c_i - c_j) / ||c_i - c_j||,
-under a Cauchy loss of scale `loss_scale_px`. Unknowns: each camera's rotation and centre (camera 0 of the
-adjustment fixed, which sets the frame) and one focal length per group of images taken by one camera (the same
-original photo size, by default), with a weak prior towards the start (it matters only where the matches
-leave a focal undetermined, e.g. for some two-view geometries). Points are not unknowns: Sampson's distance is
-the first-order reprojection error with each match's point eliminated, so the problem has 7 unknowns per
-camera whatever the number of matches, and its Jacobian (forward-mode autodiff in float64) stays small.
+under a Cauchy loss of scale `loss_scale_px`, by Levenberg-Marquardt from a few focal starts. Unknowns: each
+camera's rotation and centre (the first camera of the adjustment is fixed: it sets the frame) and one focal
+length per group of images taken by one camera (the same original photo size, by default), with a weak prior
+towards the start (it matters only where the matches leave a focal undetermined, e.g. some two-view
+geometries). Points are not unknowns: Sampson's distance is the first-order reprojection error with each
+match's point eliminated, so the problem has 7 unknowns per camera whatever the number of matches, and the
+Jacobian is the chain rule of each match's closed-form gradient in F through forward-mode autodiff of F.
 
-The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250), and on such
-photos the pairwise poses inherit that error; with the matches of many pairs the focal is determined (254 px
-there), as in structure from motion. The depths are left to the global alignment, which is run again with
-these cameras held fixed (`pipeline.reconstruct`).
+The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
+crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
+px there), as in structure from motion. It starts from the aligned scene's cameras, which keeps it out of the
+mirror-image solution an epipolar cost also has for near-affine views. The depths are left to the global
+alignment, run again with these cameras held fixed (`pipeline.reconstruct`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import least_squares
 from torch import Tensor
 
 from pointmap.align.optimize import skew
@@ -40,10 +41,10 @@ class BundleConfig:
     """Scale of the Cauchy loss on Sampson distances, in processed pixels."""
     focal_prior: float = 0.25
     """Standard deviation of the prior on log focal around its start (weak: it acts where matches are silent)."""
-    max_evaluations: int = 300
-    """Most residual evaluations of the solver (scipy's least_squares, trust-region reflective)."""
-    start_evaluations: int = 25
-    """Residual evaluations of each start before the best one is carried on."""
+    max_iterations: int = 60
+    """Most Levenberg-Marquardt steps of the best start."""
+    start_iterations: int = 8
+    """Steps of each start before the best one is carried on."""
     focal_starts: tuple[float, ...] = (1.0, 0.7, 1.4)
     """The solver starts from the start focals times each of these and keeps the lowest cost: a focal far off
     (30 % on real photos) can leave a single start in a wrong basin."""
@@ -81,6 +82,49 @@ def _rotvec(rotation: np.ndarray) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
     return Rotation.from_matrix(rotation).as_rotvec()
+
+
+def cauchy_cost(residuals: Tensor, scale: float) -> Tensor:
+    """sum of scale^2 / 2 log(1 + (r / scale)^2): quadratic for small residuals, logarithmic for outliers."""
+    return 0.5 * scale**2 * torch.log1p((residuals / scale).square()).sum()
+
+
+def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
+                        tolerance: float = 1e-7) -> tuple[Tensor, float]:
+    """Minimise `cauchy_cost(fun(params))` by Levenberg-Marquardt on iteratively reweighted normal equations.
+
+    Each step weights the residuals by the Cauchy loss at the current point (1 / (1 + (r / scale)^2)), solves
+    (J^T W J + lambda diag(J^T W J)) step = -J^T W r (the unknowns are few: 7 per camera), and keeps the step
+    only if the robust cost falls (then lambda / 3, else x 4 and retry). Stops after `iterations` steps, or
+    when a step lowers the cost by less than `tolerance` of it.
+    Returns:
+        the parameters and their cost.
+    """
+    residuals = fun(params)
+    cost = float(cauchy_cost(residuals, scale))
+    damping = 1e-4
+    for _ in range(iterations):
+        J = jac(params)  # (R, U)
+        weights = 1 / (1 + (residuals / scale).square())
+        normal = J.T @ (weights[:, None] * J)
+        gradient = J.T @ (weights * residuals)
+        diagonal = torch.diagonal(normal).clamp_min(1e-12)
+        for _ in range(10):
+            step = torch.linalg.solve(normal + damping * torch.diag(diagonal), -gradient)
+            trial = params + step
+            trial_residuals = fun(trial)
+            trial_cost = float(cauchy_cost(trial_residuals, scale))
+            if trial_cost < cost:
+                break
+            damping *= 4
+        else:
+            return params, cost  # no step lowers the cost: a minimum
+        decrease = cost - trial_cost
+        params, residuals, cost = trial, trial_residuals, trial_cost
+        damping = max(damping / 3, 1e-9)
+        if decrease < tolerance * cost:
+            break
+    return params, cost
 
 
 def focal_groups(original_shapes: list[tuple[int, int]]) -> list[int]:
@@ -172,65 +216,59 @@ def refine_cameras(
         prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / config.focal_prior
         return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], prior
 
-    def sampson(F: Tensor) -> tuple[Tensor, Tensor]:
-        """(P, K) Sampson distances of the padded matches under F (P, 3, 3), and their gradients (P, K, 3, 3)
-        with respect to F: s = q.Fp / n with n^2 = |(Fp)_xy|^2 + |(F^T q)_xy|^2."""
-        line_2 = homogeneous @ F.transpose(-1, -2)  # (P, K, 3) epipolar lines in image j
-        line_1 = homogeneous_2 @ F  # in image i
+    def epipolar_terms(F: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """For F (P, 3, 3): the lines F p in image j and F^T q in image i (P, K, 3), q.Fp (P, K) and n (P, K)
+        with n^2 = |(Fp)_xy|^2 + |(F^T q)_xy|^2; the Sampson distance is q.Fp / n."""
+        line_2 = homogeneous @ F.transpose(-1, -2)
+        line_1 = homogeneous_2 @ F
         algebraic = (homogeneous_2 * line_2).sum(-1)
         norm = (line_2[..., :2].square().sum(-1) + line_1[..., :2].square().sum(-1)).clamp_min(1e-30).sqrt()
-        outer = homogeneous_2[..., :, None] * homogeneous[..., None, :]  # (P, K, 3, 3) q p^T
-        # d n^2 / dF: rows x and y of 2 l2 p^T, columns x and y of 2 q l1^T.
-        rows = torch.zeros_like(line_2)
-        rows[..., :2] = line_2[..., :2]
-        cols = torch.zeros_like(line_1)
-        cols[..., :2] = line_1[..., :2]
-        d_norm_sq = 2 * (
-            rows[..., :, None] * homogeneous[..., None, :]
-            + homogeneous_2[..., :, None] * cols[..., None, :]
-        )
-        gradient = outer / norm[..., None, None] - (algebraic / (2 * norm**3))[..., None, None] * d_norm_sq
-        return algebraic / norm, gradient
+        return line_2, line_1, algebraic, norm
 
-    def fun(x: np.ndarray) -> np.ndarray:
-        F, prior = fundamentals(torch.from_numpy(x))
-        return torch.cat([sampson(F)[0][real], prior]).numpy()
+    def sampson_gradient(F: Tensor) -> Tensor:
+        """(P, K, 3, 3) gradient of each Sampson distance with respect to F: q p^T / n - q.Fp / (2 n^3) dn^2/dF,
+        where dn^2/dF has rows x and y of 2 (Fp) p^T and columns x and y of 2 q (F^T q)^T."""
+        line_2, line_1, algebraic, norm = epipolar_terms(F)
+        line_2 = torch.cat([line_2[..., :2], torch.zeros_like(line_2[..., 2:])], -1)
+        line_1 = torch.cat([line_1[..., :2], torch.zeros_like(line_1[..., 2:])], -1)
+        d_norm_sq = 2 * line_2[..., :, None] * homogeneous[..., None, :]
+        d_norm_sq = d_norm_sq + 2 * homogeneous_2[..., :, None] * line_1[..., None, :]
+        outer = homogeneous_2[..., :, None] * homogeneous[..., None, :]
+        return outer / norm[..., None, None] - (algebraic / (2 * norm**3))[..., None, None] * d_norm_sq
+
+    def fun(params: Tensor) -> Tensor:
+        F, prior = fundamentals(params)
+        _, _, algebraic, norm = epipolar_terms(F)
+        return torch.cat([(algebraic / norm)[real], prior])
 
     # The chain rule through the P small matrices: forward-mode autodiff of F (P, 3, 3) in the unknowns, times
     # each match's closed-form gradient in F.
     d_fundamentals = torch.func.jacfwd(fundamentals)
 
-    def jac(x: np.ndarray) -> np.ndarray:
-        params = torch.from_numpy(x)
+    def jac(params: Tensor) -> Tensor:
         d_F, d_prior = d_fundamentals(params)  # (P, 3, 3, U), (G, U)
         F, _ = fundamentals(params)
-        gradient = sampson(F)[1]  # (P, K, 3, 3)
-        rows = gradient.flatten(-2) @ d_F.flatten(1, 2)  # (P, K, U)
-        return torch.cat([rows[real], d_prior]).numpy()
+        rows = sampson_gradient(F).flatten(-2) @ d_F.flatten(1, 2)  # (P, K, U)
+        return torch.cat([rows[real], d_prior])
 
     start = torch.cat([rotvec0, start_centre[free_index].reshape(-1)] + ([] if fix_focals else [log_focal0]))
     num_matches = int(real.sum())
-    start_residuals = fun(start.numpy())
-    if not np.isfinite(start_residuals).all():  # e.g. coincident cameras: no epipolar geometry to refine
+    start_residuals = fun(start)
+    if not bool(torch.isfinite(start_residuals).all()):  # e.g. coincident cameras: no epipolar geometry
         return None
-    before = float(np.median(np.abs(start_residuals[:num_matches])))
-    def solve(x0: np.ndarray, evaluations: int):
-        return least_squares(
-            fun, x0, jac=jac, loss="cauchy", f_scale=config.loss_scale_px, method="trf", x_scale="jac",
-            max_nfev=evaluations,
-        )
-
+    before = float(start_residuals[:num_matches].abs().median())
     # Each start runs a few steps; the lowest cost goes on to convergence.
     candidates = []
     for factor in [1.0] if fix_focals else config.focal_starts:
         if not fix_focals:
             start[-num_groups:] = log_focal0 + float(np.log(factor))
-        candidates.append(solve(start.numpy(), config.start_evaluations))
-    solution = solve(min(candidates, key=lambda candidate: candidate.cost).x, config.max_evaluations)
-    if not np.isfinite(solution.x).all():
+        candidates.append(levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations))
+    best, _ = min(candidates, key=lambda candidate: candidate[1])
+    solution, _ = levenberg_marquardt(fun, jac, best, config.loss_scale_px, config.max_iterations)
+    if not bool(torch.isfinite(solution).all()):
         return None
-    after = float(np.median(np.abs(solution.fun[:num_matches])))
-    rotation, centre, log_focal = unpack(torch.from_numpy(solution.x))
+    after = float(fun(solution)[:num_matches].abs().median())
+    rotation, centre, log_focal = unpack(solution)
     refined = poses.double().cpu().clone()
     refined[:, :3, :3], refined[:, :3, 3] = rotation, centre
     K = K0.clone()
