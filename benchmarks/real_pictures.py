@@ -11,7 +11,8 @@ Then, for any checkpoint (CPU is fine; `--device cuda` on a GPU machine):
 
     python benchmarks/real_pictures.py --model CKPT --out DIR      # CKPT: a .pth, hub folder or id; none = bundled
 
-runs `pointmap.reconstruct` with its defaults on each set, writes DIR/<set>_behind.png (behind and above the
+runs `pointmap.reconstruct` with its defaults on each set (`--matcher none`: without feature matches, the
+network's poses alone), writes DIR/<set>_behind.png (behind and above the
 first camera; the first camera's frustum in blue, the others red), DIR/<set>_side.png, the input photos as
 DIR/<set>_photos.jpg (none of these for sets marked `pictures = false`), and DIR/summary.json, and prints per
 set: seconds, median confidence, share of pixels kept, and against COLMAP, over every pair of images both
@@ -139,14 +140,16 @@ def photo_sheet(image_paths: list[Path], path: Path, width: int = 800, per_row: 
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str, verbose: bool) -> dict:
-    """Reconstruct one set with pointmap.reconstruct's defaults, render it, and measure it."""
+def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str, verbose: bool,
+                 matcher: str | None = "xfeat") -> dict:
+    """Reconstruct one set with pointmap.reconstruct's defaults (`matcher` None: the network's poses alone),
+    render it, and measure it."""
     set_dir = data_dir / entry["name"]
     image_dir = set_dir / "images"
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir}: photos missing; run with --prepare-from MIRRORS first")
     start = time.perf_counter()
-    scene = pointmap.reconstruct(image_dir, model=model, device=device, verbose=verbose)
+    scene = pointmap.reconstruct(image_dir, model=model, device=device, matcher=matcher, verbose=verbose)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -241,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--prepare-from", type=Path, default=None, help="git mirrors to copy the photos from")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--matcher", choices=["xfeat", "none"], default="xfeat",
+                        help="reconstruct's feature matches (default) or none: the network's poses alone")
     args = parser.parse_args(argv)
 
     entries = load_sets()
@@ -262,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {args.model or 'bundled default'}, device {args.device}, torch {torch.__version__}")
     results = []
     for entry in entries:
-        result = evaluate_set(entry, model, args.data, args.out, args.device, verbose=not args.quiet)
+        matcher = None if args.matcher == "none" else args.matcher
+        result = evaluate_set(entry, model, args.data, args.out, args.device, verbose=not args.quiet, matcher=matcher)
         results.append(result)
         print(_format(result), flush=True)
     summary = {"model": args.model or "bundled", "device": args.device, "sets": results}

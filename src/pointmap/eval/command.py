@@ -244,6 +244,7 @@ def _evaluate_sequences(benchmark, names, network, size, device, sequences, verb
 
     builders = {
         "pointmap": lambda: PointmapSequences(network, size=size, device=device),
+        "pointmap-network": lambda: PointmapSequences(network, size=size, device=device, matcher=None),
         "colmap": ColmapSequences,
         "oracle": lambda: OracleSequences(sequences),
     }

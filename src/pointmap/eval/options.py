@@ -6,8 +6,9 @@ import argparse
 
 PAIR_METHODS = ("pointmap", "sift", "colmap", "oracle")
 """Methods of the two-view benchmarks; "oracle" returns the ground truth (a check of the harness)."""
-SEQUENCE_METHODS = ("pointmap", "colmap", "oracle")
-"""Methods of the multi-view pose benchmarks."""
+SEQUENCE_METHODS = ("pointmap", "pointmap-network", "colmap", "oracle")
+"""Methods of the multi-view pose benchmarks; "pointmap-network" is `reconstruct` without feature matches
+(`matcher=None`: the network's poses alone, as the paper)."""
 DEPTH_METHODS = ("pointmap", "oracle")
 """Methods of the monocular depth benchmarks."""
 DEPTH_BENCHMARKS = ("nyuv2", "kitti", "tum", "bonn", "sintel")
@@ -79,8 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu",
                         help="torch device for the network and the synthetic renders (default: cpu)")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated: pointmap, colmap, oracle, and sift on pairs; default pointmap and "
-                        "the benchmark's classical baselines")
+                        help="comma-separated: pointmap, colmap, oracle, sift on pairs, pointmap-network on multi-view "
+                        "(reconstruct without feature matches); default pointmap and the benchmark's classical "
+                        "baselines")
     parser.add_argument("--pairs", type=int, default=None,
                         help="number of pairs (synthetic: 64 held-out pairs; scannet1500: the first N, default all)")
     parser.add_argument("--resolution", default=None, metavar="HxW",

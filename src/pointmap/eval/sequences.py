@@ -29,15 +29,19 @@ SEQUENCE_PLOTS = (Plot("rot_med", "median relative rotation error of a sequence 
 
 
 class PointmapSequences:
-    """pointmap's reconstruct pipeline with its defaults (complete graph, global alignment), uncalibrated."""
+    """pointmap's reconstruct pipeline (complete graph, global alignment), uncalibrated; with its default
+    feature matches, or the network's poses alone with `matcher=None`."""
 
-    def __init__(self, model: torch.nn.Module, size: int | None = None, device: str | torch.device = "cpu"):
-        self.model, self.size, self.device = model, size, device
+    def __init__(self, model: torch.nn.Module, size: int | None = None, device: str | torch.device = "cpu",
+                 matcher: str | None = "xfeat"):
+        self.model, self.size, self.device, self.matcher = model, size, device, matcher
 
     def __call__(self, paths: Sequence[str]) -> np.ndarray:
         from pointmap.pipeline import reconstruct
 
-        scene = reconstruct(list(paths), model=self.model, size=self.size, device=self.device, verbose=False)
+        scene = reconstruct(
+            list(paths), model=self.model, size=self.size, device=self.device, matcher=self.matcher, verbose=False
+        )
         return scene.poses.detach().double().cpu().numpy()
 
 
