@@ -89,3 +89,15 @@ def test_too_few_matches_give_nothing_to_refine():
 
 def test_images_of_one_size_share_a_focal():
     assert focal_groups([(480, 640), (1024, 768), (480, 640)]) == [0, 1, 0]
+
+
+def test_one_pair_keeps_its_focal():
+    """Two views leave a focal nearly free, so it stays where it started; the pose is still refined."""
+    rng = np.random.default_rng(3)
+    poses, K, matches = scene(rng, cameras=2)
+    start = perturbed(poses, rng, degrees=3.0)
+    K_start = torch.from_numpy(np.broadcast_to(K, (2, 3, 3)).copy())
+    K_start[:, :2, :2] *= 1.1
+    result = refine_cameras(matches, torch.from_numpy(start), K_start, [0, 0])
+    assert torch.allclose(result.intrinsics, K_start, rtol=1e-3)
+    assert result.median_error_px[1] < result.median_error_px[0]

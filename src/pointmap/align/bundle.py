@@ -41,6 +41,9 @@ class BundleConfig:
     """Scale of the Cauchy loss on Sampson distances, in processed pixels."""
     focal_prior: float = 0.25
     """Standard deviation of the prior on log focal around its start (weak: it acts where matches are silent)."""
+    min_pairs_per_focal: int = 2
+    """A group's focal is refined only if its images are in this many used pairs: one pair's epipolar geometry
+    leaves the focal nearly free (two-view self-calibration is ill-conditioned), so it keeps its start."""
     max_iterations: int = 60
     """Most Levenberg-Marquardt steps of the best start."""
     start_iterations: int = 8
@@ -185,6 +188,12 @@ def refine_cameras(
         [fx0[group == g].median().log() if bool((group == g).any()) else torch.tensor(0.0) for g in range(num_groups)]
     ).double()
     aspect = K0[:, 1, 1] / K0[:, 0, 0]
+    every_group = torch.arange(num_groups)
+    touching = (group[first][:, None] == every_group) | (group[second][:, None] == every_group)  # (P, G)
+    refined_focal = touching.sum(0) >= config.min_pairs_per_focal  # (G,)
+    fix_focals = fix_focals or not bool(refined_focal.any())
+    # A group in too few pairs is held at its start by a prior a thousand times tighter.
+    prior_scale = torch.where(refined_focal, config.focal_prior, 1e-3 * config.focal_prior).double()
     pp = K0[:, :2, 2]
 
     def unpack(params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -213,7 +222,7 @@ def refine_cameras(
         t = (rotation[second].transpose(-1, -2) @ (centre[first] - centre[second])[..., None])[..., 0]
         t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         inverse = intrinsics_inverse(log_focal)
-        prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / config.focal_prior
+        prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / prior_scale
         return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], prior
 
     def epipolar_terms(F: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -261,7 +270,7 @@ def refine_cameras(
     candidates = []
     for factor in [1.0] if fix_focals else config.focal_starts:
         if not fix_focals:
-            start[-num_groups:] = log_focal0 + float(np.log(factor))
+            start[-num_groups:] = log_focal0 + float(np.log(factor)) * refined_focal
         candidates.append(levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations))
     best, _ = min(candidates, key=lambda candidate: candidate[1])
     solution, _ = levenberg_marquardt(fun, jac, best, config.loss_scale_px, config.max_iterations)
