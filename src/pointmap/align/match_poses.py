@@ -96,7 +96,7 @@ def _camera(pts: Tensor, conf: Tensor) -> np.ndarray:
     return intrinsics_from_focal(focal.double(), height, width)[0].cpu().numpy()
 
 
-def _network_rotation(own_i: Tensor, pts_j: Tensor, own_j: Tensor, conf: Tensor) -> np.ndarray:
+def _network_rotation(pts_j: Tensor, own_j: Tensor, conf: Tensor) -> np.ndarray:
     """The network's rotation taking camera i's frame to camera j's (x_j = R x_i + t): the rotation between
     view j's points in i's frame and in its own (weighted Kabsch)."""
     w = conf.reshape(-1).double()
@@ -167,7 +167,7 @@ def repose_with_matches(
         rotation = torch.as_tensor(R, dtype=torch.float32, device=device)
         shift = torch.as_tensor(baseline * t, dtype=torch.float32, device=device)
         # Edge (i, j), in view i's units: j's own points scaled, then carried into camera i (x_i = R^T (x_j - t)).
-        network_R = _network_rotation(own_i, preds.pts_j[forward].float(), own_j, conf_own_j)
+        network_R = _network_rotation(preds.pts_j[forward].float(), own_j, conf_own_j)
         pts_j[forward] = ((ratio * own_j - shift) @ rotation).to(preds.pts_j[forward].dtype)
         # Edge (j, i), in view j's units (1 / ratio of view i's): i's own points carried into camera j.
         pts_j[backward] = ((own_i @ rotation.T + shift) / ratio).to(preds.pts_j[backward].dtype)
