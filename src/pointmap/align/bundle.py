@@ -36,7 +36,10 @@ class BundleConfig:
     min_matches: int = 30
     """Pairs with fewer matches are left out."""
     max_matches_per_pair: int = 512
-    """Matches used per pair at most (evenly spaced over the matcher's list), which bounds the Jacobian."""
+    """Matches used per pair at most (evenly spaced over the matcher's list)."""
+    max_matches: int = 60_000
+    """Matches used in all at most (fewer per pair, down to 32, on large graphs), which bounds the Jacobian:
+    (matches, 7 x cameras) in float64."""
     loss_scale_px: float = 1.0
     """Scale of the Cauchy loss on Sampson distances, in processed pixels."""
     focal_prior: float = 0.25
@@ -162,7 +165,8 @@ def refine_cameras(
     K0 = intrinsics.double().cpu()
     # Matches padded to one (P, K, 3) block per side (K the most of any pair), so that each residual
     # evaluation is one batched product per side; `real` (P, K) marks the matches that exist.
-    counts = [min(len(xy_i), config.max_matches_per_pair) for _, (xy_i, _) in used]
+    per_pair = min(config.max_matches_per_pair, max(32, config.max_matches // len(used)))
+    counts = [min(len(xy_i), per_pair) for _, (xy_i, _) in used]
     homogeneous = torch.ones(len(used), max(counts), 3, dtype=torch.float64)
     homogeneous_2 = torch.ones_like(homogeneous)
     real = torch.zeros(len(used), max(counts), dtype=torch.bool)
