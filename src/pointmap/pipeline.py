@@ -128,20 +128,30 @@ def _match_and_repose(
         raise ValueError(f"matcher={matcher!r}: pass 'xfeat' or None")
     matches = match_views(views, pairs, verbose=verbose)
     preds, report = repose_with_matches(preds, matches, known_intrinsics=known)
+    verified = {
+        entry.pair: (matches[entry.pair][0][entry.inliers_mask], matches[entry.pair][1][entry.inliers_mask])
+        for entry in report
+        if entry.used
+    }
     if verbose:
-        used = sum(pair.used for pair in report)
-        print(f"matched poses: {used} of {len(report)} pairs (the rest keep the network's)")
-    return preds, matches
+        print(f"matched poses: {len(verified)} of {len(report)} pairs (the rest keep the network's)")
+    return preds, verified
 
 
 def _refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
-    """The scene's cameras refined on the matches (`align.bundle`), then its depths aligned again to them by
-    `align(known_poses=..., known_intrinsics=...)`; the scene as it is when no pair has enough matches."""
-    from pointmap.align.bundle import focal_groups, refine_cameras
+    """The scene's cameras refined on the verified matches (`align.bundle`), then its depths aligned again to them
+    by `align(known_poses=..., known_intrinsics=...)`. The scene as it is unless the verified pairs link every
+    image (a camera outside them would keep a pose from another frame) and the refined cameras fit them within
+    the loss scale (matches of renders or textureless photos can be too few or too poor to fix a focal)."""
+    from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
+    from pointmap.pairs import connected_components
 
+    if len(connected_components(len(views), list(matches))) != 1:
+        return scene
     groups = focal_groups([view.original_shape for view in views])
-    result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals=fix_focals)
-    if result is None:
+    config = BundleConfig(min_matches=0)
+    result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals, config)
+    if result is None or result.median_error_px[1] > config.loss_scale_px:
         return scene
     if verbose:
         before, after = result.median_error_px

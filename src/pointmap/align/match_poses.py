@@ -47,6 +47,8 @@ class MatchedPair:
     used: bool
     turn_change_deg: float
     """Angle between the matched relative rotation and the network's (NaN when unused)."""
+    inliers_mask: np.ndarray | None = None
+    """(matches,) bool: the essential matrix's inliers in front of both cameras, when one was found."""
 
 
 def essential_pose(
@@ -145,7 +147,7 @@ def repose_with_matches(
             continue
         found = essential_pose(xy_i, xy_j, K_i, K_j, config.threshold_px)
         inliers = 0 if found is None else int(found[2].sum())
-        entry = MatchedPair((i, j), len(xy_i), inliers, False, float("nan"))
+        entry = MatchedPair((i, j), len(xy_i), inliers, False, float("nan"), None if found is None else found[2])
         report.append(entry)
         if found is None or inliers < config.min_inliers:
             continue
