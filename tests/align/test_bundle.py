@@ -1,6 +1,7 @@
 """Epipolar bundle adjustment: cameras off by degrees and a focal 30 % long come back from noisy matches."""
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -67,6 +68,11 @@ def test_poses_and_a_shared_focal_come_back():
     assert np.allclose(result.intrinsics[:, 0, 0].numpy(), FOCAL, rtol=0.01)
     assert np.allclose(result.intrinsics[:, :2, 2].numpy(), SIZE / 2)  # principal points kept
     assert result.pairs == 15 and result.median_error_px[1] < 0.3 < result.median_error_px[0]
+    # Epipolar geometry sees no scale: the cameras' mean distance from the first is held at its start.
+    def spread(p):
+        return np.linalg.norm(p[1:, :3, 3] - p[0, :3, 3], axis=1).mean()
+
+    assert spread(result.poses.numpy()) == pytest.approx(spread(start), rel=0.01)
 
 
 def test_known_focals_stay_fixed():

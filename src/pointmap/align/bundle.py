@@ -218,16 +218,21 @@ def refine_cameras(
         return inverse
 
     rotvec0 = torch.from_numpy(_rotvec(start_rotation[free_index].numpy())).reshape(-1)
+    start_spread = (start_centre[free_index] - start_centre[anchor]).norm(dim=-1).mean().clamp_min(1e-30)
 
     def fundamentals(params: Tensor) -> tuple[Tensor, Tensor]:
-        """(P, 3, 3) fundamental matrices of the used pairs, and the focal prior's residuals (G,) or (0,)."""
+        """(P, 3, 3) fundamental matrices of the used pairs, and the priors' residuals: the focal prior (G,) or
+        (0,), then the scale gauge (1,), which holds the cameras' mean distance from the fixed one at its start
+        (epipolar geometry sees directions only: without it the scale drifts without bound)."""
         rotation, centre, log_focal = unpack(params)
+        spread = (centre[free_index] - centre[anchor]).norm(dim=-1).mean().clamp_min(1e-30)
+        gauge = (spread / start_spread).log()[None]
         R = rotation[second].transpose(-1, -2) @ rotation[first]  # (P, 3, 3) x_j = R x_i + t
         t = (rotation[second].transpose(-1, -2) @ (centre[first] - centre[second])[..., None])[..., 0]
         t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         inverse = intrinsics_inverse(log_focal)
         prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / prior_scale
-        return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], prior
+        return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], torch.cat([prior, gauge])
 
     def epipolar_terms(F: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """For F (P, 3, 3): the lines F p in image j and F^T q in image i (P, K, 3), q.Fp (P, K) and n (P, K)
@@ -259,7 +264,7 @@ def refine_cameras(
     d_fundamentals = torch.func.jacfwd(fundamentals)
 
     def jac(params: Tensor) -> Tensor:
-        d_F, d_prior = d_fundamentals(params)  # (P, 3, 3, U), (G, U)
+        d_F, d_prior = d_fundamentals(params)  # (P, 3, 3, U), (G + 1, U) or (1, U)
         F, _ = fundamentals(params)
         rows = sampson_gradient(F).flatten(-2) @ d_F.flatten(1, 2)  # (P, K, U)
         return torch.cat([rows[real], d_prior])
