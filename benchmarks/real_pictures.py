@@ -266,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     model = pointmap.load_model(args.model, device=args.device)
     print(f"model {args.model or 'bundled default'}, device {args.device}, torch {torch.__version__}")
     results = []
+    matcher = None if args.matcher == "none" else args.matcher
     for entry in entries:
-        matcher = None if args.matcher == "none" else args.matcher
         result = evaluate_set(entry, model, args.data, args.out, args.device, verbose=not args.quiet, matcher=matcher)
         results.append(result)
         print(_format(result), flush=True)

@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th video frame")
     rec.add_argument(
         "--matcher", choices=["xfeat", "none"], default="xfeat",
-        help="xfeat (default): match the photos (XFeat + LighterGlue) and take the relative pose of every pair with "
-        "50 or more essential-matrix inliers from its matches; none: every pose from the network, as the paper",
+        help="xfeat (default): match the photos (XFeat + LighterGlue), pose every pair with 50 or more "
+        "essential-matrix inliers by its matches, then refine every camera and focal on them (README 'How the "
+        "cameras are found'); none: every pose from the network, as the paper",
     )
     rec.add_argument(
         "--preview", action="store_true",

@@ -140,18 +140,13 @@ def _match_and_repose(
 
 def _refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
     """The scene's cameras refined on the verified matches (`align.bundle`), then its depths aligned again to them
-    by `align(known_poses=..., known_intrinsics=...)`. The scene as it is unless the verified pairs link every
-    image (a camera outside them would keep a pose from another frame) and the refined cameras fit them within
-    the loss scale (matches of renders or textureless photos can be too few or too poor to fix a focal)."""
-    from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
-    from pointmap.pairs import connected_components
+    by `align(known_poses=..., known_intrinsics=...)`; the scene as it is when the adjustment declines (pairs
+    that do not link every image, or matches too poor to fit)."""
+    from pointmap.align.bundle import focal_groups, refine_cameras
 
-    if len(connected_components(len(views), list(matches))) != 1:
-        return scene
     groups = focal_groups([view.original_shape for view in views])
-    config = BundleConfig(min_matches=0)
-    result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals, config)
-    if result is None or result.median_error_px[1] > config.loss_scale_px:
+    result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals)
+    if result is None:
         return scene
     if verbose:
         before, after = result.median_error_px

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
+from pointmap.align.bundle import focal_groups, refine_cameras
 from pointmap.eval.metrics import pairwise_pose_errors
 
 SIZE, FOCAL = 224, 150.0
@@ -85,12 +85,15 @@ def test_known_focals_stay_fixed():
     assert torch.equal(result.intrinsics, K_all) and rotation.max() < 0.3
 
 
-def test_too_few_matches_give_nothing_to_refine():
+def test_pairs_that_do_not_link_every_camera_or_do_not_fit_are_declined():
     rng = np.random.default_rng(2)
     poses, K, matches = scene(rng, cameras=3)
-    few = {pair: (xy_i[:10], xy_j[:10]) for pair, (xy_i, xy_j) in matches.items()}
     K_all = torch.from_numpy(np.broadcast_to(K, (3, 3, 3)).copy())
-    assert refine_cameras(few, torch.from_numpy(poses), K_all, [0, 0, 0], config=BundleConfig(min_matches=30)) is None
+    start = torch.from_numpy(poses)
+    assert refine_cameras({(0, 1): matches[(0, 1)]}, start, K_all, [0, 0, 0]) is None  # camera 2 unlinked
+    noise = {pair: (xy, torch.from_numpy(rng.uniform(0, SIZE, tuple(xy.shape)))) for pair, (xy, _) in matches.items()}
+    assert refine_cameras(noise, start, K_all, [0, 0, 0]) is None  # random matches: no fit within a pixel
+    assert refine_cameras(matches, start, K_all, [0, 0, 0]) is not None
 
 
 def test_images_of_one_size_share_a_focal():

@@ -27,14 +27,13 @@ import torch
 from torch import Tensor
 
 from pointmap.align.optimize import skew
+from pointmap.pairs import connected_components
 
 
 @dataclass(frozen=True)
 class BundleConfig:
     """How the cameras are refined on matches."""
 
-    min_matches: int = 30
-    """Pairs with fewer matches are left out."""
     max_matches_per_pair: int = 512
     """Matches used per pair at most (evenly spaced over the matcher's list)."""
     max_matches: int = 60_000
@@ -61,7 +60,7 @@ class BundleResult:
     """Refined cameras, and how well the matches fit before and after."""
 
     poses: Tensor
-    """(N, 4, 4) cam2world; cameras in no used pair keep their start."""
+    """(N, 4, 4) cam2world."""
     intrinsics: Tensor
     """(N, 3, 3); fx and fy scaled together, the principal points kept."""
     pairs: int
@@ -104,10 +103,12 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
     only if the robust cost falls (then lambda / 3, else x 4 and retry). Stops after `iterations` steps, or
     when a step lowers the cost by less than `tolerance` of it.
     Returns:
-        the parameters and their cost.
+        the parameters, their residuals and their cost.
     """
     residuals = fun(params)
     cost = float(cauchy_cost(residuals, scale))
+    if iterations == 0:
+        return params, residuals, cost
     damping = 1e-4
     for _ in range(iterations):
         J = jac(params)  # (R, U)
@@ -124,13 +125,13 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
                 break
             damping *= 4
         else:
-            return params, cost  # no step lowers the cost: a minimum
+            return params, residuals, cost  # no step lowers the cost: a minimum
         decrease = cost - trial_cost
         params, residuals, cost = trial, trial_residuals, trial_cost
         damping = max(damping / 3, 1e-9)
         if decrease < tolerance * cost:
             break
-    return params, cost
+    return params, residuals, cost
 
 
 def focal_groups(original_shapes: list[tuple[int, int]]) -> list[int]:
@@ -150,18 +151,21 @@ def refine_cameras(
     """Refine cam2world `poses` (N, 4, 4) and `intrinsics` (N, 3, 3) on `matches` (module docstring).
 
     Args:
-        matches: {(i, j): (xy_i, xy_j)}, (M, 2) processed pixels (`features.match_views`).
+        matches: {(i, j): (xy_i, xy_j)}, (M, 2) processed pixels of verified matches (the essential matrices'
+            inliers that `match_poses.repose_with_matches` keeps).
         groups: N group indices; images of one group share one focal.
         fix_focals: keep the focals as they are (known ones), refine the poses only.
     Returns:
-        the refined cameras; None when no pair has `min_matches` matches or the start has no epipolar geometry
-        (non-finite residuals, e.g. coincident cameras).
+        the refined cameras; None when the pairs do not link every camera (separate groups have no common
+        frame), when the start has no epipolar geometry (non-finite residuals, e.g. coincident cameras), or when
+        the result does not fit the matches (median Sampson distance over `loss_scale_px`: too few or too poor
+        matches, as renders of textureless objects give).
     """
     config = config or BundleConfig()
-    used = [(pair, xy) for pair, xy in sorted(matches.items()) if len(xy[0]) >= config.min_matches]
-    if not used:
-        return None
     num = len(poses)
+    used = sorted(matches.items())
+    if num < 2 or len(connected_components(num, [pair for pair, _ in used])) != 1:
+        return None
     K0 = intrinsics.double().cpu()
     # Matches padded to one (P, K, 3) block per side (K the most of any pair), so that each residual
     # evaluation is one batched product per side; `real` (P, K) marks the matches that exist.
@@ -177,12 +181,8 @@ def refine_cameras(
     first = torch.tensor([i for (i, _), _ in used])  # (P,) the cameras of each used pair
     second = torch.tensor([j for (_, j), _ in used])
 
-    seen = torch.zeros(num, dtype=torch.bool)
-    seen[first], seen[second] = True, True
-    anchor = int(torch.nonzero(seen)[0])
-    free = seen.clone()
-    free[anchor] = False  # its pose sets the frame
-    free_index = torch.nonzero(free)[:, 0]
+    anchor = 0  # its pose sets the frame
+    free_index = torch.arange(1, num)
     group = torch.as_tensor(groups)
     num_groups = int(group.max()) + 1
     start_rotation = poses[:, :3, :3].double().cpu()
@@ -261,11 +261,10 @@ def refine_cameras(
 
     # The chain rule through the P small matrices: forward-mode autodiff of F (P, 3, 3) in the unknowns, times
     # each match's closed-form gradient in F.
-    d_fundamentals = torch.func.jacfwd(fundamentals)
+    d_fundamentals = torch.func.jacfwd(lambda params: (fundamentals(params),) * 2, has_aux=True)
 
     def jac(params: Tensor) -> Tensor:
-        d_F, d_prior = d_fundamentals(params)  # (P, 3, 3, U), (G + 1, U) or (1, U)
-        F, _ = fundamentals(params)
+        (d_F, d_prior), (F, _) = d_fundamentals(params)  # (P, 3, 3, U), (G + 1, U) or (1, U); F (P, 3, 3)
         rows = sampson_gradient(F).flatten(-2) @ d_F.flatten(1, 2)  # (P, K, U)
         return torch.cat([rows[real], d_prior])
 
@@ -281,16 +280,16 @@ def refine_cameras(
         if not fix_focals:
             start[-num_groups:] = log_focal0 + float(np.log(factor)) * refined_focal
         candidates.append(levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations))
-    best, _ = min(candidates, key=lambda candidate: candidate[1])
-    solution, _ = levenberg_marquardt(fun, jac, best, config.loss_scale_px, config.max_iterations)
-    if not bool(torch.isfinite(solution).all()):
+    best = min(candidates, key=lambda candidate: candidate[2])[0]
+    solution, residuals, _ = levenberg_marquardt(fun, jac, best, config.loss_scale_px, config.max_iterations)
+    after = float(residuals[:num_matches].abs().median())
+    if not bool(torch.isfinite(solution).all()) or not after <= config.loss_scale_px:
         return None
-    after = float(fun(solution)[:num_matches].abs().median())
     rotation, centre, log_focal = unpack(solution)
     refined = poses.double().cpu().clone()
     refined[:, :3, :3], refined[:, :3, 3] = rotation, centre
     K = K0.clone()
     if not fix_focals:
-        fx = log_focal[group].exp()
-        K[:, 0, 0], K[:, 1, 1] = torch.where(seen, fx, fx0), torch.where(seen, fx * aspect, K0[:, 1, 1])
+        K[:, 0, 0] = log_focal[group].exp()
+        K[:, 1, 1] = K[:, 0, 0] * aspect
     return BundleResult(refined.to(poses.dtype), K.to(intrinsics.dtype), len(used), (before, after))

@@ -43,36 +43,41 @@ class MatchedPair:
 
     pair: tuple[int, int]
     matches: int
-    inliers: int
     used: bool
     turn_change_deg: float
     """Angle between the matched relative rotation and the network's (NaN when unused)."""
     inliers_mask: np.ndarray | None = None
     """(matches,) bool: the essential matrix's inliers in front of both cameras, when one was found."""
 
+    @property
+    def inliers(self) -> int:
+        return 0 if self.inliers_mask is None else int(self.inliers_mask.sum())
+
 
 def essential_pose(
-    xy_i: np.ndarray, xy_j: np.ndarray, K_i: np.ndarray, K_j: np.ndarray, threshold_px: float
+    rays_i: np.ndarray, rays_j: np.ndarray, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Relative pose of two calibrated views from matched pixels (OpenCV MAGSAC essential matrix).
+    """Relative pose of two calibrated views from matched rays (OpenCV MAGSAC essential matrix).
 
     Args:
-        xy_i, xy_j: (M, 2) matched pixels; K_i, K_j: (3, 3).
+        rays_i, rays_j: (M, 2) matched pixels in normalised coordinates, K^-1 (x, y, 1) (`normalised`).
+        threshold: RANSAC inlier threshold in normalised units (pixels over the focal).
     Returns:
         R (3, 3) and unit t (3,) with x_j = R x_i + t for points x in each camera's frame, and the (M,) bool
         inliers in front of both cameras; None when no essential matrix is found.
     """
-    if len(xy_i) < 5:
+    if len(rays_i) < 5:
         return None
-    rays_i = cv2.undistortPoints(xy_i[:, None].astype(np.float64), K_i, None)[:, 0]
-    rays_j = cv2.undistortPoints(xy_j[:, None].astype(np.float64), K_j, None)[:, 0]
-    E, mask = cv2.findEssentialMat(
-        rays_i, rays_j, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999, threshold=threshold_px / K_i[0, 0]
-    )
+    E, mask = cv2.findEssentialMat(rays_i, rays_j, np.eye(3), method=cv2.USAC_MAGSAC, prob=0.9999, threshold=threshold)
     if E is None or E.shape != (3, 3):
         return None
     _, R, t, front = cv2.recoverPose(E, rays_i, rays_j, np.eye(3), mask=mask.copy())
     return R, t[:, 0], front[:, 0] > 0
+
+
+def normalised(xy: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(M, 2) normalised coordinates of pixels (M, 2) under the pinhole K (3, 3)."""
+    return cv2.undistortPoints(xy[:, None].astype(np.float64), K, None)[:, 0]
 
 
 def _depths_at(pts: Tensor, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,18 +148,16 @@ def repose_with_matches(
             )
         xy_i, xy_j = xy_i.numpy(), xy_j.numpy()
         if not (K_i[0, 0] > 0 and K_j[0, 0] > 0):  # NaN or negative: pointmaps of an untrained network
-            report.append(MatchedPair((i, j), len(xy_i), 0, False, float("nan")))
+            report.append(MatchedPair((i, j), len(xy_i), False, float("nan")))
             continue
-        found = essential_pose(xy_i, xy_j, K_i, K_j, config.threshold_px)
-        inliers = 0 if found is None else int(found[2].sum())
-        entry = MatchedPair((i, j), len(xy_i), inliers, False, float("nan"), None if found is None else found[2])
+        rays_i, rays_j = normalised(xy_i, K_i), normalised(xy_j, K_j)
+        found = essential_pose(rays_i, rays_j, config.threshold_px / K_i[0, 0])
+        entry = MatchedPair((i, j), len(xy_i), False, float("nan"), None if found is None else found[2])
         report.append(entry)
-        if found is None or inliers < config.min_inliers:
+        if found is None or entry.inliers < config.min_inliers:
             continue
         R, t, keep = found
-        rays_i = cv2.undistortPoints(xy_i[keep][:, None], K_i, None)[:, 0]
-        rays_j = cv2.undistortPoints(xy_j[keep][:, None], K_j, None)[:, 0]
-        in_i = _triangulate(rays_i, rays_j, R, t)  # (M, 3) unit-baseline points in camera i's frame
+        in_i = _triangulate(rays_i[keep], rays_j[keep], R, t)  # (M, 3) unit-baseline points in camera i's frame
         in_j = in_i @ R.T + t
         z_i, inside_i = _depths_at(own_i, xy_i[keep])
         z_j, inside_j = _depths_at(own_j, xy_j[keep])
