@@ -13,8 +13,11 @@ Jacobian is the chain rule of each match's closed-form gradient in F through for
 
 The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
-px there), as in structure from motion. It starts from the aligned scene's cameras, which keeps it out of the
-mirror-image solution an epipolar cost also has for near-affine views. The depths are left to the global
+px there), as in structure from motion. One pair's matches fix a shared focal too, unless the two optical axes
+meet (two-view self-calibration's degenerate case, where the prior holds it): each pair of tum-office on its own
+comes out with a pose AUC@20 of 35 this way, 19 with the network's focal held (benchmarks/real_pairs.py).
+It starts from the aligned scene's cameras, which keeps it out of the mirror-image solution an epipolar cost
+also has for near-affine views. The depths are left to the global
 alignment, run again with these cameras held fixed (`pipeline.reconstruct`).
 """
 
@@ -42,10 +45,8 @@ class BundleConfig:
     loss_scale_px: float = 1.0
     """Scale of the Cauchy loss on Sampson distances, in processed pixels."""
     focal_prior: float = 0.25
-    """Standard deviation of the prior on log focal around its start (weak: it acts where matches are silent)."""
-    min_pairs_per_focal: int = 2
-    """A group's focal is refined only if its images are in this many used pairs: one pair's epipolar geometry
-    leaves the focal nearly free (two-view self-calibration is ill-conditioned), so it keeps its start."""
+    """Standard deviation of the prior on log focal around its start (weak: it acts where matches are silent,
+    e.g. a single pair whose optical axes meet, whose epipolar geometry leaves a shared focal free)."""
     max_iterations: int = 60
     """Most Levenberg-Marquardt steps of the best start."""
     start_iterations: int = 8
@@ -192,12 +193,6 @@ def refine_cameras(
         [fx0[group == g].median().log() if bool((group == g).any()) else torch.tensor(0.0) for g in range(num_groups)]
     ).double()
     aspect = K0[:, 1, 1] / K0[:, 0, 0]
-    every_group = torch.arange(num_groups)
-    touching = (group[first][:, None] == every_group) | (group[second][:, None] == every_group)  # (P, G)
-    refined_focal = touching.sum(0) >= config.min_pairs_per_focal  # (G,)
-    fix_focals = fix_focals or not bool(refined_focal.any())
-    # A group in too few pairs is held at its start by a prior a thousand times tighter.
-    prior_scale = torch.where(refined_focal, config.focal_prior, 1e-3 * config.focal_prior).double()
     pp = K0[:, :2, 2]
 
     def unpack(params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -231,7 +226,7 @@ def refine_cameras(
         t = (rotation[second].transpose(-1, -2) @ (centre[first] - centre[second])[..., None])[..., 0]
         t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         inverse = intrinsics_inverse(log_focal)
-        prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / prior_scale
+        prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / config.focal_prior
         return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], torch.cat([prior, gauge])
 
     def epipolar_terms(F: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -278,7 +273,7 @@ def refine_cameras(
     candidates = []
     for factor in [1.0] if fix_focals else config.focal_starts:
         if not fix_focals:
-            start[-num_groups:] = log_focal0 + float(np.log(factor)) * refined_focal
+            start[-num_groups:] = log_focal0 + float(np.log(factor))
         candidates.append(levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations))
     best = min(candidates, key=lambda candidate: candidate[2])[0]
     solution, residuals, _ = levenberg_marquardt(fun, jac, best, config.loss_scale_px, config.max_iterations)
