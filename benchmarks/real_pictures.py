@@ -17,10 +17,10 @@ first camera; the first camera's frustum in blue, the others red), DIR/<set>_sid
 DIR/<set>_photos.jpg (none of these for sets marked `pictures = false`), and DIR/summary.json, and prints per
 set: seconds, median confidence, share of pixels kept, and against COLMAP, over every pair of images both
 registered, the median relative rotation error, the median translation direction error and the share of pairs
-within 15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view
-pose), which tells the network's pairwise error apart from the global alignment's, and the median turn ratio of
-those pairs that turn at least 15 degrees (estimated over true rotation angle: under 1 when the network
-under-rotates, as it does where it cannot match the photos).
+within 15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view pose
+from the network alone, `matcher=None`), which tells the network's pairwise error apart from the global
+alignment's, and the median turn ratio of those pairs that turn at least 15 degrees (estimated over true rotation
+angle: under 1 when the network under-rotates, as it does where it cannot match the photos).
 """
 
 from __future__ import annotations
@@ -203,11 +203,11 @@ def two_view_errors(model, views: list[View], colmap: np.ndarray,
     """Relative rotation and translation-direction errors (degrees) and turn ratios (estimated over true
     rotation angle, NaN for pairs turning under 15 degrees: `metrics.turn_ratios`) of every pair i < j of `views`
     (the reconstruction's own preprocessed images) against `colmap` (N, 4, 4) cam2world, each pair's pose from
-    `analyze_pair` alone."""
+    `analyze_pair` without feature matches (the network's pose)."""
     rotation_errors, translation_errors, ratios = [], [], []
     for i in range(len(views)):
         for j in range(i + 1, len(views)):
-            pair = analyze_pair(model, views[i], views[j], device=device)
+            pair = analyze_pair(model, views[i], views[j], device=device, matcher=None)
             estimated = pair.cam2_to_cam1.double().cpu().numpy()  # (4, 4) cam j -> cam i
             true = np.linalg.inv(colmap[i]) @ colmap[j]  # as pairwise_pose_errors relates (i, j)
             rotation, translation = relative_pose_errors(estimated, true)

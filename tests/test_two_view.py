@@ -5,8 +5,10 @@ import torch
 from geometry.two_view_scene import (
     angle_between_deg,
     corrupt,
+    exact_matches,
     make_two_view_scene,
     noisy_depth_points,
+    rotation_about,
     rotation_error_deg,
 )
 from pointmap.geometry.cameras import invert_pose, project_points, transform_points
@@ -152,3 +154,31 @@ def test_depth2_comes_from_view_2s_own_prediction_at_the_pair_scale(scene):
     answers[(2, 1)] = (own * bump, pts1_in_2)
     result = analyze_pair(OracleModel(answers), view(1), view(2), subsample=4)
     torch.testing.assert_close(result.depth2.double(), scene.depth2 * bump[..., 0].double(), atol=1e-4, rtol=1e-4)
+
+
+def test_feature_matches_correct_an_under_rotated_pair(monkeypatch):
+    """The network turns view 2 by 6 of the true 12 deg; the photos' matches (exact ones here, in place of
+    XFeat's) give analyze_pair the true pose at the (1, 2) prediction's scale (the focal found from one pair's
+    matches: tests/align/test_bundle.py); without a matcher it keeps the network's."""
+    import pointmap.features
+
+    focal = 120.0  # one camera: images of one size share a focal in the bundle adjustment
+    scene = make_two_view_scene(HEIGHT, WIDTH, focal, focal)
+    xy1, xy2 = exact_matches(scene)
+    monkeypatch.setattr(pointmap.features, "match_views", lambda views, pairs, verbose=True: {(0, 1): (xy1, xy2)})
+    wrong = scene.cam2_to_cam1.clone()
+    wrong[:3, :3] = rotation_about((0.1, -1.0, 0.05), 6.0)
+    own1, own2 = scene.pts1_in_1, scene.pts2_in_2
+    answers = {
+        (1, 2): (own1, transform_points(wrong[None], own2[None])[0]),
+        (2, 1): (own2, transform_points(invert_pose(wrong[None]), own1[None])[0]),
+    }
+    model = OracleModel(answers)
+    true = scene.cam2_to_cam1
+    network_only = analyze_pair(model, view(1), view(2), matcher=None)
+    matched = analyze_pair(model, view(1), view(2))
+    assert rotation_error_deg(network_only.cam2_to_cam1[:3, :3].double(), true[:3, :3]) > 5
+    assert rotation_error_deg(matched.cam2_to_cam1[:3, :3].double(), true[:3, :3]) < 0.2
+    assert angle_between_deg(matched.cam2_to_cam1[:3, 3].double(), true[:3, 3]) < 1.0
+    assert matched.cam2_to_cam1[:3, 3].double().norm() == pytest.approx(float(true[:3, 3].norm()), rel=0.03)
+    assert matched.focal1 == pytest.approx(focal, rel=0.02) and matched.focal2 == matched.focal1

@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument("image2")
     pair.add_argument("-o", "--out", required=True, help="output folder")
     _add_model_options(pair)
+    pair.add_argument(
+        "--matcher", choices=["xfeat", "none"], default="xfeat",
+        help="xfeat (default): where the photos' matches (XFeat + LighterGlue) give an essential matrix with 50 or "
+        "more inliers, the pose and focals come from them as in reconstruct; none: from the network, as the paper. "
+        "matches.png draws the network's own correspondences either way",
+    )
 
     depth = commands.add_parser(
         "depth",
@@ -250,7 +256,7 @@ def run_pair(args) -> None:
     if len(views) != 2:
         names = ", ".join(map(str, files))
         raise InputError(f"could read {len(views)} of the 2 images {names}; pass two JPEG/PNG photos")
-    result = analyze_pair(model, views[0], views[1])
+    result = analyze_pair(model, views[0], views[1], matcher=None if args.matcher == "none" else args.matcher)
     atomic_write_bytes(out / "matches.png", encode_png(draw_matches(views[0], views[1], result)))
     for index, depth_map in ((1, result.depth1), (2, result.depth2)):
         depth = depth_map.float().cpu().numpy()

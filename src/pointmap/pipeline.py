@@ -116,7 +116,7 @@ def _focal_intrinsics(views: list[View], focals: list[float]) -> torch.Tensor:
     return torch.cat([intrinsics_from_focal(torch.tensor([focal]), *view.true_shape) for focal, view in pairs])
 
 
-def _match_and_repose(
+def match_and_repose(
     preds, views: list[View], pairs: list[tuple[int, int]], matcher: str, known: torch.Tensor | None, verbose: bool
 ):
     """Matches of every pair (`features.match_views`) and `preds` with the pairs they pose well rebuilt on
@@ -138,7 +138,7 @@ def _match_and_repose(
     return preds, verified
 
 
-def _refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
+def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
     """The scene's cameras refined on the verified matches (`align.bundle`), then its depths aligned again to them
     by `align(known_poses=..., known_intrinsics=...)`; the scene as it is when the adjustment declines (pairs
     that do not link every image, or matches too poor to fit)."""
@@ -156,6 +156,51 @@ def _refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: boo
             f" (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
         )
     return align(known_poses=result.poses, known_intrinsics=result.intrinsics)
+
+
+def align_predictions(
+    preds,
+    views: list[View],
+    pairs: list[tuple[int, int]],
+    matcher: str | None = "xfeat",
+    known_focals: list[float] | None = None,
+    known_intrinsics: torch.Tensor | None = None,
+    known_poses: np.ndarray | torch.Tensor | None = None,
+    iterations: int | None = None,
+    min_conf: float = 1.05,
+    device: str | torch.device = "cpu",
+    verbose: bool = True,
+) -> Scene:
+    """The scene of two or more views from the network's predictions of `pairs`: `reconstruct` after inference.
+
+    With `matcher`, the pairs are matched and re-posed first and the aligned cameras refined on the matches
+    (`reconstruct`'s docstring); focals (processed pixels, one per view) and intrinsics (N, 3, 3, processed
+    pixels) are held fixed when given, and so are cam2world `known_poses` (N, 4, 4), which skip the matching.
+    """
+    from pointmap.align import global_align
+
+    matches = None
+    if matcher is not None and known_poses is None:  # known poses need no relative ones
+        known = known_intrinsics if known_focals is None else _focal_intrinsics(views, known_focals)
+        preds, matches = match_and_repose(preds, views, pairs, matcher, known, verbose)
+    if known_poses is not None:
+        known_poses = torch.as_tensor(np.asarray(known_poses), dtype=torch.float32)
+        if known_poses.shape != (len(views), 4, 4):
+            raise ValueError(
+                f"poses of shape {tuple(known_poses.shape)} for {len(views)} images; pass (N, 4, 4) cam2world"
+            )
+    options = {} if iterations is None else {"iterations": iterations}
+    options.update(views=views, min_conf=min_conf, device=str(device), verbose=verbose)
+    align = partial(global_align, preds, **options)
+    scene = align(
+        known_focals=None if known_focals is None else torch.tensor(known_focals),
+        known_intrinsics=known_intrinsics,
+        known_poses=known_poses,
+    )
+    if matches is not None:
+        fixed_focals = known_focals is not None or known_intrinsics is not None
+        scene = refine_on_matches(scene, matches, views, fixed_focals, align, verbose)
+    return scene
 
 
 def reconstruct(
@@ -200,7 +245,6 @@ def reconstruct(
         The Scene, with `views` and `colors` set and `masks` keeping confidence > min_conf. One image
         gives a one-camera scene from the (I, I) pair: its depth map and a focal estimate.
     """
-    from pointmap.align import global_align
     from pointmap.images import load_images
     from pointmap.inference import infer_pairs
     from pointmap.pairs import make_pairs
@@ -234,21 +278,8 @@ def reconstruct(
     else:
         pairs = make_pairs(len(views), graph=graph)
         preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
-        matches = None
-        if matcher is not None and poses is None:  # known poses need no relative ones
-            known = K if focals is None else _focal_intrinsics(views, focals)
-            preds, matches = _match_and_repose(preds, views, pairs, matcher, known, verbose)
-        known_poses = None if poses is None else torch.as_tensor(np.asarray(poses), dtype=torch.float32)
-        if known_poses is not None and known_poses.shape != (len(views), 4, 4):
-            raise ValueError(
-                f"poses of shape {tuple(known_poses.shape)} for {len(views)} images; pass (N, 4, 4) cam2world"
-            )
-        options = {} if iterations is None else {"iterations": iterations}
-        options.update(views=views, min_conf=min_conf, device=str(device), verbose=verbose)
-        align = partial(global_align, preds, **options)
-        scene = align(
-            known_focals=None if focals is None else torch.tensor(focals), known_intrinsics=K, known_poses=known_poses
+        scene = align_predictions(
+            preds, views, pairs, matcher=matcher, known_focals=focals, known_intrinsics=K, known_poses=poses,
+            iterations=iterations, min_conf=min_conf, device=device, verbose=verbose,
         )
-        if matches is not None:
-            scene = _refine_on_matches(scene, matches, views, focals is not None or K is not None, align, verbose)
     return scene

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -110,6 +111,30 @@ def _rescaled(depth: Tensor, reference: Tensor, mask: Tensor) -> Tensor:
     return depth * (reference[usable] / depth[usable]).median()
 
 
+def _matched_cameras(
+    preds, views: list[View], matcher: str, min_conf: float, depth1: Tensor, device
+) -> tuple[Tensor, float, float] | None:
+    """(4, 4) float32 cam2_to_cam1 and both focals (processed pixels) by `reconstruct`'s path on the pair's
+    predictions (matched and re-posed, aligned, bundle-adjusted, aligned again), its translation at the scale of
+    `depth1` (H, W), view 1's depth in the (1, 2) prediction; None when the pair's matches do not pose it."""
+    from pointmap.align import global_align
+    from pointmap.pipeline import match_and_repose, refine_on_matches
+
+    reposed, matches = match_and_repose(preds, views, [(0, 1), (1, 0)], matcher, None, verbose=False)
+    if not matches:
+        return None
+    align = partial(global_align, reposed, views=views, min_conf=min_conf, device=str(device or "cpu"), verbose=False)
+    scene = refine_on_matches(align(), matches, views, False, align, verbose=False)
+    poses = scene.poses.detach().double().cpu()  # (2, 4, 4) cam2world
+    cam2_to_cam1 = invert_pose(poses[:1])[0] @ poses[1]
+    scene_depth1 = scene.depths[0].detach().double().cpu()
+    usable = (scene_depth1 > 0) & (depth1.cpu() > 0)
+    if bool(usable.any()):
+        cam2_to_cam1[:3, 3] *= (depth1.cpu().double()[usable] / scene_depth1[usable]).median()
+    focals = scene.intrinsics[:, 0, 0].detach().cpu()
+    return cam2_to_cam1.float(), float(focals[0]), float(focals[1])
+
+
 def analyze_pair(
     model: DUSt3R,
     view1: View,
@@ -120,6 +145,7 @@ def analyze_pair(
     amp_dtype: torch.dtype | str | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
+    matcher: str | None = "xfeat",
 ) -> PairAnalysis:
     """Matches, relative pose, focals and depth maps of two images from the network's two predictions.
 
@@ -130,6 +156,13 @@ def analyze_pair(
     two rotations, the mean of the two unit translation directions at the first one's length); or from the
     similarity between view 2's points predicted in both frames ("procrustes"). Matches are reciprocal
     nearest neighbours of the (1, 2) prediction's two pointmaps.
+
+    With `matcher` ("xfeat", the default, as in `reconstruct`), the photos are matched too and, when the pair's
+    matches give an essential matrix with enough inliers, the pose and both focals are `reconstruct`'s for the
+    two views: re-posed on the matches, aligned, refined by the epipolar bundle adjustment (one focal shared by
+    photos of one size; two views fix it unless their optical axes meet), aligned again. The translation is
+    brought to the (1, 2) prediction's scale by view 1's depths. Pairs with too few matches keep the network's
+    pose (`pose_method`); None uses the network alone, as the paper does.
 
     Args:
         model: a DUSt3R network.
@@ -143,6 +176,7 @@ def analyze_pair(
         amp_dtype: None for float32, or "bf16" / "fp16" autocast.
         device: where the network runs; default the model's.
         seed: seed of the PnP RANSAC sampler.
+        matcher: "xfeat" or None (above).
     """
     if pose_method not in ("pnp-both", "pnp", "procrustes"):
         raise ValueError(f"pose_method={pose_method!r}: pick 'pnp-both', 'pnp' or 'procrustes'")
@@ -169,6 +203,10 @@ def analyze_pair(
         weights = torch.where(mask2, conf2 * conf2_in_2, torch.zeros_like(conf2))
         cam2_to_cam1 = relative_pose_procrustes(pts2[None].double(), pts2_in_2[None].double(), weights[None])[0][0]
     cam2_to_cam1 = cam2_to_cam1.float()
+    if matcher is not None:
+        matched = _matched_cameras(preds, [view1, view2], matcher, min_conf, pts1[..., 2], device)
+        if matched is not None:
+            cam2_to_cam1, focal1, focal2 = matched
 
     depth2_cross = transform_points(invert_pose(cam2_to_cam1[None]), pts2[None])[0, ..., 2]
     depth2 = _rescaled(pts2_in_2[..., 2], depth2_cross, mask2)

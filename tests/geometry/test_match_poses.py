@@ -3,29 +3,13 @@
 import math
 
 import torch
-from two_view_scene import make_two_view_scene, rotation_about
+from two_view_scene import exact_matches, make_two_view_scene, rotation_about
 
 from pointmap.align.match_poses import MatchPoseConfig, repose_with_matches
 from pointmap.geometry.cameras import invert_pose, transform_points
 from pointmap.inference import PairPredictions
 
 HEIGHT, WIDTH = 96, 128
-
-
-def exact_matches(scene, stride: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixels of image 1 on a grid and where their surface points project in image 2, where image 2 sees
-    them unoccluded and inside."""
-    ys, xs = torch.meshgrid(torch.arange(2, HEIGHT - 2, stride), torch.arange(2, WIDTH - 2, stride), indexing="ij")
-    xy1 = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)
-    points = scene.pts1_in_1[xy1[:, 1], xy1[:, 0]]  # (M, 3) in camera 1
-    in_2 = transform_points(invert_pose(scene.cam2_to_cam1[None]), points[None])[0]
-    projected = in_2 @ scene.K2.T
-    xy2 = projected[:, :2] / projected[:, 2:]
-    pixel = xy2.round().long()
-    inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < WIDTH) & (pixel[:, 1] >= 0) & (pixel[:, 1] < HEIGHT)
-    pixel = pixel.clamp(torch.tensor([0, 0]), torch.tensor([WIDTH - 1, HEIGHT - 1]))
-    seen = inside & ((scene.depth2[pixel[:, 1], pixel[:, 0]] - in_2[:, 2]).abs() < 0.02 * in_2[:, 2])
-    return xy1[seen].double(), xy2[seen]
 
 
 def predictions(scene, turn_deg: float) -> PairPredictions:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from pointmap.geometry.cameras import depth_to_points, intrinsics_from_focal, transform_points
+from pointmap.geometry.cameras import depth_to_points, intrinsics_from_focal, invert_pose, transform_points
 
 # Scene in camera 1's frame: the plane n . X = offset and one sphere.
 PLANE_NORMAL = (0.15, 0.1, -1.0)
@@ -70,6 +70,23 @@ def make_two_view_scene(height: int = 48, width: int = 64, focal1: float = 58.0,
     pts2_in_2 = depth_to_points(depth2[None], K2[None])[0]
     pts2_in_1 = transform_points(cam2_to_cam1[None], pts2_in_2[None])[0]
     return TwoViewScene(K1, K2, cam2_to_cam1, depth1, depth2, pts1_in_1, pts2_in_1, pts2_in_2)
+
+
+def exact_matches(scene: TwoViewScene, stride: int = 3) -> tuple[Tensor, Tensor]:
+    """Pixels of image 1 on a grid and where their surface points project in image 2, where image 2 sees
+    them unoccluded and inside."""
+    height, width = scene.depth1.shape
+    ys, xs = torch.meshgrid(torch.arange(2, height - 2, stride), torch.arange(2, width - 2, stride), indexing="ij")
+    xy1 = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)
+    points = scene.pts1_in_1[xy1[:, 1], xy1[:, 0]]  # (M, 3) in camera 1
+    in_2 = transform_points(invert_pose(scene.cam2_to_cam1[None]), points[None])[0]
+    projected = in_2 @ scene.K2.T
+    xy2 = projected[:, :2] / projected[:, 2:]
+    pixel = xy2.round().long()
+    inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
+    pixel = pixel.clamp(torch.tensor([0, 0]), torch.tensor([width - 1, height - 1]))
+    seen = inside & ((scene.depth2[pixel[:, 1], pixel[:, 0]] - in_2[:, 2]).abs() < 0.02 * in_2[:, 2])
+    return xy1[seen].double(), xy2[seen]
 
 
 def corrupt(pts3d: Tensor, generator: torch.Generator, depth_noise: float = 0.01, outliers: float = 0.05) -> Tensor:

@@ -67,7 +67,8 @@ def depth_to_original(depth, view: View) -> np.ndarray:
 
 
 class PointmapPairs:
-    """pointmap on a pair: `analyze_pair` (network on both orders, Weiszfeld focals, PnP-RANSAC poses of both).
+    """pointmap on a pair: `analyze_pair` (network on both orders, Weiszfeld focals, PnP-RANSAC poses of both;
+    with `matcher`, its default, the pose and focals from feature matches where the pair has enough).
 
     Uncalibrated: the method sees the two images only, never the ground-truth intrinsics.
     """
@@ -79,15 +80,17 @@ class PointmapPairs:
         device: str | torch.device = "cpu",
         pose_method: str = "pnp-both",
         amp_dtype: str | None = None,
+        matcher: str | None = "xfeat",
     ):
         self.model, self.size, self.device = model, size, device
-        self.pose_method, self.amp_dtype = pose_method, amp_dtype
+        self.pose_method, self.amp_dtype, self.matcher = pose_method, amp_dtype, matcher
 
     def __call__(self, view1: ViewSample, view2: ViewSample) -> PairEstimate:
         start = time.perf_counter()
         inputs = [sample_to_view(view1, self.size), sample_to_view(view2, self.size)]
         result = analyze_pair(
-            self.model, *inputs, pose_method=self.pose_method, amp_dtype=self.amp_dtype, device=self.device
+            self.model, *inputs, pose_method=self.pose_method, amp_dtype=self.amp_dtype, device=self.device,
+            matcher=self.matcher,
         )
         return PairEstimate(
             cam2_to_cam1=result.cam2_to_cam1.double().cpu().numpy(),

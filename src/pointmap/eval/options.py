@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-PAIR_METHODS = ("pointmap", "sift", "colmap", "oracle")
-"""Methods of the two-view benchmarks; "oracle" returns the ground truth (a check of the harness)."""
+PAIR_METHODS = ("pointmap", "pointmap-network", "sift", "colmap", "oracle")
+"""Methods of the two-view benchmarks; "pointmap-network" is `analyze_pair` without feature matches (the network's
+pose and focals alone, as the paper), "oracle" returns the ground truth (a check of the harness)."""
 SEQUENCE_METHODS = ("pointmap", "pointmap-network", "colmap", "oracle")
 """Methods of the multi-view pose benchmarks; "pointmap-network" is `reconstruct` without feature matches
 (`matcher=None`: the network's poses alone, as the paper)."""
