@@ -130,3 +130,21 @@ def test_one_pair_fixes_its_focal_unless_its_optical_axes_meet(focal_factor):
         assert result.median_error_px[1] < 0.3
     rotation, translation = pairwise_pose_errors(result.poses.numpy(), meeting_axes)
     assert rotation.max() > 3  # a wrong focal kept is a wrong pose: why the skew case matters
+
+
+def test_priors_after_the_robust_residuals_stay_quadratic():
+    """Twenty matches pull x to 10 and a prior (std 0.5) to 0: under a Cauchy loss on every residual the prior is
+    shrugged off as an outlier (x = 10); kept quadratic, it costs 200 there and holds x near its mean."""
+    from pointmap.align.bundle import levenberg_marquardt
+
+    def fun(params):
+        return torch.cat([(params - 10).expand(20), params / 0.5])
+
+    def jac(params):
+        return torch.cat([torch.ones(20, 1), torch.full((1, 1), 2.0)]).double()
+
+    start = torch.tensor([9.0], dtype=torch.float64)
+    everything_robust, _, _ = levenberg_marquardt(fun, jac, start, 1.0, 50)
+    prior_quadratic, _, _ = levenberg_marquardt(fun, jac, start, 1.0, 50, robust=20)
+    assert float(everything_robust) == pytest.approx(10.0, abs=0.05)
+    assert float(prior_quadratic) < 8.0

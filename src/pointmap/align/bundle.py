@@ -15,7 +15,7 @@ The network's focal can be 30 % off on real photos (tum-office: 327 px where COL
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
 px there), as in structure from motion. One pair's matches fix a shared focal too, unless the two optical axes
 meet (two-view self-calibration's degenerate case, where the prior holds it): each pair of tum-office on its own
-comes out with a pose AUC@20 of 35 this way, 19 with the network's focal held (benchmarks/real_pairs.py).
+comes out with a pose AUC@20 of 36 this way, 19 with the network's focal held (benchmarks/real_pairs.py).
 It starts from the aligned scene's cameras, which keeps it out of the mirror-image solution an epipolar cost
 also has for near-affine views. The depths are left to the global
 alignment, run again with these cameras held fixed (`pipeline.reconstruct`).
@@ -46,7 +46,9 @@ class BundleConfig:
     """Scale of the Cauchy loss on Sampson distances, in processed pixels."""
     focal_prior: float = 0.25
     """Standard deviation of the prior on log focal around its start (weak: it acts where matches are silent,
-    e.g. a single pair whose optical axes meet, whose epipolar geometry leaves a shared focal free)."""
+    e.g. a single pair whose optical axes meet, whose epipolar geometry leaves a shared focal free). The prior
+    is a quadratic term; the Cauchy loss is the matches' only (under it, a single pair's focal ran to several
+    times the true one on synthetic renders)."""
     max_iterations: int = 60
     """Most Levenberg-Marquardt steps of the best start."""
     start_iterations: int = 8
@@ -90,16 +92,22 @@ def _rotvec(rotation: np.ndarray) -> np.ndarray:
     return Rotation.from_matrix(rotation).as_rotvec()
 
 
-def cauchy_cost(residuals: Tensor, scale: float) -> Tensor:
-    """sum of scale^2 / 2 log(1 + (r / scale)^2): quadratic for small residuals, logarithmic for outliers."""
-    return 0.5 * scale**2 * torch.log1p((residuals / scale).square()).sum()
+def cauchy_cost(residuals: Tensor, scale: float, robust: int | None = None) -> Tensor:
+    """sum of scale^2 / 2 log(1 + (r / scale)^2) over the first `robust` residuals (all for None): quadratic for
+    small residuals, logarithmic for outliers; plus r^2 / 2 over the rest (priors, which must not be shrugged off
+    as outliers)."""
+    robust = len(residuals) if robust is None else robust
+    quadratic = 0.5 * residuals[robust:].square().sum()
+    return 0.5 * scale**2 * torch.log1p((residuals[:robust] / scale).square()).sum() + quadratic
 
 
-def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
+def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int, robust: int | None = None,
                         tolerance: float = 1e-7) -> tuple[Tensor, float]:
-    """Minimise `cauchy_cost(fun(params))` by Levenberg-Marquardt on iteratively reweighted normal equations.
+    """Minimise `cauchy_cost(fun(params), scale, robust)` by Levenberg-Marquardt on iteratively reweighted
+    normal equations.
 
-    Each step weights the residuals by the Cauchy loss at the current point (1 / (1 + (r / scale)^2)), solves
+    Each step weights the first `robust` residuals by the Cauchy loss at the current point
+    (1 / (1 + (r / scale)^2)) and the rest by 1, solves
     (J^T W J + lambda diag(J^T W J)) step = -J^T W r (the unknowns are few: 7 per camera), and keeps the step
     only if the robust cost falls (then lambda / 3, else x 4 and retry). Stops after `iterations` steps, or
     when a step lowers the cost by less than `tolerance` of it.
@@ -107,13 +115,14 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
         the parameters, their residuals and their cost.
     """
     residuals = fun(params)
-    cost = float(cauchy_cost(residuals, scale))
+    cost = float(cauchy_cost(residuals, scale, robust))
     if iterations == 0:
         return params, residuals, cost
     damping = 1e-4
     for _ in range(iterations):
         J = jac(params)  # (R, U)
         weights = 1 / (1 + (residuals / scale).square())
+        weights[len(residuals) if robust is None else robust :] = 1
         normal = J.T @ (weights[:, None] * J)
         gradient = J.T @ (weights * residuals)
         diagonal = torch.diagonal(normal).clamp_min(1e-12)
@@ -121,7 +130,7 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
             step = torch.linalg.solve(normal + damping * torch.diag(diagonal), -gradient)
             trial = params + step
             trial_residuals = fun(trial)
-            trial_cost = float(cauchy_cost(trial_residuals, scale))
+            trial_cost = float(cauchy_cost(trial_residuals, scale, robust))
             if trial_cost < cost:
                 break
             damping *= 4
@@ -274,9 +283,13 @@ def refine_cameras(
     for factor in [1.0] if fix_focals else config.focal_starts:
         if not fix_focals:
             start[-num_groups:] = log_focal0 + float(np.log(factor))
-        candidates.append(levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations))
+        candidates.append(
+            levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations, num_matches)
+        )
     best = min(candidates, key=lambda candidate: candidate[2])[0]
-    solution, residuals, _ = levenberg_marquardt(fun, jac, best, config.loss_scale_px, config.max_iterations)
+    solution, residuals, _ = levenberg_marquardt(
+        fun, jac, best, config.loss_scale_px, config.max_iterations, num_matches
+    )
     after = float(residuals[:num_matches].abs().median())
     if not bool(torch.isfinite(solution).all()) or not after <= config.loss_scale_px:
         return None

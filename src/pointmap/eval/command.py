@@ -74,7 +74,7 @@ def run_eval(
         data: the dataset folder (None for the synthetic benchmarks).
         out: output folder, or None to write nothing.
         model: a loaded network, a checkpoint path or hub id, or None for the bundled model; loaded only
-            when "pointmap" or "pointmap-network" is among the methods.
+            when a "pointmap" method is among them.
         methods: names from BENCHMARK_METHODS[benchmark]; default DEFAULT_METHODS[benchmark].
         size: network image size (224 or 512); default the model's. Synthetic renders are made at that size
             and go in as they are, or, with `resolution` given too, are resized and cropped by its rule.
@@ -116,7 +116,7 @@ def run_eval(
     if not benchmark.startswith("synthetic") and data is None:
         raise ValueError(f"{benchmark} needs the dataset: pass --data PATH (see `pointmap eval --help`)")
     network = None
-    if "pointmap" in names or "pointmap-network" in names:
+    if any(name.startswith("pointmap") for name in names):
         from pointmap.pipeline import resolve_model
 
         network = resolve_model(model, device)
@@ -154,7 +154,7 @@ def _run_pairs(benchmark, data, names, network, size, device, pairs, resolution,
     network_size = None if benchmark == "synthetic" and (size is None or resolution is None) else image_size
     builders = {
         "pointmap": lambda: PointmapPairs(network, size=network_size, device=device),
-        "pointmap-network": lambda: PointmapPairs(network, size=network_size, device=device, matcher=None),
+        "pointmap-matched": lambda: PointmapPairs(network, size=network_size, device=device, matcher="xfeat"),
         "sift": SiftPairs,
         "colmap": lambda: ColmapPairs(seed=seed),
         "oracle": lambda: oracle_pairs,

@@ -68,7 +68,8 @@ def depth_to_original(depth, view: View) -> np.ndarray:
 
 class PointmapPairs:
     """pointmap on a pair: `analyze_pair` (network on both orders, Weiszfeld focals, PnP-RANSAC poses of both;
-    with `matcher`, its default, the pose and focals from feature matches where the pair has enough).
+    with `matcher="xfeat"`, `analyze_pair`'s default, the pose and focals from feature matches where the pair has
+    enough).
 
     Uncalibrated: the method sees the two images only, never the ground-truth intrinsics.
     """
@@ -80,7 +81,7 @@ class PointmapPairs:
         device: str | torch.device = "cpu",
         pose_method: str = "pnp-both",
         amp_dtype: str | None = None,
-        matcher: str | None = "xfeat",
+        matcher: str | None = None,
     ):
         self.model, self.size, self.device = model, size, device
         self.pose_method, self.amp_dtype, self.matcher = pose_method, amp_dtype, matcher
