@@ -162,18 +162,19 @@ def align_predictions(
     preds,
     views: list[View],
     pairs: list[tuple[int, int]],
+    min_conf: float,
     matcher: str | None = "xfeat",
     known_focals: list[float] | None = None,
     known_intrinsics: torch.Tensor | None = None,
     known_poses: np.ndarray | torch.Tensor | None = None,
     iterations: int | None = None,
-    min_conf: float = 1.05,
     device: str | torch.device = "cpu",
     verbose: bool = True,
 ) -> Scene:
     """The scene of two or more views from the network's predictions of `pairs`: `reconstruct` after inference.
 
-    With `matcher`, the pairs are matched and re-posed first and the aligned cameras refined on the matches
+    `min_conf` masks the scene's points (the model's `config.min_conf` in `reconstruct`). With `matcher`, the
+    pairs are matched and re-posed first and the aligned cameras refined on the matches
     (`reconstruct`'s docstring); focals (processed pixels, one per view) and intrinsics (N, 3, 3, processed
     pixels) are held fixed when given, and so are cam2world `known_poses` (N, 4, 4), which skip the matching.
     """
@@ -279,7 +280,7 @@ def reconstruct(
         pairs = make_pairs(len(views), graph=graph)
         preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
         scene = align_predictions(
-            preds, views, pairs, matcher=matcher, known_focals=focals, known_intrinsics=K, known_poses=poses,
-            iterations=iterations, min_conf=min_conf, device=device, verbose=verbose,
+            preds, views, pairs, min_conf, matcher=matcher, known_focals=focals, known_intrinsics=K, known_poses=poses,
+            iterations=iterations, device=device, verbose=verbose,
         )
     return scene
