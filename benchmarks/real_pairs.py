@@ -16,8 +16,6 @@ benchmarks score pairs), with the median focal found:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import itertools
 import json
 import time
@@ -36,8 +34,7 @@ def pair_errors(files: list[Path], reference: dict, model, matcher: str | None, 
     """Rotation and translation-direction errors (degrees) and focal (processed pixels) of every pair of `files`."""
     rotation_errors, translation_errors, focals = [], [], []
     for a, b in itertools.combinations(files, 2):
-        with contextlib.redirect_stdout(io.StringIO()):  # the pipeline's own progress lines
-            scene = pointmap.reconstruct([a, b], model=model, matcher=matcher, device=device, verbose=False)
+        scene = pointmap.reconstruct([a, b], model=model, matcher=matcher, device=device, verbose=False)
         poses = scene.poses.detach().double().cpu().numpy()  # (2, 4, 4) cam2world
         estimated = np.linalg.inv(poses[0]) @ poses[1]  # cam b -> cam a
         true = np.linalg.inv(np.asarray(reference[a.name])) @ np.asarray(reference[b.name])

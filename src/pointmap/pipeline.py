@@ -161,9 +161,8 @@ def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool
 def align_predictions(
     preds,
     views: list[View],
-    pairs: list[tuple[int, int]],
     min_conf: float,
-    matcher: str | None = "xfeat",
+    matches: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
     known_focals: list[float] | None = None,
     known_intrinsics: torch.Tensor | None = None,
     known_poses: np.ndarray | torch.Tensor | None = None,
@@ -171,19 +170,16 @@ def align_predictions(
     device: str | torch.device = "cpu",
     verbose: bool = True,
 ) -> Scene:
-    """The scene of two or more views from the network's predictions of `pairs`: `reconstruct` after inference.
+    """The scene of two or more views from their pair predictions: the global alignment and, given the verified
+    `matches` of `match_and_repose` (whose re-posed predictions `preds` then are), the cameras refined on them
+    and the depths aligned again (`refine_on_matches`).
 
-    `min_conf` masks the scene's points (the model's `config.min_conf` in `reconstruct`). With `matcher`, the
-    pairs are matched and re-posed first and the aligned cameras refined on the matches
-    (`reconstruct`'s docstring); focals (processed pixels, one per view) and intrinsics (N, 3, 3, processed
-    pixels) are held fixed when given, and so are cam2world `known_poses` (N, 4, 4), which skip the matching.
+    `min_conf` masks the scene's points (the model's `config.min_conf` in `reconstruct`); focals (processed
+    pixels, one per view), intrinsics (N, 3, 3, processed pixels) and cam2world `known_poses` (N, 4, 4) are held
+    fixed when given.
     """
     from pointmap.align import global_align
 
-    matches = None
-    if matcher is not None and known_poses is None:  # known poses need no relative ones
-        known = known_intrinsics if known_focals is None else _focal_intrinsics(views, known_focals)
-        preds, matches = match_and_repose(preds, views, pairs, matcher, known, verbose)
     if known_poses is not None:
         known_poses = torch.as_tensor(np.asarray(known_poses), dtype=torch.float32)
         if known_poses.shape != (len(views), 4, 4):
@@ -198,7 +194,7 @@ def align_predictions(
         known_intrinsics=known_intrinsics,
         known_poses=known_poses,
     )
-    if matches is not None:
+    if matches:
         fixed_focals = known_focals is not None or known_intrinsics is not None
         scene = refine_on_matches(scene, matches, views, fixed_focals, align, verbose)
     return scene
@@ -279,8 +275,12 @@ def reconstruct(
     else:
         pairs = make_pairs(len(views), graph=graph)
         preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
+        matches = None
+        if matcher is not None and poses is None:  # known poses need no relative ones
+            known = K if focals is None else _focal_intrinsics(views, focals)
+            preds, matches = match_and_repose(preds, views, pairs, matcher, known, verbose)
         scene = align_predictions(
-            preds, views, pairs, min_conf, matcher=matcher, known_focals=focals, known_intrinsics=K, known_poses=poses,
+            preds, views, min_conf, matches, known_focals=focals, known_intrinsics=K, known_poses=poses,
             iterations=iterations, device=device, verbose=verbose,
         )
     return scene

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
 import torch
@@ -117,14 +116,12 @@ def _matched_cameras(
     """(4, 4) float32 cam2_to_cam1 and both focals (processed pixels) by `reconstruct`'s path on the pair's
     predictions (matched and re-posed, aligned, bundle-adjusted, aligned again), its translation at the scale of
     `depth1` (H, W), view 1's depth in the (1, 2) prediction; None when the pair's matches do not pose it."""
-    from pointmap.align import global_align
-    from pointmap.pipeline import match_and_repose, refine_on_matches
+    from pointmap.pipeline import align_predictions, match_and_repose
 
     reposed, matches = match_and_repose(preds, views, [(0, 1), (1, 0)], matcher, None, verbose=False)
     if not matches:
         return None
-    align = partial(global_align, reposed, views=views, min_conf=min_conf, device=str(device or "cpu"), verbose=False)
-    scene = refine_on_matches(align(), matches, views, False, align, verbose=False)
+    scene = align_predictions(reposed, views, min_conf, matches, device=device or "cpu", verbose=False)
     poses = scene.poses.detach().double().cpu()  # (2, 4, 4) cam2world
     cam2_to_cam1 = invert_pose(poses[:1])[0] @ poses[1]
     scene_depth1 = scene.depths[0].detach().double().cpu()

@@ -65,3 +65,22 @@ def test_scannet_eval_oracle_perfect_sift_counted(scannet_root, tmp_path):
 def test_scannet_layout_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="LoFTR"):
         list(scannet1500_pairs(tmp_path))
+
+
+def test_pointmap_methods_use_the_given_model(scannet_root, tiny_model, monkeypatch):
+    """pointmap-matched alone (no plain pointmap among the methods) still runs the model it is given, not the
+    bundled one, through analyze_pair with feature matches."""
+    import pointmap.eval.methods
+    import pointmap.two_view
+
+    root, _ = scannet_root
+    calls = []
+    analyze = pointmap.two_view.analyze_pair
+    monkeypatch.setattr(pointmap.eval.methods, "analyze_pair",
+                        lambda model, *views, **options: calls.append((model, options["matcher"]))
+                        or analyze(model, *views, **options))
+    result = run_eval("scannet1500", data=root, model=tiny_model, methods=["pointmap-matched"], size=224,
+                      verbose=False)
+    assert [row["method"] for row in result.summary] == ["pointmap-matched"]
+    assert result.summary[0]["pairs"] == 2
+    assert calls == [(tiny_model, "xfeat")] * 2

@@ -122,7 +122,8 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
     for _ in range(iterations):
         J = jac(params)  # (R, U)
         weights = 1 / (1 + (residuals / scale).square())
-        weights[len(residuals) if robust is None else robust :] = 1
+        if robust is not None:
+            weights[robust:] = 1  # the quadratic terms
         normal = J.T @ (weights[:, None] * J)
         gradient = J.T @ (weights * residuals)
         diagonal = torch.diagonal(normal).clamp_min(1e-12)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 PAIR_METHODS = ("pointmap", "pointmap-matched", "sift", "colmap", "oracle")
-"""Methods of the two-view benchmarks; "pointmap" is `analyze_pair` without feature matches (the network's pose
-and focals, as the paper: what the bundled model's synthetic figures measure), "pointmap-matched" its default
-(pose and focals from feature matches where the pair has enough), "oracle" returns the ground truth (a check of
-the harness). On the synthetic renders, matched on their 224 px images, the matches cost accuracy (chunk 15: 2.94
--> 4.05 deg); on real photos, matched at up to 640 px, they are what makes the poses (benchmarks/real_pairs.py)."""
+"""Methods of the two-view benchmarks; "pointmap" is `analyze_pair` without feature matches (the network's pose and
+focals, as the paper: what the bundled model's synthetic figures measure), "pointmap-matched" its default (pose
+and focals from feature matches where the pair has enough), "oracle" returns the ground truth (a check of the
+harness). On the synthetic renders, matched on their 224 px images, the matches cost accuracy (chunk 15: 2.94 deg
+from the network, 4.05 matched before the bundle adjustment's focal prior became quadratic); on real photos,
+matched at up to 640 px, they are what makes the poses (benchmarks/real_pairs.py)."""
 SEQUENCE_METHODS = ("pointmap", "pointmap-network", "colmap", "oracle")
 """Methods of the multi-view pose benchmarks; "pointmap-network" is `reconstruct` without feature matches
 (`matcher=None`: the network's poses alone, as the paper)."""
