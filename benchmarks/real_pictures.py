@@ -20,7 +20,10 @@ registered, the median relative rotation error, the median translation direction
 within 15 degrees on both; then the same errors of each pair on its own (`pointmap.analyze_pair`'s two-view pose
 from the network alone, `matcher=None`), which tells the network's pairwise error apart from the global
 alignment's, and the median turn ratio of those pairs that turn at least 15 degrees (estimated over true rotation
-angle: under 1 when the network under-rotates, as it does where it cannot match the photos).
+angle: under 1 when the network under-rotates, as it does where it cannot match the photos). Last, the dense
+depths against COLMAP's points seen in three or more photos (`colmap_tracks.json`, COLMAP run on the stored
+photos when the set is prepared): the median relative error with one scale for the whole scene, and the share
+within 5 %.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ MANIFEST = Path(__file__).with_name("real_pictures.toml")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".carry" / "eval_real"
 MAX_SIDE = 1024
 REFERENCE_FILE = "colmap_reference.json"
+TRACKS_FILE = "colmap_tracks.json"
 
 
 def load_sets(manifest: Path = MANIFEST) -> list[dict]:
@@ -87,14 +91,19 @@ def _turned(data: bytes, quarter_turns_clockwise: int) -> bytes:
     return buffer.getvalue()
 
 
-def colmap_poses(image_dir: Path, camera_mode: str) -> dict[str, list[list[float]]]:
-    """COLMAP (pycolmap, SIFT on CPU) cam2world (4, 4) poses of the images of a folder, by file name."""
+def colmap_model(image_dir: Path, camera_mode: str):
+    """COLMAP's (pycolmap, SIFT on CPU) largest model of the images of a folder, or None."""
     from pointmap.data.real.colmap_pipeline import run_sfm
     from pointmap.data.real.config import SfmConfig
 
     config = SfmConfig(camera_mode=camera_mode, matching="exhaustive", init_min_inliers=50)
     with tempfile.TemporaryDirectory() as work:
-        model = run_sfm(image_dir, Path(work), config, sequential=False)
+        return run_sfm(image_dir, Path(work), config, sequential=False)
+
+
+def colmap_poses(image_dir: Path, camera_mode: str) -> dict[str, list[list[float]]]:
+    """COLMAP cam2world (4, 4) poses of the images of a folder, by file name."""
+    model = colmap_model(image_dir, camera_mode)
     if model is None:
         return {}
     poses = {}
@@ -104,6 +113,54 @@ def colmap_poses(image_dir: Path, camera_mode: str) -> dict[str, list[list[float
             world2cam[:3] = image.cam_from_world().matrix()
             poses[image.name] = np.linalg.inv(world2cam).tolist()
     return poses
+
+
+def colmap_track_depths(image_dir: Path, camera_mode: str, min_track: int = 3) -> dict[str, list[list[float]]]:
+    """COLMAP's points seen in `min_track` or more of the folder's images, as each image sees them: rows
+    [x, y, z] per image name, (x, y) in that image's pixels with centres at integers (COLMAP puts them at
+    + 0.5), z the depth in its camera, in COLMAP's scale."""
+    model = colmap_model(image_dir, camera_mode)
+    if model is None:
+        return {}
+    tracks = {}
+    for image in model.images.values():
+        if not image.has_pose:
+            continue
+        world2cam = image.cam_from_world().matrix()  # (3, 4)
+        rows = []
+        for observation in image.points2D:
+            if observation.has_point3D() and model.points3D[observation.point3D_id].track.length() >= min_track:
+                z = float(world2cam[2, :3] @ model.points3D[observation.point3D_id].xyz + world2cam[2, 3])
+                rows.append([float(observation.xy[0]) - 0.5, float(observation.xy[1]) - 0.5, z])
+        tracks[image.name] = rows
+    return tracks
+
+
+def depth_errors(scene, tracks: dict[str, list[list[float]]]) -> dict[str, float] | None:
+    """The scene's dense depths against COLMAP's points (`colmap_track_depths`), with one scale for the whole
+    scene (the median ratio): the median relative error and the share within 5 %. Layers, bent surfaces and
+    views at different scales all count; None when no point falls inside a processed image."""
+    ratios = []
+    for view, depth in zip(scene.views, scene.depths, strict=True):
+        rows = np.asarray(tracks.get(Path(view.path).name, []), dtype=np.float64).reshape(-1, 3)
+        to_processed = np.linalg.inv(np.asarray(view.to_original, dtype=np.float64))
+        xy = rows[:, :2] @ to_processed[:2, :2].T + to_processed[:2, 2]
+        height, width = depth.shape
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
+        if not inside.any():
+            continue
+        grid = torch.tensor(xy[inside] / [width - 1, height - 1] * 2 - 1, dtype=torch.float32)
+        sampled = torch.nn.functional.grid_sample(
+            depth.detach().float().cpu()[None, None], grid[None, None], align_corners=True
+        )[0, 0, 0].double().numpy()
+        found = sampled > 0
+        ratios.append(rows[inside, 2][found] / sampled[found])
+    if not ratios:
+        return None
+    ratio = np.concatenate(ratios)
+    error = np.abs(ratio / np.median(ratio) - 1)
+    return {"depth_absrel_median": round(float(np.median(error)), 4),
+            "depth_within_5pct": round(float(np.mean(error < 0.05)), 3)}
 
 
 def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
@@ -120,6 +177,8 @@ def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
         poses = colmap_poses(Path(originals), entry["camera_mode"])
     reference = {"source": f"{entry['repository']}@{entry['commit']}", "cam2world": poses}
     atomic_write_text(data_dir / entry["name"] / REFERENCE_FILE, json.dumps(reference, indent=1))
+    tracks = colmap_track_depths(image_dir, entry["camera_mode"])  # on the stored photos, in their pixels
+    atomic_write_text(data_dir / entry["name"] / TRACKS_FILE, json.dumps(tracks))
     print(f"{entry['name']}: {len(entry['files'])} photos, COLMAP registered {len(poses)}")
 
 
@@ -172,6 +231,9 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
     }
     reference_path = set_dir / REFERENCE_FILE
     if reference_path.is_file():
+        tracks_path = set_dir / TRACKS_FILE
+        if tracks_path.is_file():
+            result.update(depth_errors(scene, json.loads(tracks_path.read_text())) or {})
         reference = json.loads(reference_path.read_text())["cam2world"]
         names = [Path(view.path).name for view in scene.views]
         both = [index for index, name in enumerate(names) if name in reference]
@@ -232,6 +294,11 @@ def _format(result: dict) -> str:
         )
         if result.get("two_view_turn_ratio") is not None:
             line += f", turn ratio {result['two_view_turn_ratio']:.2f}"
+    if "depth_absrel_median" in result:
+        line += (
+            f"; depth vs COLMAP points: median error {100 * result['depth_absrel_median']:.1f} %,"
+            f" {100 * result['depth_within_5pct']:.0f} % within 5 %"
+        )
     return line
 
 

@@ -139,10 +139,12 @@ def match_and_repose(
 
 
 def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
-    """The scene's cameras refined on the verified matches (`align.bundle`), then its depths aligned again to them
-    by `align(known_poses=..., known_intrinsics=...)`; the scene as it is when the adjustment declines (pairs
-    that do not link every image, or matches too poor to fit)."""
+    """The scene's cameras refined on the verified matches (`align.bundle`), its depths aligned again to them by
+    `align(known_poses=..., known_intrinsics=...)` and bent onto the matches triangulated on them
+    (`align.match_depths`); the scene as it is when the adjustment declines (pairs that do not link every image,
+    or matches too poor to fit)."""
     from pointmap.align.bundle import focal_groups, refine_cameras
+    from pointmap.align.match_depths import correct_depths
 
     groups = focal_groups([view.original_shape for view in views])
     result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals)
@@ -155,7 +157,7 @@ def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool
             f"bundle adjustment on {result.pairs} matched pairs: median epipolar error {before:.2f} -> {after:.2f} px"
             f" (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
         )
-    return align(known_poses=result.poses, known_intrinsics=result.intrinsics)
+    return correct_depths(align(known_poses=result.poses, known_intrinsics=result.intrinsics), matches)
 
 
 def align_predictions(

@@ -7,9 +7,12 @@ under a Cauchy loss of scale `loss_scale_px`, by Levenberg-Marquardt from a few 
 camera's rotation and centre (the first camera of the adjustment is fixed: it sets the frame) and one focal
 length per group of images taken by one camera (the same original photo size, by default), with a weak prior
 towards the start (it matters only where the matches leave a focal undetermined, e.g. some two-view
-geometries). Points are not unknowns: Sampson's distance is the first-order reprojection error with each
-match's point eliminated, so the problem has 7 unknowns per camera whatever the number of matches, and the
-Jacobian is the chain rule of each match's closed-form gradient in F through forward-mode autodiff of F.
+geometries), and a weak prior holding each used pair's baseline length near its start (epipolar geometry sees
+baseline directions, not lengths; the aligned pointmaps' lengths set the scale and keep a cluster of cameras
+from shrinking to a point, as six of tum-office's nine did under a single scale gauge). Points are not
+unknowns: Sampson's distance is the first-order reprojection error with each match's point eliminated, so the
+problem has 7 unknowns per camera whatever the number of matches, and the Jacobian is the chain rule of each
+match's closed-form gradient in F through forward-mode autodiff of F.
 
 The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
@@ -53,6 +56,11 @@ class BundleConfig:
     """Most Levenberg-Marquardt steps of the best start."""
     start_iterations: int = 8
     """Steps of each start before the best one is carried on."""
+    baseline_prior: float = 0.5
+    """Standard deviation of the prior on each used pair's log baseline length around its start (the aligned
+    pointmaps' relative scale). Epipolar geometry sees directions only: without it the scale drifts, and a
+    cluster of cameras can shrink towards one point while every direction stays right (tum-office: six of
+    nine cameras came within 1e-3 of one another). A quadratic term, like the focal prior."""
     focal_starts: tuple[float, ...] = (1.0, 0.7, 1.4)
     """The solver starts from the start focals times each of these and keeps the lowest cost: a focal far off
     (30 % on real photos) can leave a single start in a wrong basin."""
@@ -192,8 +200,7 @@ def refine_cameras(
     first = torch.tensor([i for (i, _), _ in used])  # (P,) the cameras of each used pair
     second = torch.tensor([j for (_, j), _ in used])
 
-    anchor = 0  # its pose sets the frame
-    free_index = torch.arange(1, num)
+    free_index = torch.arange(1, num)  # camera 0's pose sets the frame
     group = torch.as_tensor(groups)
     num_groups = int(group.max()) + 1
     start_rotation = poses[:, :3, :3].double().cpu()
@@ -223,21 +230,20 @@ def refine_cameras(
         return inverse
 
     rotvec0 = torch.from_numpy(_rotvec(start_rotation[free_index].numpy())).reshape(-1)
-    start_spread = (start_centre[free_index] - start_centre[anchor]).norm(dim=-1).mean().clamp_min(1e-30)
+    start_baseline = (start_centre[first] - start_centre[second]).norm(dim=-1).clamp_min(1e-30)  # (P,)
 
     def fundamentals(params: Tensor) -> tuple[Tensor, Tensor]:
         """(P, 3, 3) fundamental matrices of the used pairs, and the priors' residuals: the focal prior (G,) or
-        (0,), then the scale gauge (1,), which holds the cameras' mean distance from the fixed one at its start
-        (epipolar geometry sees directions only: without it the scale drifts without bound)."""
+        (0,), then the baseline prior (P,), which also sets the scale."""
         rotation, centre, log_focal = unpack(params)
-        spread = (centre[free_index] - centre[anchor]).norm(dim=-1).mean().clamp_min(1e-30)
-        gauge = (spread / start_spread).log()[None]
+        baseline = (centre[first] - centre[second]).norm(dim=-1).clamp_min(1e-30)
+        baseline_prior = (baseline / start_baseline).log() / config.baseline_prior
         R = rotation[second].transpose(-1, -2) @ rotation[first]  # (P, 3, 3) x_j = R x_i + t
         t = (rotation[second].transpose(-1, -2) @ (centre[first] - centre[second])[..., None])[..., 0]
         t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         inverse = intrinsics_inverse(log_focal)
         prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / config.focal_prior
-        return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], torch.cat([prior, gauge])
+        return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], torch.cat([prior, baseline_prior])
 
     def epipolar_terms(F: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """For F (P, 3, 3): the lines F p in image j and F^T q in image i (P, K, 3), q.Fp (P, K) and n (P, K)
@@ -269,7 +275,7 @@ def refine_cameras(
     d_fundamentals = torch.func.jacfwd(lambda params: (fundamentals(params),) * 2, has_aux=True)
 
     def jac(params: Tensor) -> Tensor:
-        (d_F, d_prior), (F, _) = d_fundamentals(params)  # (P, 3, 3, U), (G + 1, U) or (1, U); F (P, 3, 3)
+        (d_F, d_prior), (F, _) = d_fundamentals(params)  # (P, 3, 3, U), (G + P, U) or (P, U); F (P, 3, 3)
         rows = sampson_gradient(F).flatten(-2) @ d_F.flatten(1, 2)  # (P, K, U)
         return torch.cat([rows[real], d_prior])
 
