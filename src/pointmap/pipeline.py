@@ -237,8 +237,9 @@ def reconstruct(
         every: keep every k-th frame of a video.
         matcher: "xfeat" matches the photos (XFeat + LighterGlue, `pointmap.features`), poses every pair with
             enough matches by its essential matrix before the alignment (`align.match_poses`), then refines the
-            aligned cameras (poses and focals) on the matches (`align.bundle`) and aligns the depths to them
-            again; None takes every pose from the network alone, as the paper does.
+            aligned cameras (poses and focals) on the matches (`align.bundle`), aligns the depths to them again
+            and bends each depth map onto its triangulated matches (`align.match_depths`); None takes every pose
+            and depth from the network alone, as the paper does.
         verbose: progress bars.
     Returns:
         The Scene, with `views` and `colors` set and `masks` keeping confidence > min_conf. One image
