@@ -138,11 +138,15 @@ def match_and_repose(
     return preds, verified
 
 
-def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
+def refine_on_matches(
+    scene: Scene, matches, views: list[View], edges: list[tuple[int, int]], fix_focals: bool, align, verbose: bool
+) -> Scene:
     """The scene's cameras refined on the verified matches (`align.bundle`), its depths aligned again to them by
-    `align(known_poses=..., known_intrinsics=...)` and bent onto the matches triangulated on them
-    (`align.match_depths`); the scene as it is when the adjustment declines (pairs that do not link every image,
-    or matches too poor to fit)."""
+    `align(known_poses=..., known_intrinsics=...)`, bent onto the matches triangulated on them
+    (`align.match_depths`) and only then cleaned over `edges` (`Scene.clean`: the test compares the views'
+    surfaces, which the bending moves); the scene as it is when the adjustment declines (pairs that do not link
+    every image, or matches too poor to fit)."""
+    from pointmap.align import AlignConfig
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
 
@@ -157,7 +161,10 @@ def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool
             f"bundle adjustment on {result.pairs} matched pairs: median epipolar error {before:.2f} -> {after:.2f} px"
             f" (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
         )
-    return correct_depths(align(known_poses=result.poses, known_intrinsics=result.intrinsics), matches)
+    scene = align(known_poses=result.poses, known_intrinsics=result.intrinsics, clean=False)
+    scene = correct_depths(scene, matches)
+    config = AlignConfig()  # the clean options global_align used for the first scene
+    return scene.clean(edges, config.clean_tolerance) if config.clean else scene
 
 
 def align_predictions(
@@ -198,7 +205,7 @@ def align_predictions(
     )
     if matches:
         fixed_focals = known_focals is not None or known_intrinsics is not None
-        scene = refine_on_matches(scene, matches, views, fixed_focals, align, verbose)
+        scene = refine_on_matches(scene, matches, views, preds.edges, fixed_focals, align, verbose)
     return scene
 
 
