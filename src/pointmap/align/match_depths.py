@@ -13,12 +13,13 @@ held-out real sets went from 4.0-53.6 % to 1.3-8.5 % median error against COLMAP
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from pointmap.align.scene import Scene
 from pointmap.geometry.cameras import depth_to_points, transform_points
 
 
@@ -174,7 +175,7 @@ def fit_log_corrections(
         blocks.append(sparse.hstack([sparse.csr_matrix((len(xy), int(offsets[k]))), weights,
                                      sparse.csr_matrix((len(xy), num_nodes - int(offsets[k + 1]))), scale, slope]))
         targets.append(log_ratio)
-    A = sparse.vstack(blocks).tocsr()  # (M, nodes + pairs)
+    A = sparse.vstack(blocks).tocsr()  # (M, nodes + pairs + views)
     b = np.concatenate(targets)
     count = len(b)
     smooth = [_second_differences(grid) * np.sqrt(config.smoothness * count / num_nodes) for grid in grids]
@@ -194,12 +195,12 @@ def fit_log_corrections(
     return fields, solution[num_nodes : num_nodes + num_pairs], solution[num_nodes + num_pairs :]
 
 
-def correct_depths(scene, matches: dict[tuple[int, int], tuple[Tensor, Tensor]], config: DepthFitConfig | None = None):
+def correct_depths(
+    scene: Scene, matches: dict[tuple[int, int], tuple[Tensor, Tensor]], config: DepthFitConfig | None = None
+) -> Scene:
     """The scene with each view's depths d (and world points) replaced by d exp(g_k) (d / exp(c_k))^b_k, the
     correction `fit_log_corrections` finds on its triangulated matches; views with fewer than `min_matches`
     usable matches are left as they are."""
-    from dataclasses import replace
-
     config = config or DepthFitConfig()
     shapes = [tuple(depth.shape) for depth in scene.depths]
     centres = [float(depth[depth > 0].log().median()) if bool((depth > 0).any()) else 0.0 for depth in scene.depths]
