@@ -39,6 +39,8 @@ class DepthFitConfig:
     """Matches whose rays meet at a smaller angle are left out (their depth is ill-defined)."""
     min_matches: int = 30
     """Views with fewer usable matches keep their depths."""
+    max_matches_per_pair: int = 512
+    """Matches used per pair at most (evenly spaced over the matcher's list), which bounds the fit on large graphs."""
     pair_scale_prior: float = 0.01
     """Weight of the prior a_p ~ 0 on the pairs' log scales (weak: it only sets the gauge)."""
     slope_prior: float = 0.1
@@ -61,14 +63,15 @@ class PairDepths:
 def triangulate_matches(
     matches: dict[tuple[int, int], tuple[Tensor, Tensor]], poses: Tensor, intrinsics: Tensor, config: DepthFitConfig
 ) -> list[PairDepths]:
-    """Every pair's matches triangulated on the scene's cameras (midpoint of the two rays); a match is kept when
-    it lies in front of both cameras, its rays meet at `min_angle_deg` or more and it reprojects within
-    `max_reprojection_px` in both views."""
+    """Every pair's matches (`max_matches_per_pair` at most) triangulated on the scene's cameras (midpoint of the
+    two rays); a match is kept when it lies in front of both cameras, its rays meet at `min_angle_deg` or more
+    and it reprojects within `max_reprojection_px` in both views."""
     cam2world = poses.detach().double().cpu().numpy()  # (N, 4, 4)
     K = intrinsics.detach().double().cpu().numpy()  # (N, 3, 3)
     triangulated = []
     for (i, j), (xy_i, xy_j) in matches.items():
-        xy = [np.asarray(xy_i, dtype=np.float64), np.asarray(xy_j, dtype=np.float64)]
+        keep = np.linspace(0, len(xy_i) - 1, min(len(xy_i), config.max_matches_per_pair)).round().astype(np.int64)
+        xy = [np.asarray(xy_i, dtype=np.float64)[keep], np.asarray(xy_j, dtype=np.float64)[keep]]
         rays = [
             np.concatenate([pixels, np.ones((len(pixels), 1))], 1) @ np.linalg.inv(K[k]).T @ cam2world[k, :3, :3].T
             for k, pixels in zip((i, j), xy, strict=True)
