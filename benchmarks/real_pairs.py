@@ -25,9 +25,7 @@ import numpy as np
 
 import pointmap
 from pointmap.eval.metrics import pose_auc, relative_pose_errors
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".carry" / "eval_real"
-REFERENCE_FILE = "colmap_reference.json"
+from real_pictures import DEFAULT_DATA, REFERENCE_FILE  # the sets real_pictures.py prepares
 
 
 def pair_errors(files: list[Path], reference: dict, model, matcher: str | None, device: str) -> dict:

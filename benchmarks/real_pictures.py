@@ -41,6 +41,7 @@ import torch
 from PIL import Image, ImageOps
 
 import pointmap
+from pointmap.align.match_depths import sample_bilinear
 from pointmap.data.real.git_sources import find_repository, read_file
 from pointmap.eval.metrics import pairwise_pose_errors, relative_pose_errors, turn_ratios
 from pointmap.images import View
@@ -149,10 +150,7 @@ def depth_errors(scene, tracks: dict[str, list[list[float]]]) -> dict[str, float
         inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
         if not inside.any():
             continue
-        grid = torch.tensor(xy[inside] / [width - 1, height - 1] * 2 - 1, dtype=torch.float32)
-        sampled = torch.nn.functional.grid_sample(
-            depth.detach().float().cpu()[None, None], grid[None, None], align_corners=True
-        )[0, 0, 0].double().numpy()
+        sampled = sample_bilinear(depth.detach().cpu(), xy[inside])
         found = sampled > 0
         ratios.append(rows[inside, 2][found] / sampled[found])
     if not ratios:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -138,15 +139,11 @@ def match_and_repose(
     return preds, verified
 
 
-def refine_on_matches(
-    scene: Scene, matches, views: list[View], edges: list[tuple[int, int]], fix_focals: bool, align, verbose: bool
-) -> Scene:
+def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
     """The scene's cameras refined on the verified matches (`align.bundle`), its depths aligned again to them by
-    `align(known_poses=..., known_intrinsics=...)`, bent onto the matches triangulated on them
-    (`align.match_depths`) and only then cleaned over `edges` (`Scene.clean`: the test compares the views'
-    surfaces, which the bending moves); the scene as it is when the adjustment declines (pairs that do not link
-    every image, or matches too poor to fit)."""
-    from pointmap.align import AlignConfig
+    `align(known_poses=..., known_intrinsics=...)` and bent onto the matches triangulated on them
+    (`align.match_depths`); the scene as it is when the adjustment declines (pairs that do not link every image,
+    or matches too poor to fit)."""
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
 
@@ -161,10 +158,7 @@ def refine_on_matches(
             f"bundle adjustment on {result.pairs} matched pairs: median epipolar error {before:.2f} -> {after:.2f} px"
             f" (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
         )
-    scene = align(known_poses=result.poses, known_intrinsics=result.intrinsics, clean=False)
-    scene = correct_depths(scene, matches)
-    config = AlignConfig()  # the clean options global_align used for the first scene
-    return scene.clean(edges, config.clean_tolerance) if config.clean else scene
+    return correct_depths(align(known_poses=result.poses, known_intrinsics=result.intrinsics), matches)
 
 
 def align_predictions(
@@ -181,13 +175,14 @@ def align_predictions(
 ) -> Scene:
     """The scene of two or more views from their pair predictions: the global alignment and, given the verified
     `matches` of `match_and_repose` (whose re-posed predictions `preds` then are), the cameras refined on them
-    and the depths aligned again (`refine_on_matches`).
+    and the depths aligned again and bent onto them (`refine_on_matches`); the consistency clean of the
+    alignment (`AlignConfig.clean`) runs last.
 
     `min_conf` masks the scene's points (the model's `config.min_conf` in `reconstruct`); focals (processed
     pixels, one per view), intrinsics (N, 3, 3, processed pixels) and cam2world `known_poses` (N, 4, 4) are held
     fixed when given.
     """
-    from pointmap.align import global_align
+    from pointmap.align import AlignConfig, global_align
 
     if known_poses is not None:
         known_poses = torch.as_tensor(np.asarray(known_poses), dtype=torch.float32)
@@ -196,8 +191,9 @@ def align_predictions(
                 f"poses of shape {tuple(known_poses.shape)} for {len(views)} images; pass (N, 4, 4) cam2world"
             )
     options = {} if iterations is None else {"iterations": iterations}
-    options.update(views=views, min_conf=min_conf, device=str(device), verbose=verbose)
-    align = partial(global_align, preds, **options)
+    config = replace(AlignConfig(), min_conf=min_conf, device=str(device), verbose=verbose, **options)
+    # Cleaned once, at the end: its test compares the views' surfaces, which the matches' steps move.
+    align = partial(global_align, preds, replace(config, clean=False), views=views)
     scene = align(
         known_focals=None if known_focals is None else torch.tensor(known_focals),
         known_intrinsics=known_intrinsics,
@@ -205,8 +201,8 @@ def align_predictions(
     )
     if matches:
         fixed_focals = known_focals is not None or known_intrinsics is not None
-        scene = refine_on_matches(scene, matches, views, preds.edges, fixed_focals, align, verbose)
-    return scene
+        scene = refine_on_matches(scene, matches, views, fixed_focals, align, verbose)
+    return scene.clean(preds.edges, config.clean_tolerance) if config.clean else scene
 
 
 def reconstruct(

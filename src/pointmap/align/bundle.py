@@ -20,8 +20,8 @@ px there), as in structure from motion. One pair's matches fix a shared focal to
 meet (two-view self-calibration's degenerate case, where the prior holds it): each pair of tum-office on its own
 comes out with a pose AUC@20 of 36 this way, 19 with the network's focal held (benchmarks/real_pairs.py).
 It starts from the aligned scene's cameras, which keeps it out of the mirror-image solution an epipolar cost
-also has for near-affine views. The depths are left to the global
-alignment, run again with these cameras held fixed (`pipeline.reconstruct`).
+also has for near-affine views. The depths are left to the global alignment, run again with these cameras held
+fixed, and to `align.match_depths` (`pipeline.refine_on_matches`).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def cauchy_cost(residuals: Tensor, scale: float, robust: int | None = None) -> T
 
 
 def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int, robust: int | None = None,
-                        tolerance: float = 1e-7) -> tuple[Tensor, float]:
+                        tolerance: float = 1e-7) -> tuple[Tensor, Tensor, float]:
     """Minimise `cauchy_cost(fun(params), scale, robust)` by Levenberg-Marquardt on iteratively reweighted
     normal equations.
 

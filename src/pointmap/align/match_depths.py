@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pointmap.align.match_poses import normalised, triangulate
 from pointmap.align.scene import Scene
 from pointmap.geometry.cameras import depth_to_points, transform_points
 
@@ -63,40 +64,31 @@ class PairDepths:
 def triangulate_matches(
     matches: dict[tuple[int, int], tuple[Tensor, Tensor]], poses: Tensor, intrinsics: Tensor, config: DepthFitConfig
 ) -> list[PairDepths]:
-    """Every pair's matches (`max_matches_per_pair` at most) triangulated on the scene's cameras (midpoint of the
-    two rays); a match is kept when it lies in front of both cameras, its rays meet at `min_angle_deg` or more
-    and it reprojects within `max_reprojection_px` in both views."""
+    """Every pair's matches (`max_matches_per_pair` at most) triangulated on the scene's cameras
+    (`match_poses.triangulate`); a match is kept when it lies in front of both cameras, its rays meet at
+    `min_angle_deg` or more and it reprojects within `max_reprojection_px` in both views."""
     cam2world = poses.detach().double().cpu().numpy()  # (N, 4, 4)
     K = intrinsics.detach().double().cpu().numpy()  # (N, 3, 3)
     triangulated = []
     for (i, j), (xy_i, xy_j) in matches.items():
         keep = np.linspace(0, len(xy_i) - 1, min(len(xy_i), config.max_matches_per_pair)).round().astype(np.int64)
         xy = [np.asarray(xy_i, dtype=np.float64)[keep], np.asarray(xy_j, dtype=np.float64)[keep]]
-        rays = [
-            np.concatenate([pixels, np.ones((len(pixels), 1))], 1) @ np.linalg.inv(K[k]).T @ cam2world[k, :3, :3].T
-            for k, pixels in zip((i, j), xy, strict=True)
-        ]  # (M, 3) each, world directions
-        # Closest points of the lines c_i + s a and c_j + u b: the 2 x 2 normal equations in (s, u).
-        a, b = rays
-        w = cam2world[i, :3, 3] - cam2world[j, :3, 3]
-        aa, bb, ab = (a * a).sum(1), (b * b).sum(1), (a * b).sum(1)
-        aw, bw = a @ w, b @ w
-        determinant = aa * bb - ab * ab
-        determinant = np.where(np.abs(determinant) > 1e-12, determinant, np.nan)
-        s = (ab * bw - bb * aw) / determinant
-        u = (aa * bw - ab * aw) / determinant
-        point = (cam2world[i, :3, 3] + s[:, None] * a + cam2world[j, :3, 3] + u[:, None] * b) / 2  # (M, 3)
-        keep = np.isfinite(point).all(1) & (ab / np.sqrt(aa * bb) < np.cos(np.radians(config.min_angle_deg)))
-        depths = []
-        for k, pixels in zip((i, j), xy, strict=True):
-            world2cam = np.linalg.inv(cam2world[k])
-            local = point @ world2cam[:3, :3].T + world2cam[:3, 3]
+        rays = [normalised(pixels, K[k]) for k, pixels in zip((i, j), xy, strict=True)]  # (M, 2) each
+        R = cam2world[j, :3, :3].T @ cam2world[i, :3, :3]  # x_j = R x_i + t
+        t = cam2world[j, :3, :3].T @ (cam2world[i, :3, 3] - cam2world[j, :3, 3])
+        in_i = triangulate(*rays, R, t)  # (M, 3) in camera i's frame
+        in_j = in_i @ R.T + t
+        # Angle between the two viewing rays at the point: from camera i along in_i, from camera j along in_j.
+        cosine = ((in_i @ R.T) * in_j).sum(1) / (np.linalg.norm(in_i, axis=1) * np.linalg.norm(in_j, axis=1))
+        usable = np.isfinite(in_i).all(1) & (cosine < np.cos(np.radians(config.min_angle_deg)))
+        for k, local, pixels in ((i, in_i, xy[0]), (j, in_j, xy[1])):
             with np.errstate(divide="ignore", invalid="ignore"):
                 projected = local @ K[k].T
                 error = np.linalg.norm(projected[:, :2] / projected[:, 2:] - pixels, axis=1)
-            keep &= (local[:, 2] > 0) & (error < config.max_reprojection_px)
-            depths.append(local[:, 2])
-        triangulated.append(PairDepths((i, j), (xy[0][keep], xy[1][keep]), (depths[0][keep], depths[1][keep])))
+            usable &= (local[:, 2] > 0) & (error < config.max_reprojection_px)
+        triangulated.append(
+            PairDepths((i, j), (xy[0][usable], xy[1][usable]), (in_i[usable, 2], in_j[usable, 2]))
+        )
     return triangulated
 
 
@@ -136,8 +128,8 @@ def _second_differences(grid: tuple[int, int]) -> np.ndarray:
     return np.asarray(rows).reshape(-1, gh * gw)
 
 
-def _sample(depth: Tensor, xy: np.ndarray) -> np.ndarray:
-    """Bilinear samples (M,) of an (H, W) map at pixels xy (M, 2) inside it."""
+def sample_bilinear(depth: Tensor, xy: np.ndarray) -> np.ndarray:
+    """Bilinear samples (M,) of an (H, W) map at pixels xy (M, 2) inside it (pixel centres at integers)."""
     height, width = depth.shape
     grid = torch.tensor(xy, dtype=torch.float32)
     grid = torch.stack([grid[:, 0] / max(width - 1, 1), grid[:, 1] / max(height - 1, 1)], -1) * 2 - 1
@@ -212,7 +204,7 @@ def correct_depths(
         for k, xy, z in zip(found.views, found.xy, found.depth, strict=True):
             height, width = shapes[k]
             inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
-            network = _sample(scene.depths[k].detach().cpu(), xy[inside])
+            network = sample_bilinear(scene.depths[k].detach().cpu(), xy[inside])
             usable = network > 0
             log_network = np.log(network[usable])
             observations.append((k, pair, xy[inside][usable], log_network - centres[k],

@@ -90,7 +90,7 @@ def _depths_at(pts: Tensor, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z, inside
 
 
-def _triangulate(rays_i: np.ndarray, rays_j: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+def triangulate(rays_i: np.ndarray, rays_j: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(M, 3) points in camera i's frame from normalised rays (M, 2) and x_j = R x_i + t (linear DLT)."""
     homogeneous = cv2.triangulatePoints(np.eye(3, 4), np.c_[R, t], rays_i.T, rays_j.T)
     return (homogeneous[:3] / homogeneous[3]).T
@@ -157,7 +157,7 @@ def repose_with_matches(
         if found is None or entry.inliers < config.min_inliers:
             continue
         R, t, keep = found
-        in_i = _triangulate(rays_i[keep], rays_j[keep], R, t)  # (M, 3) unit-baseline points in camera i's frame
+        in_i = triangulate(rays_i[keep], rays_j[keep], R, t)  # (M, 3) unit-baseline points in camera i's frame
         in_j = in_i @ R.T + t
         z_i, inside_i = _depths_at(own_i, xy_i[keep])
         z_j, inside_j = _depths_at(own_j, xy_j[keep])
