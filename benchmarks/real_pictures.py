@@ -44,6 +44,7 @@ import pointmap
 from pointmap.align.match_depths import sample_bilinear
 from pointmap.data.real.git_sources import find_repository, read_file
 from pointmap.eval.metrics import pairwise_pose_errors, relative_pose_errors, turn_ratios
+from pointmap.geometry.turns import photo_roll
 from pointmap.images import View
 from pointmap.io_utils import atomic_write_bytes, atomic_write_text
 from pointmap.render_png import scene_to_pngs
@@ -144,7 +145,7 @@ def depth_errors(scene, tracks: dict[str, list[list[float]]]) -> dict[str, float
     ratios = []
     for view, depth in zip(scene.views, scene.depths, strict=True):
         rows = np.asarray(tracks.get(Path(view.path).name, []), dtype=np.float64).reshape(-1, 3)
-        to_processed = np.linalg.inv(np.asarray(view.to_original, dtype=np.float64))
+        to_processed = np.linalg.inv(view.photo_map())  # COLMAP ran on the photos as stored
         xy = rows[:, :2] @ to_processed[:2, :2].T + to_processed[:2, 2]
         height, width = depth.shape
         inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
@@ -238,7 +239,10 @@ def evaluate_set(entry: dict, model, data_dir: Path, out_dir: Path, device: str,
         result["colmap_registered"] = len(reference)
         if len(both) >= 2:
             estimated = scene.poses.detach().cpu().double().numpy()[both]
-            colmap = np.asarray([reference[names[index]] for index in both])
+            # COLMAP's cameras of the stored photos, rolled as the photos the reconstruction turned (`quarter_turns`).
+            colmap = np.asarray(
+                [np.asarray(reference[names[index]]) @ photo_roll(scene.views[index].quarter_turns).T for index in both]
+            )
             # Every pair (i, j) of images both registered: errors of cam j -> cam i, free of world frame and scale.
             rotation_errors, translation_errors = pairwise_pose_errors(estimated, colmap)
             result["rre_median_deg"] = round(float(np.median(rotation_errors)), 2)

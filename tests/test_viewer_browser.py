@@ -30,7 +30,7 @@ def _write_result(folder) -> None:
     rgb = np.broadcast_to(np.array(MAGENTA, dtype=np.uint8), xyz.shape).copy()
     write_ply(folder / "points.ply", xyz, rgb, np.full(len(xyz), 2.0, dtype=np.float32))
     K = np.array([[200.0, 0.0, 159.5], [0.0, 200.0, 119.5], [0.0, 0.0, 1.0]])
-    camera = ExportCamera("cam.png", None, np.eye(4), K, 320, 240, K, 320, 240, np.eye(3))
+    camera = ExportCamera("cam.png", None, np.eye(4), K, 320, 240, K, 320, 240, np.eye(4), np.eye(3))
     write_cameras_json([camera], folder / "cameras.json")
 
 

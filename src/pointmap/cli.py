@@ -79,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th video frame")
     rec.add_argument(
         "--matcher", choices=["xfeat", "none"], default="xfeat",
-        help="xfeat (default): match the photos (XFeat + LighterGlue), pose every pair with 50 or more "
-        "essential-matrix inliers by its matches, refine every camera and focal on them and bend each depth map "
-        "onto its triangulated matches (README 'How the cameras are found'); none: every pose and depth from the "
-        "network, as the paper",
+        help="xfeat (default): match the photos (XFeat + LighterGlue), turn back a photo stored sideways or upside "
+        "down against the rest (no EXIF orientation), pose every pair with 50 or more essential-matrix inliers by "
+        "its matches, refine every camera and focal on them and bend each depth map onto its triangulated matches "
+        "(README 'How the cameras are found'); none: every pose and depth from the network, as the paper",
     )
     rec.add_argument(
         "--preview", action="store_true",

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from pointmap.images import View, read_image
+from pointmap.images import View, read_image, turn_image
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class MatchConfig:
             raise ValueError(f"MatchConfig.long_side={self.long_side}: pass 64 pixels or more")
         if self.max_keypoints < 8:
             raise ValueError(f"MatchConfig.max_keypoints={self.max_keypoints}: pass 8 or more")
+
+
+def check_matcher(matcher: str) -> None:
+    """Raise a ValueError unless `matcher` names a matcher this module has ("xfeat")."""
+    if matcher != "xfeat":
+        raise ValueError(f"matcher={matcher!r}: pass 'xfeat' or None")
 
 
 def _import_xfeat():
@@ -91,12 +97,13 @@ class XFeatMatcher:
 
 
 def match_image(view: View, long_side: int) -> tuple[PIL.Image.Image, np.ndarray]:
-    """The photo a view came from, downscaled to `long_side`, and the (3, 3) map from its pixels to the
-    view's processed pixels; the processed image itself (and the identity) for frames of a video."""
+    """The photo a view came from (turned as the view is), downscaled to `long_side`, and the (3, 3) map from
+    its pixels to the view's processed pixels; the processed image itself (and the identity) for frames of a
+    video."""
     if not Path(view.path).is_file():
         image = ((view.img.detach().float().cpu().permute(1, 2, 0) + 1) * 127.5).clamp(0, 255)
         return PIL.Image.fromarray(image.round().byte().numpy()), np.eye(3)
-    photo = read_image(view.path)
+    photo = turn_image(read_image(view.path), view.quarter_turns)
     scale = min(1.0, long_side / max(photo.size))
     size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
     small = photo.resize(size, PIL.Image.Resampling.BILINEAR) if size != photo.size else photo
@@ -109,6 +116,49 @@ def match_image(view: View, long_side: int) -> tuple[PIL.Image.Image, np.ndarray
 def _apply(transform: np.ndarray, xy: np.ndarray) -> Tensor:
     moved = np.c_[xy, np.ones(len(xy))] @ transform.T
     return torch.from_numpy(moved[:, :2] / moved[:, 2:])
+
+
+@dataclass
+class ViewFeatures:
+    """One view's keypoints and descriptors (`XFeatMatcher.features`) and the (3, 3) map from the pixels they
+    were found in to the view's processed pixels."""
+
+    found: dict
+    to_processed: np.ndarray
+
+
+def view_features(view: View, matcher: XFeatMatcher) -> ViewFeatures:
+    """Features of the photo behind `view` (`match_image`)."""
+    image, to_processed = match_image(view, matcher.config.long_side)
+    return ViewFeatures(matcher.features(image), to_processed)
+
+
+def match_features(first: ViewFeatures, second: ViewFeatures, matcher: XFeatMatcher) -> tuple[Tensor, Tensor]:
+    """(M, 2) float64 xy of the matches in each view's processed pixels."""
+    xy_first, xy_second = matcher.match(first.found, second.found)
+    return _apply(first.to_processed, xy_first), _apply(second.to_processed, xy_second)
+
+
+def unordered_pairs(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sorted unordered pairs (i, j), i < j, among `pairs` (self-pairs dropped)."""
+    return sorted({(min(i, j), max(i, j)) for i, j in pairs if i != j})
+
+
+def extract_features(
+    views: list[View], indices: list[int], matcher: XFeatMatcher, verbose: bool = True
+) -> dict[int, ViewFeatures]:
+    """{k: features of view k} for every k in `indices`."""
+    return {k: view_features(views[k], matcher) for k in tqdm(indices, desc="features", disable=not verbose)}
+
+
+def match_pairs(
+    features: dict[int, ViewFeatures], unordered: list[tuple[int, int]], matcher: XFeatMatcher, verbose: bool = True
+) -> dict[tuple[int, int], tuple[Tensor, Tensor]]:
+    """{(i, j): (xy_i, xy_j)} for every pair of `unordered`, each (M, 2) float64 in processed pixels."""
+    return {
+        (i, j): match_features(features[i], features[j], matcher)
+        for i, j in tqdm(unordered, desc="matching", disable=not verbose)
+    }
 
 
 def match_views(
@@ -124,14 +174,6 @@ def match_views(
         {(i, j): (xy_i, xy_j)}, each (M, 2) float64 in processed-image pixels of views i and j.
     """
     matcher = matcher or XFeatMatcher(config)
-    unordered = sorted({(min(i, j), max(i, j)) for i, j in pairs if i != j})
-    used = sorted({k for pair in unordered for k in pair})
-    features, to_processed = {}, {}
-    for k in tqdm(used, desc="features", disable=not verbose):
-        image, to_processed[k] = match_image(views[k], matcher.config.long_side)
-        features[k] = matcher.features(image)
-    matches = {}
-    for i, j in tqdm(unordered, desc="matching", disable=not verbose):
-        xy_i, xy_j = matcher.match(features[i], features[j])
-        matches[(i, j)] = (_apply(to_processed[i], xy_i), _apply(to_processed[j], xy_j))
-    return matches
+    unordered = unordered_pairs(pairs)
+    features = extract_features(views, sorted({k for pair in unordered for k in pair}), matcher, verbose)
+    return match_pairs(features, unordered, matcher, verbose)

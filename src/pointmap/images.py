@@ -16,6 +16,8 @@ import PIL.ImageOps
 import torch
 from tqdm import tqdm
 
+from pointmap.geometry.turns import unturn_map
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 """Files a folder or glob contributes as images (case-insensitive)."""
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -36,7 +38,10 @@ class View:
         to_original: (3, 3) float64 matrix mapping processed pixels (x, y, 1) to original-photo pixels.
             Pixel (x, y) is (column, row) with pixel centres at integers, as in `geometry.cameras`, so
             intrinsics of the original photo are `to_original @ K`.
-        original_shape: (H, W) of the original photo, after EXIF orientation.
+        original_shape: (H, W) of the original photo, after EXIF orientation (and the quarter turns).
+        quarter_turns: counter-clockwise quarter turns of the photo (after EXIF orientation) before the
+            resize and crop (`turn_view`): `to_original` and `original_shape` describe the turned photo,
+            `photo_map` and `photo_shape` the photo as stored.
     """
 
     img: torch.Tensor
@@ -44,6 +49,25 @@ class View:
     path: str
     to_original: np.ndarray
     original_shape: tuple[int, int]
+    quarter_turns: int = 0
+
+    def photo_map(self) -> np.ndarray:
+        """(3, 3) float64 processed pixel (x, y, 1) -> pixel of the photo as stored (after EXIF orientation)."""
+        height, width = self.original_shape
+        return unturn_map(width, height, self.quarter_turns) @ np.asarray(self.to_original, dtype=np.float64)
+
+    @property
+    def photo_shape(self) -> tuple[int, int]:
+        """(H, W) of the photo as stored (after EXIF orientation)."""
+        height, width = self.original_shape
+        return (width, height) if self.quarter_turns % 2 else (height, width)
+
+
+_QUARTER_TURNS = {
+    1: PIL.Image.Transpose.ROTATE_90,
+    2: PIL.Image.Transpose.ROTATE_180,
+    3: PIL.Image.Transpose.ROTATE_270,
+}
 
 
 def resized_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -164,6 +188,20 @@ def read_image(path: str | os.PathLike) -> PIL.Image.Image:
         raise ValueError(
             f"{path}: Pillow cannot read it as an image ({err}); pass JPEG, PNG, WebP or TIFF files"
         ) from err
+
+
+def turn_image(image: PIL.Image.Image, quarter_turns: int) -> PIL.Image.Image:
+    """`image` turned `quarter_turns` times counter-clockwise (exactly: pixels are moved, not resampled)."""
+    turns = quarter_turns % 4
+    return image.transpose(_QUARTER_TURNS[turns]) if turns else image
+
+
+def turn_view(view: View, quarter_turns: int, size: int, square_ok: bool = False) -> View:
+    """`view` loaded again from its photo turned `quarter_turns` times counter-clockwise from the photo as
+    stored (after EXIF orientation), by the resize-and-crop rule of `size` (as `load_images`)."""
+    turned = preprocess(turn_image(read_image(view.path), quarter_turns), size, view.path, square_ok)
+    turned.quarter_turns = quarter_turns % 4
+    return turned
 
 
 def read_video(path: str | os.PathLike, every: int = 1) -> Iterator[tuple[int, PIL.Image.Image]]:

@@ -64,13 +64,20 @@ def views_to_processed_focals(views: list[View], focals: float | Sequence[float]
 
 
 def intrinsics_to_processed(views: list[View], intrinsics: np.ndarray) -> torch.Tensor:
-    """K in original-photo pixels, (3, 3) shared or (N, 3, 3) -> (N, 3, 3) K in processed pixels."""
+    """K in original-photo pixels (of the photo as stored), (3, 3) shared or (N, 3, 3) -> (N, 3, 3) K in
+    processed pixels (of the photo turned, for views with `quarter_turns`)."""
+    from pointmap.geometry.turns import turn_intrinsics
+
     K = np.asarray(intrinsics, dtype=np.float64)
     if K.shape == (3, 3):
         K = np.broadcast_to(K, (len(views), 3, 3))
     if K.shape != (len(views), 3, 3):
         raise ValueError(f"intrinsics of shape {K.shape} for {len(views)} images; pass (3, 3) or (N, 3, 3)")
-    processed = [np.linalg.inv(np.asarray(view.to_original)) @ k for view, k in zip(views, K, strict=True)]
+    processed = []
+    for view, k in zip(views, K, strict=True):
+        height, width = view.original_shape
+        turned = turn_intrinsics(k, width, height, view.quarter_turns)
+        processed.append(np.linalg.inv(np.asarray(view.to_original)) @ turned)
     return torch.tensor(np.stack(processed), dtype=torch.float32)
 
 
@@ -117,17 +124,23 @@ def _focal_intrinsics(views: list[View], focals: list[float]) -> torch.Tensor:
     return torch.cat([intrinsics_from_focal(torch.tensor([focal]), *view.true_shape) for focal, view in pairs])
 
 
-def match_and_repose(
-    preds, views: list[View], pairs: list[tuple[int, int]], matcher: str, known: torch.Tensor | None, verbose: bool
-):
-    """Matches of every pair (`features.match_views`) and `preds` with the pairs they pose well rebuilt on
-    those poses (`align.match_poses`); `known` (N, 3, 3) K in processed pixels, NaN where unknown."""
-    from pointmap.align.match_poses import repose_with_matches
-    from pointmap.features import match_views
+def match_photos(
+    views: list[View], pairs: list[tuple[int, int]], matcher: str, size: int, verbose: bool
+) -> tuple[list[View], dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]]:
+    """Matches of every pair (`features`), with photos stored turned against the rest of the set turned back
+    (`orientation.match_and_orient`, by the resize rule of `size`): the views and the matches."""
+    from pointmap.features import check_matcher
+    from pointmap.orientation import match_and_orient
 
-    if matcher != "xfeat":
-        raise ValueError(f"matcher={matcher!r}: pass 'xfeat' or None")
-    matches = match_views(views, pairs, verbose=verbose)
+    check_matcher(matcher)
+    return match_and_orient(views, pairs, size, verbose=verbose)
+
+
+def repose(preds, matches, known: torch.Tensor | None, verbose: bool):
+    """`preds` with the pairs their matches pose well rebuilt on those poses (`align.match_poses`), and the
+    inlier matches of those pairs; `known` (N, 3, 3) K in processed pixels, NaN where unknown."""
+    from pointmap.align.match_poses import repose_with_matches
+
     preds, report = repose_with_matches(preds, matches, known_intrinsics=known)
     verified = {
         entry.pair: (matches[entry.pair][0][entry.inliers_mask], matches[entry.pair][1][entry.inliers_mask])
@@ -147,7 +160,7 @@ def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
 
-    groups = focal_groups([view.original_shape for view in views])
+    groups = focal_groups([view.photo_shape for view in views])  # a turned photo keeps its camera's focal
     result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals)
     if result is None:
         return scene
@@ -174,7 +187,7 @@ def align_predictions(
     verbose: bool = True,
 ) -> Scene:
     """The scene of two or more views from their pair predictions: the global alignment and, given the verified
-    `matches` of `match_and_repose` (whose re-posed predictions `preds` then are), the cameras refined on them
+    `matches` of `repose` (whose re-posed predictions `preds` then are), the cameras refined on them
     and the depths aligned again and bent onto them (`refine_on_matches`); the consistency clean of the
     alignment (`AlignConfig.clean`) runs last.
 
@@ -259,7 +272,12 @@ def reconstruct(
     if min_conf is None:
         min_conf = network.config.min_conf
     # Never empty: expand_paths and skip_unreadable_images raise first, load_images raises on a bad file.
-    views = load_images(files, size=size or network.image_size, every=every, verbose=verbose)
+    size = size or network.image_size
+    views = load_images(files, size=size, every=every, verbose=verbose)
+    pairs = make_pairs(len(views), graph=graph) if len(views) > 1 else [(0, 0)]
+    matches = None
+    if matcher is not None and poses is None and len(views) > 1:  # known poses need no relative ones
+        views, matches = match_photos(views, pairs, matcher, size, verbose)
 
     K = None if intrinsics is None else intrinsics_to_processed(views, intrinsics)  # (N, 3, 3)
     focals = None if known_focals is None else views_to_processed_focals(views, known_focals)
@@ -269,7 +287,7 @@ def reconstruct(
             f"{views[0].path}: a single image, so no alignment: monocular depth and focal from the (I, I) pair",
             stacklevel=2,
         )
-        preds = infer_pairs(network, views, [(0, 0)], batch_size=batch_size, device=device, verbose=verbose)
+        preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
         focal = focals[0] if focals is not None else None
         if K is not None:
             focal = float(K[0, 0, 0])
@@ -279,12 +297,10 @@ def reconstruct(
         scene.views, scene.colors = views, _colors(views)
         scene.masks = [scene.confidences[0] > min_conf]
     else:
-        pairs = make_pairs(len(views), graph=graph)
         preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
-        matches = None
-        if matcher is not None and poses is None:  # known poses need no relative ones
+        if matches is not None:
             known = K if focals is None else _focal_intrinsics(views, focals)
-            preds, matches = match_and_repose(preds, views, pairs, matcher, known, verbose)
+            preds, matches = repose(preds, matches, known, verbose)
         scene = align_predictions(
             preds, views, min_conf, matches, known_focals=focals, known_intrinsics=K, known_poses=poses,
             iterations=iterations, device=device, verbose=verbose,

@@ -116,9 +116,11 @@ def _matched_cameras(
     """(4, 4) float32 cam2_to_cam1 and both focals (processed pixels) by `reconstruct`'s path on the pair's
     predictions (matched and re-posed, aligned, bundle-adjusted, aligned again), its translation at the scale of
     `depth1` (H, W), view 1's depth in the (1, 2) prediction; None when the pair's matches do not pose it."""
-    from pointmap.pipeline import align_predictions, match_and_repose
+    from pointmap.features import check_matcher, match_views
+    from pointmap.pipeline import align_predictions, repose
 
-    reposed, matches = match_and_repose(preds, views, [(0, 1), (1, 0)], matcher, None, verbose=False)
+    check_matcher(matcher)
+    reposed, matches = repose(preds, match_views(views, [(0, 1)], verbose=False), None, verbose=False)
     if not matches:
         return None
     scene = align_predictions(reposed, views, min_conf, matches, device=device or "cpu", verbose=False)

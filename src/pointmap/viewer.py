@@ -80,7 +80,7 @@ def cameras_from_scene(scene: Scene) -> list[ViewerCamera]:
         if scene.colors is not None:
             thumbnail = _thumbnail(colors_uint8(scene.colors[index].detach().float().cpu().numpy()))
         cameras.append(
-            _camera(camera.name, camera.cam2world, camera.K_processed, camera.processed_width,
+            _camera(camera.name, camera.processed_cam2world, camera.K_processed, camera.processed_width,
                     camera.processed_height, thumbnail)
         )
     return cameras

@@ -14,7 +14,8 @@ from pointmap.align.simulate import PredictionNoise, circle_cameras, simulate_pr
 from pointmap.export import save_scene
 from pointmap.export.cameras import export_cameras, read_cameras_json
 from pointmap.export.gltf import frustum_vertices
-from pointmap.images import load_images
+from pointmap.geometry.turns import photo_roll, unturn_camera
+from pointmap.images import load_images, turn_view
 from pointmap.pipeline import intrinsics_to_processed
 
 FOCAL = 502.30
@@ -89,3 +90,29 @@ def test_estimated_intrinsics_are_square_and_centred_in_the_photo(views, tmp_pat
         np.testing.assert_allclose(params[:, 0], FOCAL, rtol=1e-3)  # the focal itself is estimated
         np.testing.assert_allclose(params[:, 2:], np.tile([320.0, 240.0], (NUM, 1)), atol=1e-4)
     np.testing.assert_allclose(cameras_json[:, :2, 2], np.tile([319.5, 239.5], (NUM, 1)), atol=1e-4)
+
+
+def test_a_photo_stored_sideways_exports_the_camera_of_its_file(views, tmp_path):
+    # photo_1 stored turned a quarter clockwise (480 x 640, no EXIF), turned back before processing.
+    folder = tmp_path / "stored"
+    folder.mkdir()
+    Image.open(views[1].path).transpose(Image.Transpose.ROTATE_270).save(folder / "photo_1.png")
+    sideways = turn_view(load_images([folder / "photo_1.png"], size=224, verbose=False)[0], 1, size=224)
+    turned_views = [views[0], sideways, views[2]]
+    stored_K = unturn_camera(PHOTO_K, np.eye(4), 640, 480, 1)[0]  # the file's camera: 480 x 640 pixels
+    K = intrinsics_to_processed(turned_views, np.stack([PHOTO_K, stored_K, PHOTO_K]))
+    np.testing.assert_allclose(K, intrinsics_to_processed(views, PHOTO_K), atol=1e-4)
+    preds, _ = simulated(views)
+    scene = global_align(preds, known_intrinsics=K, views=turned_views, iterations=5, subsample=8, verbose=False)
+    cameras = export_cameras(scene)
+    np.testing.assert_allclose(cameras[1].K, stored_K, atol=1e-4)
+    assert (cameras[1].width, cameras[1].height, cameras[1].quarter_turns) == (480, 640, 1)
+    pose = scene.poses[1].double().numpy()
+    np.testing.assert_allclose(cameras[1].cam2world, pose @ photo_roll(1), atol=1e-12)
+    np.testing.assert_allclose(cameras[1].processed_cam2world, pose, atol=1e-12)
+    out = save_scene(scene, tmp_path / "out", formats=("colmap",), max_colmap_points=500)
+    model = pycolmap.Reconstruction(str(out / "colmap" / "sparse" / "0"))
+    image = next(image for image in model.images.values() if image.name.endswith("photo_1.png"))
+    camera = model.cameras[image.camera_id]
+    assert (camera.width, camera.height) == (480, 640)
+    np.testing.assert_allclose(camera.params, [FOCAL, FOCAL, stored_K[0, 2] + 0.5, stored_K[1, 2] + 0.5], atol=1e-4)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pointmap.align.scene import Scene
+from pointmap.geometry.turns import unturn_camera
 from pointmap.io_utils import atomic_write_text
 
 
@@ -24,12 +25,15 @@ class ExportCamera:
         name: the image name used by COLMAP and file names (unique, relative to the photos' folder).
         image_path: the original photo, or None when there is no file to point at (video frames,
             scenes without views): `save_scene` then writes the processed colours to images/NAME.
-        cam2world: (4, 4) OpenCV axes.
+        cam2world: (4, 4) OpenCV axes, of the original photo's camera.
         K: (3, 3) intrinsics in original-photo pixels.
         width, height: of the original photo (after EXIF orientation).
         K_processed: (3, 3) intrinsics in the network's processed-image pixels.
         processed_width, processed_height: of the processed image.
+        processed_cam2world: (4, 4) of the processed image's camera: `cam2world` rolled about the optical axis
+            when the photo was turned before processing (`View.quarter_turns`), `cam2world` itself otherwise.
         to_original: (3, 3) processed pixel (x, y, 1) -> original pixel.
+        quarter_turns: counter-clockwise quarter turns of the photo before processing.
     """
 
     name: str
@@ -41,7 +45,9 @@ class ExportCamera:
     K_processed: np.ndarray
     processed_width: int
     processed_height: int
+    processed_cam2world: np.ndarray
     to_original: np.ndarray
+    quarter_turns: int = 0
 
 
 def corner_origin(K: np.ndarray) -> np.ndarray:
@@ -104,6 +110,7 @@ def export_cameras(scene: Scene) -> list[ExportCamera]:
     for index, path in enumerate(files):
         height_p, width_p = scene.depths[index].shape[-2:]
         view = scene.views[index] if scene.views is not None else None
+        turns = 0 if path is None else view.quarter_turns
         if path is None:
             name = _generated_name(view.path if view is not None else "", index)
             to_original = np.eye(3)
@@ -114,18 +121,24 @@ def export_cameras(scene: Scene) -> list[ExportCamera]:
             height, width = view.original_shape
         with np.errstate(invalid="ignore", over="ignore"):  # an infinite focal gives NaN: check_camera names it
             K = to_original @ intrinsics[index]
+            cam2world = poses[index]
+            if turns:  # the cameras of the photo file, not of the turned copy the network saw
+                K, cam2world = unturn_camera(K, cam2world, width, height, turns)
+                to_original, (height, width) = view.photo_map(), view.photo_shape
         cameras.append(
             ExportCamera(
                 name=name,
                 image_path=None if path is None else os.path.abspath(path),
-                cam2world=poses[index],
+                cam2world=cam2world,
                 K=K,
                 width=int(width),
                 height=int(height),
                 K_processed=intrinsics[index],
                 processed_width=int(width_p),
                 processed_height=int(height_p),
+                processed_cam2world=poses[index],
                 to_original=to_original,
+                quarter_turns=turns,
             )
         )
         check_camera(cameras[-1], index)
@@ -153,6 +166,7 @@ def write_cameras_json(cameras: list[ExportCamera], path: str | os.PathLike, ext
                 "K": camera.K_processed.tolist(),
             },
             "to_original": camera.to_original.tolist(),
+            "quarter_turns": camera.quarter_turns,
         }
         if extra is not None:
             entry.update(extra[index])
@@ -161,7 +175,9 @@ def write_cameras_json(cameras: list[ExportCamera], path: str | os.PathLike, ext
         "convention": (
             "OpenCV camera axes (x right, y down, z forward); cam2world 4x4; K in pixels with the centre "
             "of pixel column u at x = u, so the image centre is ((W - 1) / 2, (H - 1) / 2) (add 0.5 to cx, "
-            "cy for COLMAP / nerfstudio); to_original maps processed pixels (x, y, 1) to original-photo pixels"
+            "cy for COLMAP / nerfstudio); to_original maps processed pixels (x, y, 1) to original-photo pixels; "
+            "quarter_turns counts the counter-clockwise quarter turns of a photo before processing (the processed "
+            "camera is then cam2world rolled about its optical axis)"
         ),
         "images": images,
     }

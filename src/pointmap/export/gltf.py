@@ -34,7 +34,8 @@ def frustum_vertices(camera: ExportCamera, depth: float) -> np.ndarray:
     corners = np.array([[-0.5, -0.5, 1], [right, -0.5, 1], [right, bottom, 1], [-0.5, bottom, 1]])
     rays = corners @ np.linalg.inv(camera.K_processed).T  # (4, 3) with z = 1
     in_camera = np.concatenate([np.zeros((1, 3)), rays * depth], axis=0)
-    return in_camera @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
+    pose = camera.processed_cam2world  # the camera of K_processed
+    return in_camera @ pose[:3, :3].T + pose[:3, 3]
 
 
 def frustum_mesh(camera: ExportCamera, depth: float):
