@@ -55,6 +55,17 @@ class Scene:
         to_original = torch.tensor(np.stack([np.asarray(view.to_original) for view in self.views]))
         return to_original.double() @ intrinsics
 
+    def photo_poses(self) -> torch.Tensor:
+        """(N, 4, 4) float64 cam2world of the photos as stored: `poses`, rolled back about the optical axis for
+        views whose photo was turned before processing (`View.quarter_turns`), as the exports write them."""
+        from pointmap.geometry.turns import photo_roll
+
+        poses = self.poses.detach().double().cpu()
+        if self.views is None:
+            return poses
+        rolls = torch.from_numpy(np.stack([photo_roll(view.quarter_turns) for view in self.views]))
+        return poses @ rolls
+
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write every export (PLY, GLB, COLMAP, transforms.json, depth and confidence maps, cameras.json)."""
         from pointmap.export import save_scene  # exports import Scene: a module-level import would cycle

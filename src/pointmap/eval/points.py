@@ -68,7 +68,7 @@ class PointmapPoints:
 
         scene = reconstruct(list(paths), model=self.model, size=self.size, device=self.device, verbose=False)
         points = torch.cat([pts[mask] for pts, mask in zip(scene.points, scene.masks, strict=True)])
-        return scene.poses.detach().double().cpu().numpy(), points.detach().double().cpu().numpy()
+        return scene.photo_poses().numpy(), points.detach().double().cpu().numpy()
 
 
 class OraclePoints:

@@ -42,7 +42,7 @@ class PointmapSequences:
         scene = reconstruct(
             list(paths), model=self.model, size=self.size, device=self.device, matcher=self.matcher, verbose=False
         )
-        return scene.poses.detach().double().cpu().numpy()
+        return scene.photo_poses().numpy()
 
 
 class ColmapSequences:
