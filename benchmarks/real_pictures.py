@@ -168,9 +168,10 @@ def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
     image_dir = data_dir / entry["name"] / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as originals:
+        turns = entry.get("quarter_turns_clockwise", 0)
         for name in entry["files"]:
             data = _turned(read_file(repo, entry["commit"], f"{entry['path']}/{name}"),
-                           entry.get("quarter_turns_clockwise", 0))
+                           turns.get(name, 0) if isinstance(turns, dict) else turns)
             (Path(originals) / name).write_bytes(data)
             atomic_write_bytes(image_dir / name, _downscaled(data))
         poses = colmap_poses(Path(originals), entry["camera_mode"])

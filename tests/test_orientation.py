@@ -1,31 +1,33 @@
-"""A photo stored turned against its set is found by its matches and loaded again the right way up."""
+"""Photos stored turned against their set are found by their matches and loaded again the right way up."""
 
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import torch
 
 from pointmap.features import match_views
 from pointmap.images import load_images
-from pointmap.orientation import OrientConfig, match_and_orient, poorly_matched
+from pointmap.orientation import OrientConfig, match_and_orient, unlinked_groups
 from pointmap.pairs import make_pairs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = ["room_00.jpg", "room_01.jpg", "room_02.jpg"]
+NAMES = ["room_00.jpg", "room_01.jpg", "room_02.jpg", "room_03.jpg"]
 
 
-def test_a_photo_stored_sideways_is_turned_back_with_the_matches_of_the_upright_one(tmp_path):
+def test_photos_stored_sideways_are_turned_back_with_the_matches_of_the_upright_ones(tmp_path):
     for name in NAMES:
         photo = PIL.Image.open(EXAMPLES / name)
-        if name == "room_02.jpg":  # stored a quarter turn clockwise, as a portrait shot without EXIF would be
+        if name in ("room_02.jpg", "room_03.jpg"):  # portrait shots stored a quarter turn clockwise, no EXIF
             photo = photo.transpose(PIL.Image.Transpose.ROTATE_270)
         photo.save(tmp_path / name.replace(".jpg", ".png"))  # pixels kept exactly
-    pairs = make_pairs(3, "complete")
+    pairs = make_pairs(len(NAMES), "complete")
     views, matches = match_and_orient(load_images(tmp_path, size=224, verbose=False), pairs, 224, verbose=False)
-    assert [view.quarter_turns for view in views] == [0, 0, 1]
+    assert [view.quarter_turns for view in views] == [0, 0, 1, 1]
     upright = load_images([EXAMPLES / name for name in NAMES], size=224, verbose=False)
-    assert np.array_equal(views[2].img.numpy(), upright[2].img.numpy())
-    np.testing.assert_array_equal(views[2].to_original, upright[2].to_original)
+    for view, expected in zip(views, upright, strict=True):
+        assert np.array_equal(view.img.numpy(), expected.img.numpy())
+        np.testing.assert_array_equal(view.to_original, expected.to_original)
     expected = match_views(upright, pairs, verbose=False)
     assert matches.keys() == expected.keys()
     for pair, (xy_i, xy_j) in expected.items():
@@ -34,11 +36,19 @@ def test_a_photo_stored_sideways_is_turned_back_with_the_matches_of_the_upright_
         np.testing.assert_allclose(matches[pair][1].numpy(), xy_j.numpy(), atol=1e-6)
 
 
-def test_only_photos_far_below_a_matched_set_are_tried_turned(tmp_path):
-    views = load_images([EXAMPLES / name for name in NAMES * 2][:4], size=224, verbose=False)
+def counts(table: dict[tuple[int, int], int]) -> dict:
+    """Matches of the given sizes (only their number counts here)."""
+    return {pair: (torch.zeros(count, 2), torch.zeros(count, 2)) for pair, count in table.items()}
+
+
+def test_groups_the_strong_pairs_do_not_link_to_the_largest_are_tried_turned():
+    views = load_images([EXAMPLES / name for name in NAMES], size=224, verbose=False)
     config = OrientConfig()
-    assert poorly_matched(views, np.array([400, 380, 30, 350]), [0, 1, 2, 3], config) == [2]
-    assert poorly_matched(views, np.array([400, 380, 30, 350]), [0, 1, 3], config) == []  # 2 is in no pair
-    assert poorly_matched(views, np.array([60, 50, 5, 70]), [0, 1, 2, 3], config) == []  # a set that barely matches
+    one_upside_down = counts({(0, 1): 400, (0, 2): 30, (0, 3): 350, (1, 2): 20, (1, 3): 380, (2, 3): 25})
+    assert unlinked_groups(views, one_upside_down, [0, 1, 2, 3], config) == ([0, 1, 3], [[2]])
+    two_and_two = counts({(0, 1): 400, (0, 2): 20, (0, 3): 10, (1, 2): 30, (1, 3): 15, (2, 3): 300})
+    assert unlinked_groups(views, two_and_two, [0, 1, 2, 3], config) == ([0, 1], [[2, 3]])
+    barely = counts({(0, 1): 60, (0, 2): 50, (0, 3): 5, (1, 2): 70, (1, 3): 8, (2, 3): 4})
+    assert unlinked_groups(views, barely, [0, 1, 2, 3], config)[1] == []  # too few matches to judge the set
     views[2].path = "clip.mp4#frame=2"  # frames of a video keep their orientation
-    assert poorly_matched(views, np.array([400, 380, 30, 350]), [0, 1, 2, 3], config) == []
+    assert unlinked_groups(views, one_upside_down, [0, 1, 2, 3], config)[1] == []

@@ -1,9 +1,11 @@
 """Photos stored turned against the rest of their set, found by their feature matches and turned back.
 
 A photo saved sideways or upside down without an EXIF orientation matches its set poorly: neither the
-network nor XFeat is rotation-invariant. Such a photo's best pair has a small share of the matches of
-the set's typical photo; it is matched again turned by one, two and three quarter turns against the
-best-matched photos, and the turn that multiplies its matches is kept. Frames of a video are never turned.
+network nor XFeat is rotation-invariant. The photos are linked by their strongly matched pairs; every group
+so linked, other than the largest, is matched again turned by one, two and three quarter turns (its
+best-matched photo against the largest group's best-matched photos), and the turn that multiplies its matches
+is applied to the whole group: a single photo held upside down, or the portrait shots of a set without
+EXIF orientations. Frames of a video are never turned.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pointmap.features import (
     view_features,
 )
 from pointmap.images import View, turn_view
+from pointmap.pairs import connected_components
 
 Matches = dict[tuple[int, int], tuple[Tensor, Tensor]]
 
@@ -33,16 +36,16 @@ Matches = dict[tuple[int, int], tuple[Tensor, Tensor]]
 class OrientConfig:
     """When a photo is tried turned, and when the turn is kept."""
 
-    poor_share: float = 0.25
-    """A photo is tried turned when its best pair has fewer matches than this share of the median of the
-    photos' best pairs."""
+    strong_share: float = 0.25
+    """A pair links its photos when it has at least this share of the matches of the median photo's best
+    pair (and `min_matches`)."""
     min_matches: int = 100
-    """Least matches in the median photo's best pair for the set to be judged at all, and in a turned
-    photo's best pair for the turn to be kept."""
+    """Least matches in the median photo's best pair for the set to be judged at all, in a linking pair, and
+    in a turned photo's best pair for the turn to be kept."""
     gain: float = 3.0
-    """A turn is kept when its best pair has at least this many times the matches of the photo as stored."""
+    """A turn is kept when it multiplies the best pair of the group's photo with the largest group by this."""
     partners: int = 5
-    """A photo tried turned is matched against this many of its best-matched pair partners."""
+    """A group's photo is tried turned against this many of the largest group's best-matched photos."""
 
 
 def best_pair_matches(matches: Matches, count: int) -> np.ndarray:
@@ -54,13 +57,28 @@ def best_pair_matches(matches: Matches, count: int) -> np.ndarray:
     return best
 
 
-def poorly_matched(views: list[View], best: np.ndarray, used: list[int], config: OrientConfig) -> list[int]:
-    """The views among `used` (views in some pair) of photo files whose best pair falls under
-    `config.poor_share` of the median of the used views' best pairs."""
+def _match_count(matches: Matches, first: int, second: int) -> int:
+    """Matches of the pair of views `first` and `second` (0 when it was not matched)."""
+    pair = (min(first, second), max(first, second))
+    return len(matches[pair][0]) if pair in matches else 0
+
+
+def unlinked_groups(
+    views: list[View], matches: Matches, used: list[int], config: OrientConfig
+) -> tuple[list[int], list[list[int]]]:
+    """The largest group of the views among `used` that strong pairs (`OrientConfig.strong_share`) link, and
+    the other groups of photo files, each a list of view indices; no groups when the median photo's best pair
+    has under `min_matches` (a set that barely matches, e.g. textureless, is not judged)."""
+    best = best_pair_matches(matches, len(views))
     typical = float(np.median(best[used])) if used else 0.0
     if typical < config.min_matches:
-        return []
-    return [k for k in used if best[k] < config.poor_share * typical and Path(views[k].path).is_file()]
+        return used, []
+    strong = max(config.min_matches, config.strong_share * typical)
+    linked = [pair for pair, (xy, _) in matches.items() if len(xy) >= strong]
+    groups = [group for group in connected_components(len(views), linked) if group[0] in used]
+    largest = max(groups, key=len)
+    others = [group for group in groups if group is not largest and all(Path(views[k].path).is_file() for k in group)]
+    return largest, others
 
 
 def match_and_orient(
@@ -85,23 +103,25 @@ def match_and_orient(
     features = extract_features(views, used, matcher, verbose)
     matches = match_pairs(features, unordered, matcher, verbose)
     best = best_pair_matches(matches, len(views))
+    largest, others = unlinked_groups(views, matches, used, config)
+    partners = sorted(largest, key=lambda k: -best[k])[: config.partners]
     views = list(views)
-    for k in poorly_matched(views, best, used, config):
-        partners = sorted({i + j - k for i, j in unordered if k in (i, j)}, key=lambda other: -best[other])
-        turned = _best_turn(views[k], [features[other] for other in partners[: config.partners]], size, matcher)
-        if turned is None:
+    for group in others:
+        photo = max(group, key=lambda k: best[k])
+        stored = max((_match_count(matches, photo, k) for k in partners), default=0)
+        turned = _best_turn(views[photo], [features[k] for k in partners], size, matcher)
+        if turned is None or turned[2] < max(config.min_matches, config.gain * stored):
             continue
-        view, found, turned_best = turned
-        if turned_best < max(config.min_matches, config.gain * best[k]):
-            continue
+        turns = turned[0].quarter_turns
+        names = ", ".join(Path(views[k].path).name for k in group)
         if verbose:
-            print(
-                f"{Path(view.path).name}: turned {90 * view.quarter_turns} deg counter-clockwise to match the other"
-                f" photos ({best[k]} -> {turned_best} matches in its best pair)"
-            )
-        views[k], features[k] = view, found
+            print(f"{names}: turned {90 * turns} deg counter-clockwise to match the other photos ({stored} -> "
+                  f"{turned[2]} matches in the best pair of {Path(views[photo].path).name})")
+        for k in group:
+            views[k] = turned[0] if k == photo else turn_view(views[k], turns, size)
+            features[k] = turned[1] if k == photo else view_features(views[k], matcher)
         for i, j in unordered:
-            if k in (i, j):
+            if i in group or j in group:
                 matches[(i, j)] = match_features(features[i], features[j], matcher)
     return views, matches
 
