@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from torch import Tensor
 
@@ -43,7 +44,8 @@ class OrientConfig:
     """Least matches in the median photo's best pair for the set to be judged at all, in a linking pair, and
     in a turned photo's best pair for the turn to be kept."""
     gain: float = 3.0
-    """A turn is kept when it multiplies the best pair of the group's photo with the largest group by this."""
+    """A turn is kept when it multiplies the epipolar inliers of the best pair of the group's photo with the
+    largest group by this, and two of its pairs with the largest group have `min_matches` inliers or more."""
     partners: int = 5
     """A group's photo is tried turned against this many of the largest group's best-matched photos."""
 
@@ -57,10 +59,26 @@ def best_pair_matches(matches: Matches, count: int) -> np.ndarray:
     return best
 
 
-def _match_count(matches: Matches, first: int, second: int) -> int:
-    """Matches of the pair of views `first` and `second` (0 when it was not matched)."""
+def verified_count(xy_first: Tensor, xy_second: Tensor, threshold_px: float = 1.0) -> int:
+    """Matches (M, 2) of two views (processed pixels) that a fundamental matrix holds within `threshold_px`
+    (OpenCV MAGSAC): the count that raw matches of repeated textures cannot inflate as easily."""
+    if len(xy_first) < 8:
+        return 0
+    try:
+        _, inliers = cv2.findFundamentalMat(
+            xy_first.numpy(), xy_second.numpy(), cv2.USAC_MAGSAC, threshold_px, 0.999, 10_000
+        )
+    except cv2.error:  # MAGSAC asserts when no model fits, e.g. all matches on a line
+        return 0
+    return 0 if inliers is None else int(inliers.sum())
+
+
+def _matches_of(
+    first: int, second: int, matches: Matches, features: dict[int, ViewFeatures], matcher: XFeatMatcher
+) -> tuple[Tensor, Tensor]:
+    """The matches of views `first` and `second`: those of `matches` when the pair was matched, else new ones."""
     pair = (min(first, second), max(first, second))
-    return len(matches[pair][0]) if pair in matches else 0
+    return matches[pair] if pair in matches else match_features(features[first], features[second], matcher)
 
 
 def unlinked_groups(
@@ -108,15 +126,15 @@ def match_and_orient(
     views = list(views)
     for group in others:
         photo = max(group, key=lambda k: best[k])
-        stored = max((_match_count(matches, photo, k) for k in partners), default=0)
+        stored = max(verified_count(*_matches_of(photo, k, matches, features, matcher)) for k in partners)
         turned = _best_turn(views[photo], [features[k] for k in partners], size, matcher)
-        if turned is None or turned[2] < max(config.min_matches, config.gain * stored):
+        if turned is None or turned[2][0] < config.gain * stored or turned[2][1:2] < [config.min_matches]:
             continue
         turns = turned[0].quarter_turns
         names = ", ".join(Path(views[k].path).name for k in group)
         if verbose:
             print(f"{names}: turned {90 * turns} deg counter-clockwise to match the other photos ({stored} -> "
-                  f"{turned[2]} matches in the best pair of {Path(views[photo].path).name})")
+                  f"{turned[2][0]} epipolar inliers in the best pair of {Path(views[photo].path).name})")
         for k in group:
             views[k] = turned[0] if k == photo else turn_view(views[k], turns, size)
             features[k] = turned[1] if k == photo else view_features(views[k], matcher)
@@ -128,14 +146,16 @@ def match_and_orient(
 
 def _best_turn(
     view: View, partners: list[ViewFeatures], size: int, matcher: XFeatMatcher
-) -> tuple[View, ViewFeatures, int] | None:
-    """The quarter turn (1-3) of `view` whose best match count against `partners` is largest: the turned
-    view, its features and that count; None without partners."""
+) -> tuple[View, ViewFeatures, list[int]] | None:
+    """The quarter turn (1-3) of `view` with the most epipolar inliers (`verified_count`) against its best
+    partner: the turned view, its features and its inlier counts with `partners`, most first; None without
+    partners."""
     if not partners:
         return None
     tried = []
     for turns in (1, 2, 3):
         turned = turn_view(view, turns, size)
         found = view_features(turned, matcher)
-        tried.append((turned, found, max(len(match_features(found, other, matcher)[0]) for other in partners)))
+        counts = sorted((verified_count(*match_features(found, other, matcher)) for other in partners), reverse=True)
+        tried.append((turned, found, counts))
     return max(tried, key=lambda entry: entry[2])

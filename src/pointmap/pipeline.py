@@ -251,7 +251,8 @@ def reconstruct(
         intrinsics: (3, 3) or (N, 3, 3) K in original-photo pixels, kept fixed (focals and principal points).
         poses: (N, 4, 4) known cam2world poses (OpenCV axes).
         every: keep every k-th frame of a video.
-        matcher: "xfeat" matches the photos (XFeat + LighterGlue, `pointmap.features`), poses every pair with
+        matcher: "xfeat" matches the photos (XFeat + LighterGlue, `pointmap.features`), turns back photos stored
+            turned against the rest of the set (`pointmap.orientation`; `View.quarter_turns`), poses every pair with
             enough matches by its essential matrix before the alignment (`align.match_poses`), then refines the
             aligned cameras (poses and focals) on the matches (`align.bundle`), aligns the depths to them again
             and bends each depth map onto its triangulated matches (`align.match_depths`); None takes every pose

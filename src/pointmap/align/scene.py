@@ -18,10 +18,12 @@ class Scene:
     """A reconstructed scene of N images (OpenCV camera axes, camera-to-world poses).
 
     Attributes:
-        poses: (N, 4, 4) cam2world.
+        poses: (N, 4, 4) cam2world of the processed images; `photo_poses()` gives those of the photos as
+            stored, which differ for photos turned before processing (`View.quarter_turns`).
         intrinsics: (N, 3, 3) K in processed-image pixels (pixel centres at integers, see
             `geometry.cameras`); fx and fy differ where the resize made processed pixels non-square.
-            `original_intrinsics()` gives K in original-photo pixels.
+            `original_intrinsics()` gives K in original-photo pixels (of the photo as turned; the exports'
+            `export_cameras` give the stored files' cameras).
         depths: N tensors (H, W), z-depth in each camera.
         points: N tensors (H, W, 3) in the world frame.
         confidences: N tensors (H, W), >= 1.
