@@ -160,7 +160,8 @@ def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
 
-    groups = focal_groups([view.photo_shape for view in views])  # a turned photo keeps its camera's focal
+    # One camera held upright or sideways (a photo turned by EXIF or by pointmap) keeps its focal in pixels.
+    groups = focal_groups([tuple(sorted(view.original_shape)) for view in views])
     result = refine_cameras(matches, scene.poses.cpu(), scene.intrinsics.cpu(), groups, fix_focals)
     if result is None:
         return scene
