@@ -41,7 +41,7 @@ import torch
 from PIL import Image, ImageOps
 
 import pointmap
-from pointmap.align.match_depths import sample_bilinear
+from pointmap.align.match_depths import inside_image, sample_bilinear
 from pointmap.data.real.git_sources import find_repository, read_file
 from pointmap.eval.metrics import pairwise_pose_errors, relative_pose_errors, turn_ratios
 from pointmap.geometry.turns import photo_roll
@@ -147,8 +147,7 @@ def depth_errors(scene, tracks: dict[str, list[list[float]]]) -> dict[str, float
         rows = np.asarray(tracks.get(Path(view.path).name, []), dtype=np.float64).reshape(-1, 3)
         to_processed = np.linalg.inv(view.photo_map())  # COLMAP ran on the photos as stored
         xy = rows[:, :2] @ to_processed[:2, :2].T + to_processed[:2, 2]
-        height, width = depth.shape
-        inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
+        inside = inside_image(xy, *depth.shape)
         if not inside.any():
             continue
         sampled = sample_bilinear(depth.detach().cpu(), xy[inside])

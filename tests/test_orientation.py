@@ -8,7 +8,7 @@ import torch
 
 from pointmap.features import match_views
 from pointmap.images import load_images
-from pointmap.orientation import OrientConfig, match_and_orient, unlinked_groups
+from pointmap.orientation import OrientConfig, best_pair_matches, match_and_orient, unlinked_groups
 from pointmap.pairs import make_pairs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -36,19 +36,19 @@ def test_photos_stored_sideways_are_turned_back_with_the_matches_of_the_upright_
         np.testing.assert_allclose(matches[pair][1].numpy(), xy_j.numpy(), atol=1e-6)
 
 
-def counts(table: dict[tuple[int, int], int]) -> dict:
-    """Matches of the given sizes (only their number counts here)."""
-    return {pair: (torch.zeros(count, 2), torch.zeros(count, 2)) for pair, count in table.items()}
+def groups(views, table: dict[tuple[int, int], int], used: list[int]):
+    """`unlinked_groups` of matches of the given sizes (only their number counts here)."""
+    matches = {pair: (torch.zeros(count, 2), torch.zeros(count, 2)) for pair, count in table.items()}
+    return unlinked_groups(views, matches, best_pair_matches(matches, len(views)), used, OrientConfig())
 
 
 def test_groups_the_strong_pairs_do_not_link_to_the_largest_are_tried_turned():
     views = load_images([EXAMPLES / name for name in NAMES], size=224, verbose=False)
-    config = OrientConfig()
-    one_upside_down = counts({(0, 1): 400, (0, 2): 30, (0, 3): 350, (1, 2): 20, (1, 3): 380, (2, 3): 25})
-    assert unlinked_groups(views, one_upside_down, [0, 1, 2, 3], config) == ([0, 1, 3], [[2]])
-    two_and_two = counts({(0, 1): 400, (0, 2): 20, (0, 3): 10, (1, 2): 30, (1, 3): 15, (2, 3): 300})
-    assert unlinked_groups(views, two_and_two, [0, 1, 2, 3], config) == ([0, 1], [[2, 3]])
-    barely = counts({(0, 1): 60, (0, 2): 50, (0, 3): 5, (1, 2): 70, (1, 3): 8, (2, 3): 4})
-    assert unlinked_groups(views, barely, [0, 1, 2, 3], config)[1] == []  # too few matches to judge the set
+    one_upside_down = {(0, 1): 400, (0, 2): 30, (0, 3): 350, (1, 2): 20, (1, 3): 380, (2, 3): 25}
+    assert groups(views, one_upside_down, [0, 1, 2, 3]) == ([0, 1, 3], [[2]])
+    two_and_two = {(0, 1): 400, (0, 2): 20, (0, 3): 10, (1, 2): 30, (1, 3): 15, (2, 3): 300}
+    assert groups(views, two_and_two, [0, 1, 2, 3]) == ([0, 1], [[2, 3]])
+    barely = {(0, 1): 60, (0, 2): 50, (0, 3): 5, (1, 2): 70, (1, 3): 8, (2, 3): 4}
+    assert groups(views, barely, [0, 1, 2, 3])[1] == []  # too few matches to judge the set
     views[2].path = "clip.mp4#frame=2"  # frames of a video keep their orientation
-    assert unlinked_groups(views, one_upside_down, [0, 1, 2, 3], config)[1] == []
+    assert groups(views, one_upside_down, [0, 1, 2, 3])[1] == []

@@ -82,12 +82,12 @@ def _matches_of(
 
 
 def unlinked_groups(
-    views: list[View], matches: Matches, used: list[int], config: OrientConfig
+    views: list[View], matches: Matches, best: np.ndarray, used: list[int], config: OrientConfig
 ) -> tuple[list[int], list[list[int]]]:
     """The largest group of the views among `used` that strong pairs (`OrientConfig.strong_share`) link, and
     the other groups of photo files, each a list of view indices; no groups when the median photo's best pair
-    has under `min_matches` (a set that barely matches, e.g. textureless, is not judged)."""
-    best = best_pair_matches(matches, len(views))
+    (`best`, from `best_pair_matches`) has under `min_matches` (a set that barely matches, e.g. textureless, is
+    not judged)."""
     typical = float(np.median(best[used])) if used else 0.0
     if typical < config.min_matches:
         return used, []
@@ -121,41 +121,43 @@ def match_and_orient(
     features = extract_features(views, used, matcher, verbose)
     matches = match_pairs(features, unordered, matcher, verbose)
     best = best_pair_matches(matches, len(views))
-    largest, others = unlinked_groups(views, matches, used, config)
+    largest, others = unlinked_groups(views, matches, best, used, config)
     partners = sorted(largest, key=lambda k: -best[k])[: config.partners]
     views = list(views)
     for group in others:
         photo = max(group, key=lambda k: best[k])
         stored = max(verified_count(*_matches_of(photo, k, matches, features, matcher)) for k in partners)
-        turned = _best_turn(views[photo], [features[k] for k in partners], size, matcher)
-        if turned is None or turned[2][0] < config.gain * stored or turned[2][1:2] < [config.min_matches]:
+        view, found, counts, tried = _best_turn(views, photo, {k: features[k] for k in partners}, size, matcher)
+        two_witnesses = len(counts) >= 2 and counts[1] >= config.min_matches
+        if counts[0] < config.gain * stored or not two_witnesses:
             continue
-        turns = turned[0].quarter_turns
-        names = ", ".join(Path(views[k].path).name for k in group)
         if verbose:
-            print(f"{names}: turned {90 * turns} deg counter-clockwise to match the other photos ({stored} -> "
-                  f"{turned[2][0]} epipolar inliers in the best pair of {Path(views[photo].path).name})")
+            names = ", ".join(Path(views[k].path).name for k in group)
+            print(f"{names}: turned {90 * view.quarter_turns} deg counter-clockwise to match the other photos "
+                  f"({stored} -> {counts[0]} epipolar inliers in the best pair of {Path(view.path).name})")
         for k in group:
-            views[k] = turned[0] if k == photo else turn_view(views[k], turns, size)
-            features[k] = turned[1] if k == photo else view_features(views[k], matcher)
+            views[k] = view if k == photo else turn_view(views[k], view.quarter_turns, size)
+            features[k] = found if k == photo else view_features(views[k], matcher)
         for i, j in unordered:
-            if i in group or j in group:
-                matches[(i, j)] = match_features(features[i], features[j], matcher)
+            if i in group or j in group:  # the photo's pairs with its partners were matched while turns were tried
+                matches[(i, j)] = tried.get((i, j)) or match_features(features[i], features[j], matcher)
     return views, matches
 
 
 def _best_turn(
-    view: View, partners: list[ViewFeatures], size: int, matcher: XFeatMatcher
-) -> tuple[View, ViewFeatures, list[int]] | None:
-    """The quarter turn (1-3) of `view` with the most epipolar inliers (`verified_count`) against its best
-    partner: the turned view, its features and its inlier counts with `partners`, most first; None without
-    partners."""
-    if not partners:
-        return None
+    views: list[View], photo: int, partners: dict[int, ViewFeatures], size: int, matcher: XFeatMatcher
+) -> tuple[View, ViewFeatures, list[int], Matches]:
+    """The quarter turn (1-3) of view `photo` with the most epipolar inliers (`verified_count`) against its best
+    partner: the turned view, its features, its inlier counts with the `partners` (view index -> features), most
+    first, and its matches with them keyed (i, j), i < j, as `features.match_pairs` makes them."""
     tried = []
     for turns in (1, 2, 3):
-        turned = turn_view(view, turns, size)
+        turned = turn_view(views[photo], turns, size)
         found = view_features(turned, matcher)
-        counts = sorted((verified_count(*match_features(found, other, matcher)) for other in partners), reverse=True)
-        tried.append((turned, found, counts))
+        matched = {
+            (min(photo, k), max(photo, k)): match_features(*((found, other) if photo < k else (other, found)), matcher)
+            for k, other in partners.items()
+        }
+        counts = sorted((verified_count(*pair) for pair in matched.values()), reverse=True)
+        tried.append((turned, found, counts, matched))
     return max(tried, key=lambda entry: entry[2])

@@ -128,6 +128,11 @@ def _second_differences(grid: tuple[int, int]) -> np.ndarray:
     return np.asarray(rows).reshape(-1, gh * gw)
 
 
+def inside_image(xy: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(M,) bool: pixels xy (M, 2) within the pixel centres of an H x W image, where `sample_bilinear` samples."""
+    return (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
+
+
 def sample_bilinear(depth: Tensor, xy: np.ndarray) -> np.ndarray:
     """Bilinear samples (M,) of an (H, W) map at pixels xy (M, 2) inside it (pixel centres at integers)."""
     height, width = depth.shape
@@ -202,8 +207,7 @@ def correct_depths(
     observations = []
     for pair, found in enumerate(triangulate_matches(matches, scene.poses, scene.intrinsics, config)):
         for k, xy, z in zip(found.views, found.xy, found.depth, strict=True):
-            height, width = shapes[k]
-            inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= height - 1)
+            inside = inside_image(xy, *shapes[k])
             network = sample_bilinear(scene.depths[k].detach().cpu(), xy[inside])
             usable = network > 0
             log_network = np.log(network[usable])
