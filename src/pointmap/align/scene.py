@@ -22,8 +22,7 @@ class Scene:
             stored, which differ for photos turned before processing (`View.quarter_turns`).
         intrinsics: (N, 3, 3) K in processed-image pixels (pixel centres at integers, see
             `geometry.cameras`); fx and fy differ where the resize made processed pixels non-square.
-            `original_intrinsics()` gives K in original-photo pixels (of the photo as turned; the exports'
-            `export_cameras` give the stored files' cameras).
+            `original_intrinsics()` gives K in pixels of the photos as stored (the cameras of `photo_poses()`).
         depths: N tensors (H, W), z-depth in each camera.
         points: N tensors (H, W, 3) in the world frame.
         confidences: N tensors (H, W), >= 1.
@@ -45,17 +44,24 @@ class Scene:
         return len(self.poses)
 
     def original_intrinsics(self) -> torch.Tensor:
-        """(N, 3, 3) float64 K in original-photo pixels, `view.to_original @ K` (K itself without views).
+        """(N, 3, 3) float64 K in pixels of the photos as stored, `view.to_original @ K` (K itself without views),
+        turned back for photos turned before processing (`geometry.turns.unturn_intrinsics`): the cameras of
+        `photo_poses`.
 
         Known intrinsics come back as given, up to float32 rounding (1e-4 px at f = 500); with unknown
         ones, fx = fy (square photo pixels) and the principal point is the photo's centre
         ((W - 1) / 2, (H - 1) / 2) unless it was optimised.
         """
+        from pointmap.geometry.turns import unturn_intrinsics
+
         intrinsics = self.intrinsics.detach().double().cpu()
         if self.views is None:
             return intrinsics
-        to_original = torch.tensor(np.stack([np.asarray(view.to_original) for view in self.views]))
-        return to_original.double() @ intrinsics
+        original = [
+            unturn_intrinsics(np.asarray(view.to_original) @ K.numpy(), *view.original_shape[::-1], view.quarter_turns)
+            for view, K in zip(self.views, intrinsics, strict=True)
+        ]
+        return torch.from_numpy(np.stack(original))
 
     def photo_poses(self) -> torch.Tensor:
         """(N, 4, 4) float64 cam2world of the photos as stored: `poses`, rolled back about the optical axis for

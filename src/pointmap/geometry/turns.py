@@ -31,6 +31,12 @@ def photo_roll(quarter_turns: int) -> np.ndarray:
     return roll
 
 
+def unturn_intrinsics(K: np.ndarray, width: int, height: int, quarter_turns: int) -> np.ndarray:
+    """(3, 3) K in pixels of a photo from the (3, 3) K of the photo turned `quarter_turns` times counter-clockwise,
+    which is `width` x `height`: the same rays, with fx and fy swapped by an odd number of turns."""
+    return unturn_map(width, height, quarter_turns) @ K @ photo_roll(quarter_turns)[:3, :3]
+
+
 def unturn_camera(
     K: np.ndarray, cam2world: np.ndarray, width: int, height: int, quarter_turns: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +46,13 @@ def unturn_camera(
         K: (3, 3) intrinsics in pixels of the turned photo, which is `width` x `height`.
         cam2world: (4, 4) pose of the turned photo's camera.
     Returns:
-        (3, 3) K in the photo's pixels and the (4, 4) cam2world of its camera: the same centre rolled about the
-        optical axis, so that every pixel of the photo sees the ray of its turned pixel.
+        (3, 3) K in the photo's pixels (`unturn_intrinsics`) and the (4, 4) cam2world of its camera: the same
+        centre rolled about the optical axis, so that every pixel of the photo sees the ray of its turned pixel.
     """
-    roll = photo_roll(quarter_turns)
-    return unturn_map(width, height, quarter_turns) @ K @ roll[:3, :3], cam2world @ roll
+    return unturn_intrinsics(K, width, height, quarter_turns), cam2world @ photo_roll(quarter_turns)
 
 
 def turn_intrinsics(K: np.ndarray, width: int, height: int, quarter_turns: int) -> np.ndarray:
     """(3, 3) K in pixels of a `width` x `height` image that is a photo turned `quarter_turns` times
-    counter-clockwise, from the photo's (3, 3) K: the inverse of `unturn_camera`'s intrinsics."""
+    counter-clockwise, from the photo's (3, 3) K: the inverse of `unturn_intrinsics`."""
     return np.linalg.inv(unturn_map(width, height, quarter_turns)) @ K @ photo_roll(quarter_turns)[:3, :3].T
