@@ -148,7 +148,11 @@ def repose(preds, matches, known: torch.Tensor | None, verbose: bool):
         if entry.used
     }
     if verbose:
-        print(f"matched poses: {len(verified)} of {len(report)} pairs (the rest keep the network's)")
+        contradicted = sum(entry.contradicted for entry in report)
+        print(
+            f"matched poses: {len(verified)} of {len(report)} pairs (the rest keep the network's; {contradicted}"
+            " contradicted by it, as repeated textures match)"
+        )
     return preds, verified
 
 

@@ -86,3 +86,25 @@ def test_known_intrinsics_replace_a_wrong_focal():
     truth = 0.5 * transform_points(invert_pose(scene.cam2_to_cam1[None]), scene.pts1_in_1[None])[0]
     assert median_relative_error(given.pts_j[1], truth) < 0.005
     assert median_relative_error(guessed.pts_j[1], truth) > 0.02
+
+
+def test_matches_the_network_contradicts_keep_its_pose():
+    """View 2's matched pixels turned half a turn about its principal point fit a pose rolled 180 deg from the true
+    one with every match an inlier, as two walls papered alike fit a wrong pose; the network, right here, turns
+    the pair the other way and puts the matched pixels on different surfaces."""
+    scene = make_two_view_scene(HEIGHT, WIDTH, focal1=116.0, focal2=132.0)
+    xy1, xy2 = exact_matches(scene)
+    rolled = torch.tensor([WIDTH, HEIGHT]) - xy2
+    preds = predictions(scene, turn_deg=12.0)  # the network's pose is the true one
+    fixed, report = repose_with_matches(preds, {(0, 1): (xy1, rolled)})
+    assert report[0].inliers > 0.95 * len(xy1)
+    assert report[0].contradicted and not report[0].used
+    assert abs(report[0].turn_change_deg - 180.0) < 1.0
+    assert torch.equal(fixed.pts_j, preds.pts_j) and torch.equal(fixed.conf_j, preds.conf_j)
+    # The 3D test alone (the turn's limit off): the network's points of the matched pixels lie far apart,
+    # where the true matches' coincide.
+    turn_off = MatchPoseConfig(max_turn_change_deg=180.0, max_disagreement=0.5)
+    _, report = repose_with_matches(preds, {(0, 1): (xy1, rolled)}, turn_off)
+    assert report[0].contradicted and report[0].disagreement > 0.5
+    _, report = repose_with_matches(preds, {(0, 1): (xy1, xy2)}, turn_off)
+    assert report[0].used and not report[0].contradicted and report[0].disagreement < 0.01

@@ -35,6 +35,16 @@ class MatchPoseConfig:
     """RANSAC inlier threshold, in processed-image pixels of the first view."""
     min_depth_samples: int = 8
     """Least inliers inside both pointmaps, with positive depths, to set the pair's scale."""
+    max_turn_change_deg: float = 75.0
+    """A matched relative rotation further than this from the network's is taken for a false match (module
+    docstring). The bundled network's own pairs of real photos are up to about 60 deg off (under-rotated) where
+    their matches are right; on synthetic rooms at 640 x 480 matched pairs 75 deg or more from the network's
+    were all wrong (session 20, MODEL_CARD.md)."""
+    max_disagreement: float = 0.7
+    """Largest median distance, over the inliers, between the network's 3D points of the two matched pixels
+    (both in camera i's frame), relative to their distance from camera i: above it the network puts the
+    matched pixels on different surfaces and the pair is taken for a false match. Right pairs of the real sets
+    stay under 0.5."""
 
 
 @dataclass
@@ -45,9 +55,13 @@ class MatchedPair:
     matches: int
     used: bool
     turn_change_deg: float
-    """Angle between the matched relative rotation and the network's (NaN when unused)."""
+    """Angle between the matched relative rotation and the network's (NaN when no pose was matched)."""
     inliers_mask: np.ndarray | None = None
     """(matches,) bool: the essential matrix's inliers in front of both cameras, when one was found."""
+    disagreement: float = float("nan")
+    """Median relative distance of the network's 3D points of the matched inliers (`max_disagreement`)."""
+    contradicted: bool = False
+    """The matched pose was found but the network's contradicts it (turn or disagreement over the limits)."""
 
     @property
     def inliers(self) -> int:
@@ -80,14 +94,26 @@ def normalised(xy: np.ndarray, K: np.ndarray) -> np.ndarray:
     return cv2.undistortPoints(xy[:, None].astype(np.float64), K, None)[:, 0]
 
 
-def _depths_at(pts: Tensor, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z of `pts` (H, W, 3) at the nearest pixels of `xy` (M, 2), and (M,) whether xy lies inside."""
+def _points_at(pts: Tensor, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 3) points of `pts` (H, W, 3) at the nearest pixels of `xy` (M, 2) (zero outside), and (M,) whether
+    xy lies inside."""
     height, width = pts.shape[:2]
     pixel = np.round(xy).astype(np.int64)
     inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
-    z = np.zeros(len(xy))
-    z[inside] = pts[pixel[inside, 1], pixel[inside, 0], 2].double().cpu().numpy()
-    return z, inside
+    points = np.zeros((len(xy), 3))
+    points[inside] = pts[pixel[inside, 1], pixel[inside, 0]].double().cpu().numpy()
+    return points, inside
+
+
+def _disagreement(pts_i: Tensor, pts_j: Tensor, xy_i: np.ndarray, xy_j: np.ndarray) -> float:
+    """Median over matched pixels inside both views of |X_i - X_j| / (mean of |X_i|, |X_j|), X_i the network's
+    point of view i's pixel and X_j of view j's, both (H, W, 3) pointmaps in camera i's frame; NaN with none."""
+    points_i, inside_i = _points_at(pts_i, xy_i)
+    points_j, inside_j = _points_at(pts_j, xy_j)
+    both = inside_i & inside_j
+    gap = np.linalg.norm(points_i[both] - points_j[both], axis=1)
+    reach = 0.5 * (np.linalg.norm(points_i[both], axis=1) + np.linalg.norm(points_j[both], axis=1))
+    return float(np.median(gap / np.maximum(reach, 1e-12))) if both.any() else float("nan")
 
 
 def triangulate(rays_i: np.ndarray, rays_j: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -157,10 +183,17 @@ def repose_with_matches(
         if found is None or entry.inliers < config.min_inliers:
             continue
         R, t, keep = found
+        network_R = _network_rotation(preds.pts_j[forward].float(), own_j, conf_own_j)
+        entry.turn_change_deg = float(rotation_angle_deg(R, network_R))
+        entry.disagreement = _disagreement(own_i, preds.pts_j[forward].float(), xy_i[keep], xy_j[keep])
+        if entry.turn_change_deg > config.max_turn_change_deg or entry.disagreement > config.max_disagreement:
+            entry.contradicted = True
+            continue
         in_i = triangulate(rays_i[keep], rays_j[keep], R, t)  # (M, 3) unit-baseline points in camera i's frame
         in_j = in_i @ R.T + t
-        z_i, inside_i = _depths_at(own_i, xy_i[keep])
-        z_j, inside_j = _depths_at(own_j, xy_j[keep])
+        points_i, inside_i = _points_at(own_i, xy_i[keep])
+        points_j, inside_j = _points_at(own_j, xy_j[keep])
+        z_i, z_j = points_i[:, 2], points_j[:, 2]
         usable = inside_i & inside_j & (z_i > 0) & (z_j > 0) & (in_i[:, 2] > 0) & (in_j[:, 2] > 0)
         if usable.sum() < config.min_depth_samples:
             continue
@@ -172,13 +205,11 @@ def repose_with_matches(
         rotation = torch.as_tensor(R, dtype=torch.float32, device=device)
         shift = torch.as_tensor(baseline * t, dtype=torch.float32, device=device)
         # Edge (i, j), in view i's units: j's own points scaled, then carried into camera i (x_i = R^T (x_j - t)).
-        network_R = _network_rotation(preds.pts_j[forward].float(), own_j, conf_own_j)
         pts_j[forward] = ((ratio * own_j - shift) @ rotation).to(preds.pts_j[forward].dtype)
         # Edge (j, i), in view j's units (1 / ratio of view i's): i's own points carried into camera j.
         pts_j[backward] = ((own_i @ rotation.T + shift) / ratio).to(preds.pts_j[backward].dtype)
         conf_j[forward], conf_j[backward] = preds.conf_i[backward].clone(), preds.conf_i[forward].clone()
         entry.used = True
-        entry.turn_change_deg = float(rotation_angle_deg(R, network_R))
     stacked = isinstance(preds.pts_j, Tensor)
     return (
         PairPredictions(
