@@ -28,8 +28,8 @@ def test_the_network_alone_places_the_example_cameras():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known fault (README, Quick start): the example room is papered alike on every "
-    "wall and the matches pair up opposite walls; 105 deg with the chunk 15 weights",
+    reason="known fault (README, Quick start): the example room repeats one wallpaper and one floor "
+    "pattern, and the matches pair up opposite walls; 105 deg with the chunk 15 weights",
 )
 def test_the_default_pipeline_places_the_example_cameras():
     assert median_rotation_error("xfeat") < 15.0
