@@ -18,7 +18,7 @@ def median_rotation_error(matcher: str | None) -> float:
     with pytest.warns(UserWarning, match="non-image"):
         scene = pointmap.reconstruct(EXAMPLES, matcher=matcher, verbose=False)
     cam2world = np.stack([np.asarray(truth[Path(view.path).name]["cam2world"]) for view in scene.views])
-    rotation, _ = pairwise_pose_errors(scene.photo_poses().double().numpy(), cam2world)
+    rotation, _ = pairwise_pose_errors(scene.photo_poses().numpy(), cam2world)
     return float(np.median(rotation))
 
 

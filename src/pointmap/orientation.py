@@ -133,14 +133,18 @@ def match_and_orient(
             continue
         if verbose:
             names = ", ".join(Path(views[k].path).name for k in group)
-            print(f"{names}: turned {90 * view.quarter_turns} deg counter-clockwise to match the other photos "
-                  f"({stored} -> {counts[0]} epipolar inliers in the best pair of {Path(view.path).name})")
+            print(
+                f"{names}: turned {90 * view.quarter_turns} deg counter-clockwise to match the other photos "
+                f"({stored} -> {counts[0]} epipolar inliers in the best pair of {Path(view.path).name})"
+            )
         for k in group:
             views[k] = view if k == photo else turn_view(views[k], view.quarter_turns, size)
             features[k] = found if k == photo else view_features(views[k], matcher)
         for i, j in unordered:
             if i in group or j in group:  # the photo's pairs with its partners were matched while turns were tried
-                matches[(i, j)] = tried.get((i, j)) or match_features(features[i], features[j], matcher)
+                matches[(i, j)] = (
+                    tried[(i, j)] if (i, j) in tried else match_features(features[i], features[j], matcher)
+                )
     return views, matches
 
 

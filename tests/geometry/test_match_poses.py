@@ -103,7 +103,7 @@ def test_matches_the_network_contradicts_keep_its_pose():
     assert torch.equal(fixed.pts_j, preds.pts_j) and torch.equal(fixed.conf_j, preds.conf_j)
     # The 3D test alone (the turn's limit off): the network's points of the matched pixels lie far apart,
     # where the true matches' coincide.
-    turn_off = MatchPoseConfig(max_turn_change_deg=180.0, max_disagreement=0.5)
+    turn_off = MatchPoseConfig(max_turn_change_deg=float("inf"), max_disagreement=0.5)
     _, report = repose_with_matches(preds, {(0, 1): (xy1, rolled)}, turn_off)
     assert report[0].contradicted and report[0].disagreement > 0.5
     _, report = repose_with_matches(preds, {(0, 1): (xy1, xy2)}, turn_off)

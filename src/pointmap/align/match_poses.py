@@ -37,14 +37,14 @@ class MatchPoseConfig:
     """Least inliers inside both pointmaps, with positive depths, to set the pair's scale."""
     max_turn_change_deg: float = 75.0
     """A matched relative rotation further than this from the network's is taken for a false match (module
-    docstring). The bundled network's own pairs of real photos are up to about 60 deg off (under-rotated) where
-    their matches are right; on synthetic rooms at 640 x 480 matched pairs 75 deg or more from the network's
-    were all wrong (session 20, MODEL_CARD.md)."""
+    docstring). Where the matches of the real sets are right, the bundled network's own pairs are up to 63 deg
+    off them (under-rotated); on synthetic rooms at 640 x 480 the matched pairs 75 deg or more from the
+    network's were all wrong (session 20, README "How the cameras are found")."""
     max_disagreement: float = 0.7
     """Largest median distance, over the inliers, between the network's 3D points of the two matched pixels
     (both in camera i's frame), relative to their distance from camera i: above it the network puts the
     matched pixels on different surfaces and the pair is taken for a false match. Right pairs of the real sets
-    stay under 0.5."""
+    stay under 0.66."""
 
 
 @dataclass
@@ -55,7 +55,8 @@ class MatchedPair:
     matches: int
     used: bool
     turn_change_deg: float
-    """Angle between the matched relative rotation and the network's (NaN when no pose was matched)."""
+    """Angle between the matched relative rotation and the network's (NaN without an essential matrix of
+    `min_inliers`)."""
     inliers_mask: np.ndarray | None = None
     """(matches,) bool: the essential matrix's inliers in front of both cameras, when one was found."""
     disagreement: float = float("nan")
@@ -105,15 +106,12 @@ def _points_at(pts: Tensor, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return points, inside
 
 
-def _disagreement(pts_i: Tensor, pts_j: Tensor, xy_i: np.ndarray, xy_j: np.ndarray) -> float:
-    """Median over matched pixels inside both views of |X_i - X_j| / (mean of |X_i|, |X_j|), X_i the network's
-    point of view i's pixel and X_j of view j's, both (H, W, 3) pointmaps in camera i's frame; NaN with none."""
-    points_i, inside_i = _points_at(pts_i, xy_i)
-    points_j, inside_j = _points_at(pts_j, xy_j)
-    both = inside_i & inside_j
-    gap = np.linalg.norm(points_i[both] - points_j[both], axis=1)
-    reach = 0.5 * (np.linalg.norm(points_i[both], axis=1) + np.linalg.norm(points_j[both], axis=1))
-    return float(np.median(gap / np.maximum(reach, 1e-12))) if both.any() else float("nan")
+def _disagreement(points_i: np.ndarray, points_j: np.ndarray) -> float:
+    """Median of |X_i - X_j| / (mean of |X_i|, |X_j|) over matched points (M, 3), X_i the network's point of view
+    i's pixel and X_j of view j's, both in camera i's frame; NaN with none."""
+    gap = np.linalg.norm(points_i - points_j, axis=1)
+    reach = 0.5 * (np.linalg.norm(points_i, axis=1) + np.linalg.norm(points_j, axis=1))
+    return float(np.median(gap / np.maximum(reach, 1e-12))) if len(gap) else float("nan")
 
 
 def triangulate(rays_i: np.ndarray, rays_j: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -183,15 +181,17 @@ def repose_with_matches(
         if found is None or entry.inliers < config.min_inliers:
             continue
         R, t, keep = found
-        network_R = _network_rotation(preds.pts_j[forward].float(), own_j, conf_own_j)
-        entry.turn_change_deg = float(rotation_angle_deg(R, network_R))
-        entry.disagreement = _disagreement(own_i, preds.pts_j[forward].float(), xy_i[keep], xy_j[keep])
+        seen_j = preds.pts_j[forward].float()  # the network's points of view j in camera i's frame
+        entry.turn_change_deg = float(rotation_angle_deg(R, _network_rotation(seen_j, own_j, conf_own_j)))
+        points_i, inside_i = _points_at(own_i, xy_i[keep])
+        points_seen_j, inside_seen_j = _points_at(seen_j, xy_j[keep])
+        both = inside_i & inside_seen_j
+        entry.disagreement = _disagreement(points_i[both], points_seen_j[both])
         if entry.turn_change_deg > config.max_turn_change_deg or entry.disagreement > config.max_disagreement:
             entry.contradicted = True
             continue
         in_i = triangulate(rays_i[keep], rays_j[keep], R, t)  # (M, 3) unit-baseline points in camera i's frame
         in_j = in_i @ R.T + t
-        points_i, inside_i = _points_at(own_i, xy_i[keep])
         points_j, inside_j = _points_at(own_j, xy_j[keep])
         z_i, z_j = points_i[:, 2], points_j[:, 2]
         usable = inside_i & inside_j & (z_i > 0) & (z_j > 0) & (in_i[:, 2] > 0) & (in_j[:, 2] > 0)
