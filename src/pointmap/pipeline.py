@@ -156,13 +156,16 @@ def repose(preds, matches, known: torch.Tensor | None, verbose: bool):
     return preds, verified
 
 
-def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool, align, verbose: bool) -> Scene:
+def refine_on_matches(scene: Scene, preds, network_preds, matches, views: list[View], fix_focals: bool, align,
+                      verbose: bool) -> Scene:
     """The scene's cameras refined on the verified matches (`align.bundle`), its depths aligned again to them by
-    `align(known_poses=..., known_intrinsics=...)` and bent onto the matches triangulated on them
+    `align(preds, known_poses=..., known_intrinsics=...)` and bent onto the matches triangulated on them
     (`align.match_depths`); the scene as it is when the adjustment declines (pairs that do not link every image,
-    or matches too poor to fit)."""
+    or matches too poor to fit). Pairs whose matches the adjustment finds false leave the depth bending too,
+    and their edges go back to `network_preds` (the predictions before `repose`) where those are given."""
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
+    from pointmap.align.match_poses import restore_network_edges
 
     # One camera held upright or sideways (a photo turned by EXIF or by pointmap) keeps its focal in pixels.
     groups = focal_groups([tuple(sorted(view.original_shape)) for view in views])
@@ -172,11 +175,17 @@ def refine_on_matches(scene: Scene, matches, views: list[View], fix_focals: bool
     if verbose:
         before, after = result.median_error_px
         focals = sorted({round(float(f), 1) for f in result.intrinsics[:, 0, 0]})
+        rejected = f" ({len(result.rejected)} left out: their matches do not fit the rest)" if result.rejected else ""
         print(
-            f"bundle adjustment on {result.pairs} matched pairs: median epipolar error {before:.2f} -> {after:.2f} px"
-            f" (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
+            f"bundle adjustment on {result.pairs} matched pairs{rejected}: median epipolar error {before:.2f} ->"
+            f" {after:.2f} px (processed pixels), focal {', '.join(map(str, focals[:6]))} px"
         )
-    return correct_depths(align(known_poses=result.poses, known_intrinsics=result.intrinsics), matches)
+    if result.rejected:
+        matches = {pair: pair_matches for pair, pair_matches in matches.items() if pair not in result.rejected}
+        if network_preds is not None:
+            preds = restore_network_edges(preds, network_preds, result.rejected)
+    scene = align(preds, known_poses=result.poses, known_intrinsics=result.intrinsics)
+    return correct_depths(scene, matches)
 
 
 def align_predictions(
@@ -190,6 +199,7 @@ def align_predictions(
     iterations: int | None = None,
     device: str | torch.device = "cpu",
     verbose: bool = True,
+    network_preds=None,
 ) -> Scene:
     """The scene of two or more views from their pair predictions: the global alignment and, given the verified
     `matches` of `repose` (whose re-posed predictions `preds` then are), the cameras refined on them
@@ -198,7 +208,8 @@ def align_predictions(
 
     `min_conf` masks the scene's points (the model's `config.min_conf` in `reconstruct`); focals (processed
     pixels, one per view), intrinsics (N, 3, 3, processed pixels) and cam2world `known_poses` (N, 4, 4) are held
-    fixed when given.
+    fixed when given. `network_preds`, the predictions before `repose`, give back their edges to the pairs whose
+    matches the bundle adjustment finds false.
     """
     from pointmap.align import AlignConfig, global_align
 
@@ -211,15 +222,16 @@ def align_predictions(
     options = {} if iterations is None else {"iterations": iterations}
     config = replace(AlignConfig(), min_conf=min_conf, device=str(device), verbose=verbose, **options)
     # Cleaned once, at the end: its test compares the views' surfaces, which the matches' steps move.
-    align = partial(global_align, preds, replace(config, clean=False), views=views)
+    align = partial(global_align, config=replace(config, clean=False), views=views)
     scene = align(
+        preds,
         known_focals=None if known_focals is None else torch.tensor(known_focals),
         known_intrinsics=known_intrinsics,
         known_poses=known_poses,
     )
     if matches:
         fixed_focals = known_focals is not None or known_intrinsics is not None
-        scene = refine_on_matches(scene, matches, views, fixed_focals, align, verbose)
+        scene = refine_on_matches(scene, preds, network_preds, matches, views, fixed_focals, align, verbose)
     return scene.clean(preds.edges, config.clean_tolerance) if config.clean else scene
 
 
@@ -303,12 +315,13 @@ def reconstruct(
         scene.views, scene.colors = views, _colors(views)
         scene.masks = [scene.confidences[0] > min_conf]
     else:
-        preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
+        network_preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
+        preds = network_preds
         if matches is not None:
             known = K if focals is None else _focal_intrinsics(views, focals)
-            preds, matches = repose(preds, matches, known, verbose)
+            preds, matches = repose(network_preds, matches, known, verbose)
         scene = align_predictions(
             preds, views, min_conf, matches, known_focals=focals, known_intrinsics=K, known_poses=poses,
-            iterations=iterations, device=device, verbose=verbose,
+            iterations=iterations, device=device, verbose=verbose, network_preds=network_preds,
         )
     return scene

@@ -123,7 +123,9 @@ def _matched_cameras(
     reposed, matches = repose(preds, match_views(views, [(0, 1)], verbose=False), None, verbose=False)
     if not matches:
         return None
-    scene = align_predictions(reposed, views, min_conf, matches, device=device or "cpu", verbose=False)
+    scene = align_predictions(
+        reposed, views, min_conf, matches, device=device or "cpu", verbose=False, network_preds=preds
+    )
     poses = scene.poses.detach().double().cpu()  # (2, 4, 4) cam2world
     cam2_to_cam1 = invert_pose(poses[:1])[0] @ poses[1]
     scene_depth1 = scene.depths[0].detach().double().cpu()

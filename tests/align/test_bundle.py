@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pointmap.align.bundle import focal_groups, refine_cameras
+from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
 from pointmap.eval.metrics import pairwise_pose_errors
 
 SIZE, FOCAL = 224, 150.0
@@ -170,3 +170,47 @@ def test_a_cluster_of_cameras_keeps_its_baselines_on_real_matches():
     ratios = baselines(result.poses.double().numpy()) / baselines(start.double().numpy())
     assert ratios.min() > 0.5 and ratios.max() < 2
     assert result.median_error_px[1] < 0.35 < 5 < result.median_error_px[0]
+
+
+def test_a_pair_of_false_matches_is_left_out():
+    """Among the pairs up to three apart, one pair's matches replaced by a consistent false geometry (camera 4
+    seen 40 deg turned, as matches between two alike desks give: an essential matrix fits them): kept, it bends
+    every camera (54 deg, the focal to a fifth); left out (its matches 2 px or more off the others' solution),
+    the rest come back."""
+    rng = np.random.default_rng(5)
+    poses, K, matches = scene(rng)
+    linked = {(i, j): matches[(i, j)] for i, j in matches if j - i <= 3}
+    turned = poses[4].copy()
+    turned[:3, :3] = Rotation.from_euler("y", 40, degrees=True).as_matrix() @ turned[:3, :3]
+    xy_1, _ = matches[(1, 4)]
+    points = rng.uniform(-1.2, 1.2, (len(xy_1), 3))
+    pixels = []
+    for pose in (poses[1], turned):
+        projected = ((points - pose[:3, 3]) @ pose[:3, :3]) @ K.T
+        pixels.append(torch.from_numpy(projected[:, :2] / projected[:, 2:] + rng.normal(0, 0.2, (len(points), 2))))
+    linked[(1, 4)] = tuple(pixels)
+    start = torch.from_numpy(perturbed(poses, rng, degrees=3.0))
+    K_all = torch.from_numpy(np.broadcast_to(K, (len(poses), 3, 3)).copy())
+    result = refine_cameras(linked, start, K_all, [0] * len(poses))
+    kept = refine_cameras(linked, start, K_all, [0] * len(poses), config=BundleConfig(max_pair_error_px=np.inf))
+    rotation, _ = pairwise_pose_errors(result.poses.numpy(), poses)
+    rotation_kept, _ = pairwise_pose_errors(kept.poses.numpy(), poses)
+    assert result.rejected == [(1, 4)] and result.pairs == 11 and kept.rejected == [] and kept.pairs == 12
+    assert rotation.max() < 0.5 < 10 < rotation_kept.max()
+    assert result.intrinsics[0, 0, 0].item() == pytest.approx(FOCAL, rel=0.01)
+
+
+def test_a_false_pair_that_alone_links_a_camera_stays():
+    """Leaving a pair out must not unlink the images: random matches between cameras 2 and 3 are left out where
+    pair (1, 3) links camera 3 too, and kept where they are its only link."""
+    rng = np.random.default_rng(5)
+    poses, K, matches = scene(rng, cameras=4)
+    xy_2, xy_3 = matches[(2, 3)]
+    noise = (xy_2, torch.from_numpy(rng.uniform(0, SIZE, tuple(xy_3.shape))))
+    triangle = {pair: matches[pair] for pair in [(0, 1), (0, 2), (1, 2)]}
+    K_all = torch.from_numpy(np.broadcast_to(K, (4, 3, 3)).copy())
+    start = torch.from_numpy(poses)
+    linked_twice = refine_cameras({**triangle, (1, 3): matches[(1, 3)], (2, 3): noise}, start, K_all, [0] * 4)
+    linked_once = refine_cameras({**triangle, (2, 3): noise}, start, K_all, [0] * 4)
+    assert linked_twice.rejected == [(2, 3)] and linked_twice.pairs == 4
+    assert linked_once.rejected == [] and linked_once.pairs == 4

@@ -210,14 +210,28 @@ def repose_with_matches(
         pts_j[backward] = ((own_i @ rotation.T + shift) / ratio).to(preds.pts_j[backward].dtype)
         conf_j[forward], conf_j[backward] = preds.conf_i[backward].clone(), preds.conf_i[forward].clone()
         entry.used = True
+    return _with_second_views(preds, pts_j, conf_j), report
+
+
+def restore_network_edges(
+    reposed: PairPredictions, network: PairPredictions, pairs: list[tuple[int, int]]
+) -> PairPredictions:
+    """`reposed` (`repose_with_matches` of `network`) with both directed edges of each of `pairs` as the network
+    predicted them: for matched pairs found false later (`align.bundle` leaves them out)."""
+    pts_j, conf_j = list(reposed.pts_j), list(reposed.conf_j)
+    for i, j in pairs:
+        for edge in (network.index(i, j), network.index(j, i)):
+            pts_j[edge], conf_j[edge] = network.pts_j[edge], network.conf_j[edge]
+    return _with_second_views(reposed, pts_j, conf_j)
+
+
+def _with_second_views(preds: PairPredictions, pts_j: list[Tensor], conf_j: list[Tensor]) -> PairPredictions:
+    """`preds` with per-edge second views `pts_j`, `conf_j` (stacked again where `preds` stacks them)."""
     stacked = isinstance(preds.pts_j, Tensor)
-    return (
-        PairPredictions(
-            edges=list(preds.edges),
-            pts_i=preds.pts_i,
-            pts_j=torch.stack(pts_j) if stacked else pts_j,
-            conf_i=preds.conf_i,
-            conf_j=torch.stack(conf_j) if stacked else conf_j,
-        ),
-        report,
+    return PairPredictions(
+        edges=list(preds.edges),
+        pts_i=preds.pts_i,
+        pts_j=torch.stack(pts_j) if stacked else pts_j,
+        conf_i=preds.conf_i,
+        conf_j=torch.stack(conf_j) if stacked else conf_j,
     )
