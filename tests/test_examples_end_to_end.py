@@ -15,13 +15,13 @@ from pointmap.cli import main
 from pointmap.export.ply import read_ply
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = [f"room_{index:02d}.jpg" for index in range(6)]
+NAMES = [f"office_{index:02d}.jpg" for index in range(6)]
 MIN_CONF = 1.5
 
 
 @pytest.fixture(scope="module")
 def ground_truth_K() -> np.ndarray:
-    """The examples' shared (3, 3) K in original pixels (one camera rendered all six views)."""
+    """The examples' shared (3, 3) K in original pixels (one camera took all six photos)."""
     cameras = json.loads((EXAMPLES / "cameras.json").read_text())
     Ks = np.array([cameras[name]["intrinsics"] for name in NAMES])
     np.testing.assert_allclose(Ks, Ks[:1].repeat(6, axis=0))
@@ -198,11 +198,11 @@ def _sizes(out: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_one_image_falls_back_to_monocular_depth_and_says_so(tmp_path, tiny_model_dir):
-    code, stderr = _reconstruct([EXAMPLES / "room_00.jpg"], tmp_path / "out", tiny_model_dir)
+    code, stderr = _reconstruct([EXAMPLES / "office_00.jpg"], tmp_path / "out", tiny_model_dir)
     assert code == 0, stderr
     assert "pointmap: warning: " in stderr and "single image" in stderr and "monocular depth and focal" in stderr
-    assert _sizes(tmp_path / "out") == {"room_00.jpg": (640, 480)}
-    assert np.load(tmp_path / "out" / "depth" / "room_00.npy").shape == (224, 224)
+    assert _sizes(tmp_path / "out") == {"office_00.jpg": (640, 480)}
+    assert np.load(tmp_path / "out" / "depth" / "office_00.npy").shape == (224, 224)
 
 
 def test_output_under_a_regular_file_is_refused_before_any_work(tmp_path, tiny_model_dir):
@@ -238,11 +238,11 @@ def test_only_unreadable_images_is_an_error_before_the_output_exists(tmp_path, t
 def test_mixed_sizes_and_orientations_keep_each_original_size(tmp_path, tiny_model_dir, size):
     photos = tmp_path / "photos"
     photos.mkdir()
-    with Image.open(EXAMPLES / "room_00.jpg") as image:
+    with Image.open(EXAMPLES / "office_00.jpg") as image:
         image.save(photos / "a_landscape.jpg")  # 640 x 480
-    with Image.open(EXAMPLES / "room_01.jpg") as image:
+    with Image.open(EXAMPLES / "office_01.jpg") as image:
         image.transpose(Image.Transpose.ROTATE_90).save(photos / "b_portrait.png")  # 480 x 640
-    with Image.open(EXAMPLES / "room_02.jpg") as image:
+    with Image.open(EXAMPLES / "office_02.jpg") as image:
         image.resize((400, 300)).save(photos / "c_small.jpg")  # 400 x 300
         exif = Image.Exif()
         exif[0x0112] = 6  # EXIF orientation: stored 640 x 480, shown rotated 90 degrees, 480 x 640

@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_matches_follow_a_known_warp(tmp_path):
-    photo = PIL.Image.open(EXAMPLES / "room_00.jpg").convert("RGB")
+    photo = PIL.Image.open(EXAMPLES / "office_00.jpg").convert("RGB")
     # Output pixel (x, y) shows input pixel A (x, y, 1): 6 degrees of turn, 10 % zoom in, a shift.
     angle = np.radians(6.0)
     A = np.array([[0.9 * np.cos(angle), -0.9 * np.sin(angle), 40.0], [0.9 * np.sin(angle), 0.9 * np.cos(angle), 10.0]])
@@ -38,7 +38,7 @@ def test_matches_follow_a_known_warp(tmp_path):
 
 
 def test_frames_without_a_file_match_on_the_processed_image(tmp_path):
-    PIL.Image.open(EXAMPLES / "room_00.jpg").save(tmp_path / "a.png")
+    PIL.Image.open(EXAMPLES / "office_00.jpg").save(tmp_path / "a.png")
     view = load_images([tmp_path / "a.png"], size=224, verbose=False)[0]
     view.path = "clip.mp4#frame=3"
     image, to_processed = match_image(view, 640)

@@ -12,13 +12,13 @@ from pointmap.orientation import OrientConfig, best_pair_matches, match_and_orie
 from pointmap.pairs import make_pairs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = ["room_00.jpg", "room_01.jpg", "room_02.jpg", "room_03.jpg"]
+NAMES = ["office_00.jpg", "office_01.jpg", "office_02.jpg", "office_03.jpg"]
 
 
 def test_photos_stored_sideways_are_turned_back_with_the_matches_of_the_upright_ones(tmp_path):
     for name in NAMES:
         photo = PIL.Image.open(EXAMPLES / name)
-        if name in ("room_02.jpg", "room_03.jpg"):  # portrait shots stored a quarter turn clockwise, no EXIF
+        if name in ("office_02.jpg", "office_03.jpg"):  # portrait shots stored a quarter turn clockwise, no EXIF
             photo = photo.transpose(PIL.Image.Transpose.ROTATE_270)
         photo.save(tmp_path / name.replace(".jpg", ".png"))  # pixels kept exactly
     pairs = make_pairs(len(NAMES), "complete")
@@ -31,7 +31,7 @@ def test_photos_stored_sideways_are_turned_back_with_the_matches_of_the_upright_
     expected = match_views(upright, pairs, verbose=False)
     assert matches.keys() == expected.keys()
     for pair, (xy_i, xy_j) in expected.items():
-        assert len(xy_i) > 100
+        assert len(xy_i) > 50  # 91 between office_00 and office_03, 51 deg apart
         np.testing.assert_allclose(matches[pair][0].numpy(), xy_i.numpy(), atol=1e-6)
         np.testing.assert_allclose(matches[pair][1].numpy(), xy_j.numpy(), atol=1e-6)
 

@@ -29,7 +29,7 @@ def test_sets_without_pictures_write_figures_only(tiny_model, tmp_path):
     for name in ("pictured", "figures-only"):
         images = tmp_path / "data" / name / "images"
         images.mkdir(parents=True)
-        for photo in ("room_00.jpg", "room_01.jpg"):
+        for photo in ("office_00.jpg", "office_01.jpg"):
             shutil.copy(ROOT / "examples" / photo, images / photo)
     out = tmp_path / "out"
     out.mkdir()
@@ -48,12 +48,12 @@ def test_two_view_turn_ratio_is_the_pairs_estimated_turn_over_the_reference(tiny
     benchmark = _benchmark()
     images = tmp_path / "data" / "pair" / "images"
     images.mkdir(parents=True)
-    for photo in ("room_00.jpg", "room_01.jpg"):
+    for photo in ("office_00.jpg", "office_01.jpg"):
         shutil.copy(ROOT / "examples" / photo, images / photo)
     turned = np.eye(4)
     turned[:3, :3] = Rotation.from_euler("y", 30, degrees=True).as_matrix()
     turned[:3, 3] = [0.5, 0.0, 0.0]
-    reference = {"cam2world": {"room_00.jpg": np.eye(4).tolist(), "room_01.jpg": turned.tolist()}}
+    reference = {"cam2world": {"office_00.jpg": np.eye(4).tolist(), "office_01.jpg": turned.tolist()}}
     (tmp_path / "data" / "pair" / benchmark.REFERENCE_FILE).write_text(json.dumps(reference))
     result = benchmark.evaluate_set({"name": "pair", "pictures": False}, tiny_model, tmp_path / "data", tmp_path,
                                     "cpu", verbose=False)
