@@ -15,7 +15,13 @@ from pointmap.data.synthetic.dataset import scene_seed
 from pointmap.eval import run_eval
 from pointmap.eval.runners.co3d import Co3dEvalConfig, co3d_sequences, viewpoint_to_cam2world
 from pointmap.eval.runners.realestate10k import RealEstate10kEvalConfig, realestate10k_sequences
-from pointmap.eval.sequences import PointmapSequences, choose_frames, evaluate_sequences
+from pointmap.eval.sequences import (
+    PointmapSequences,
+    choose_frames,
+    depth_errors,
+    evaluate_sequences,
+    true_depth_path,
+)
 from pointmap.eval.synthetic_rooms import SyntheticRoomsConfig, held_out_rooms
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -196,10 +202,12 @@ def test_pointmap_poses_a_sequence_through_reconstruct(tiny_model, tmp_path):
     paths = [str(tmp_path / f"{k}.png") for k in range(3)]
     for k in range(3):
         write_image(tmp_path / f"{k}.png", seed=k)
+        np.save(true_depth_path(paths[k]), np.full((48, 64), 3.0, dtype=np.float32))
     sequences = [("seq", "toy", paths, ring_poses(3, seed=0))]
     result = evaluate_sequences("toy", {"pointmap": PointmapSequences(tiny_model)}, sequences, verbose=False)
     (record,) = result.records
     assert record["error"] is None and record["lost"] == 0 and len(record["rot_errs"]) == 3
+    assert record["depth_absrel"] >= 0 and 0 <= record["depth_d1"] <= 100  # a random network's depths, scored
     assert all(0 <= e <= 180 for e in record["rot_errs"]) and all(0 <= e <= 90 for e in record["trans_errs"])
     row = result.summary[-1]
     assert (row["method"], row["group"], row["sequences"]) == ("pointmap", "all", 1)
@@ -232,7 +240,29 @@ def test_synthetic_sequences_oracle_is_perfect(name, categories):
     row = result.summary[-1]
     assert (row["group"], row["sequences"], row["lost"]) == ("all", len(categories), 0)
     assert row["maa@30"] == pytest.approx(100)
+    # The oracle's depths are the true ones at its own half scale: one scale per sequence takes that out.
+    assert row["depth_absrel"] == pytest.approx(0, abs=1e-6) and row["depth_d1"] == 100
     assert result.settings["size"] == (48, 64) and result.settings["views"] == 3
+
+
+def test_depth_errors_take_one_scale_per_sequence(tmp_path):
+    """Two images of true depth 2 (one pixel unknown); the estimate is half of it, but a tenth of image 1's
+    pixels are 1.5 times too deep: the median scale is 2, and those pixels are 50 % off."""
+    paths = [str(tmp_path / f"{k}.png") for k in range(2)]
+    truth = np.full((10, 10), 2.0, dtype=np.float32)
+    truth[0, 0] = 0  # unknown: left out
+    samples = []
+    for path in paths:
+        np.save(true_depth_path(path), truth)
+        rows, columns = np.indices((10, 10))
+        samples.append(np.column_stack([columns.ravel(), rows.ravel(), np.ones(100)]))
+    samples[1][90:, 2] = 1.5
+    samples[1] = np.vstack([samples[1], [[-3.0, 4.0, 9.0]]])  # outside the image: left out
+    errors = depth_errors(samples, paths)
+    assert errors["depth_absrel"] == pytest.approx(10 * 0.5 / 198)
+    assert errors["depth_d1"] == pytest.approx(100 * 188 / 198)
+    (tmp_path / "1.depth.npy").unlink()
+    assert all(math.isnan(value) for value in depth_errors(samples, paths).values())
 
 
 def test_synthetic_objects_orbit_sets_how_far_the_cameras_stand(tmp_path):

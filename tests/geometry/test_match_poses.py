@@ -5,7 +5,7 @@ import math
 import torch
 from two_view_scene import exact_matches, make_two_view_scene, rotation_about
 
-from pointmap.align.match_poses import MatchPoseConfig, repose_with_matches
+from pointmap.align.match_poses import MatchPoseConfig, repose_with_matches, restore_network_edges
 from pointmap.geometry.cameras import invert_pose, transform_points
 from pointmap.inference import PairPredictions
 
@@ -108,3 +108,22 @@ def test_matches_the_network_contradicts_keep_its_pose():
     assert report[0].contradicted and report[0].disagreement > 0.5
     _, report = repose_with_matches(preds, {(0, 1): (xy1, xy2)}, turn_off)
     assert report[0].used and not report[0].contradicted and report[0].disagreement < 0.01
+
+
+def test_restored_pairs_get_both_network_edges_back():
+    """A pair the bundle adjustment leaves out goes back to the network's second views, both directions; the
+    other pairs keep their re-posed ones, and every first view stays."""
+    edges = [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(*shape):
+        return torch.randn(len(edges), *shape, generator=generator)
+
+    network = PairPredictions(edges, draw(4, 5, 3), draw(4, 5, 3), draw(4, 5).exp() + 1, draw(4, 5).exp() + 1)
+    reposed = PairPredictions(edges, network.pts_i, draw(4, 5, 3), network.conf_i, draw(4, 5).exp() + 1)
+    restored = restore_network_edges(reposed, network, [(0, 2)])
+    for edge, (i, j) in enumerate(edges):
+        source = network if {i, j} == {0, 2} else reposed
+        assert torch.equal(restored.pts_j[edge], source.pts_j[edge])
+        assert torch.equal(restored.conf_j[edge], source.conf_j[edge])
+    assert restored.pts_i is network.pts_i and restored.edges == edges

@@ -2,6 +2,11 @@
 
 Following DUSt3R's Tab. 2 (after PoseDiffusion): the errors of every image pair i < j of a category's
 sequences are pooled into that category's row, and the "all" row is the mean of the category rows.
+
+Where a sequence's images have true depth maps beside them (`true_depth_path`: the synthetic scenes) and a
+method gives its dense depths (`SequenceEstimate`), the depths are scored too, with one scale for the whole
+sequence (the median ratio over every pixel, as the poses' scale is free): AbsRel and the share within 1.25
+(`depth_errors`), averaged over a group's sequences.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -20,10 +27,24 @@ from tqdm import tqdm
 from pointmap.eval.metrics import accuracy_at, mean_average_accuracy, pairwise_pose_errors
 from pointmap.eval.report import EvalResult, Plot
 
-SequenceMethod = Callable[[Sequence[str]], np.ndarray]
-"""A multi-view method: image paths of one sequence -> (N, 4, 4) cam2world, NaN rows for lost cameras."""
 
-SEQUENCE_COLUMNS = ("sequences", "lost", "rra@15", "rta@15", "maa@30", "rot_med", "seconds")
+@dataclass
+class SequenceEstimate:
+    """What a method gives for one sequence when it gives depths too."""
+
+    poses: np.ndarray
+    """(N, 4, 4) cam2world, NaN rows for lost cameras."""
+    depth_samples: list[np.ndarray]
+    """Per image (M, 3) rows [x, y, depth]: (x, y) in the image file's pixels (centres at integers), depth in
+    the estimate's own scale."""
+
+
+SequenceMethod = Callable[[Sequence[str]], "np.ndarray | SequenceEstimate"]
+"""A multi-view method: image paths of one sequence -> (N, 4, 4) cam2world (NaN rows for lost cameras), or a
+`SequenceEstimate` with its depths."""
+
+DEPTH_COLUMNS = ("depth_absrel", "depth_d1")
+SEQUENCE_COLUMNS = ("sequences", "lost", "rra@15", "rta@15", "maa@30", "rot_med", *DEPTH_COLUMNS, "seconds")
 """Summary keys shown in the table of a multi-view pose benchmark, in order."""
 SEQUENCE_PLOTS = (Plot("rot_med", "median relative rotation error of a sequence (deg)", 30.0),)
 
@@ -36,13 +57,20 @@ class PointmapSequences:
                  matcher: str | None = "xfeat"):
         self.model, self.size, self.device, self.matcher = model, size, device, matcher
 
-    def __call__(self, paths: Sequence[str]) -> np.ndarray:
+    def __call__(self, paths: Sequence[str]) -> SequenceEstimate:
         from pointmap.pipeline import reconstruct
 
         scene = reconstruct(
             list(paths), model=self.model, size=self.size, device=self.device, matcher=self.matcher, verbose=False
         )
-        return scene.photo_poses().numpy()
+        samples = []
+        for view, depth in zip(scene.views, scene.depths, strict=True):
+            depth = depth.detach().float().cpu().numpy()  # (h, w) on the processed pixels
+            rows, columns = np.indices(depth.shape)
+            processed = np.stack([columns.ravel(), rows.ravel(), np.ones(depth.size)])  # (3, h * w)
+            in_photo = view.photo_map() @ processed
+            samples.append(np.column_stack([in_photo[0] / in_photo[2], in_photo[1] / in_photo[2], depth.ravel()]))
+        return SequenceEstimate(scene.photo_poses().numpy(), samples)
 
 
 class ColmapSequences:
@@ -64,13 +92,58 @@ class OracleSequences:
     def __init__(self, sequences: Iterable[tuple[str, str, list[str], np.ndarray]]):
         self.poses = {path: pose for _, _, paths, poses in sequences for path, pose in zip(paths, poses, strict=True)}
 
-    def __call__(self, paths: Sequence[str]) -> np.ndarray:
+    def __call__(self, paths: Sequence[str]) -> np.ndarray | SequenceEstimate:
         world_change = np.eye(4)
         world_change[:3, :3] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
         world_change[:3, 3] = [1.0, 2.0, 3.0]
         poses = world_change @ np.stack([self.poses[path] for path in paths])
         poses[:, :3, 3] *= 0.5  # another world frame and scale: the metrics must not see either
-        return poses
+        if not all(true_depth_path(path).is_file() for path in paths):
+            return poses
+        samples = []
+        for path in paths:
+            depth = np.load(true_depth_path(path))  # (H, W)
+            rows, columns = np.indices(depth.shape)
+            samples.append(np.column_stack([columns.ravel(), rows.ravel(), 0.5 * depth.ravel()]))
+        return SequenceEstimate(poses, samples)
+
+
+def true_depth_path(image_path: str | Path) -> Path:
+    """Where an image's true depth map lies, if it has one: NAME.depth.npy beside NAME.png, (H, W) float32, 0 where
+    unknown."""
+    return Path(image_path).with_suffix(".depth.npy")
+
+
+def depth_errors(depth_samples: list[np.ndarray], paths: Sequence[str], ratio: float = 1.25) -> dict[str, float]:
+    """AbsRel and the share of pixels within `ratio` of the true depth (in %) of a sequence's estimated depths,
+    after one scale for the whole sequence (the median of true over estimated depth); NaN for both when an
+    image has no true depth map (`true_depth_path`) or no pixel has a positive depth in both.
+
+    Args:
+        depth_samples: per image (M, 3) [x, y, depth], `SequenceEstimate.depth_samples`; each is compared with
+            the true depth at the nearest pixel.
+    """
+    nan = dict.fromkeys(DEPTH_COLUMNS, math.nan)
+    if not all(true_depth_path(path).is_file() for path in paths):
+        return nan
+    estimated, true = [], []
+    for samples, path in zip(depth_samples, paths, strict=True):
+        truth = np.load(true_depth_path(path))  # (H, W)
+        x, y = np.rint(samples[:, 0]).astype(np.int64), np.rint(samples[:, 1]).astype(np.int64)
+        inside = (x >= 0) & (x < truth.shape[1]) & (y >= 0) & (y < truth.shape[0])
+        depth = samples[inside, 2]
+        reference = truth[y[inside], x[inside]].astype(np.float64)
+        usable = (depth > 0) & (reference > 0) & np.isfinite(depth)
+        estimated.append(depth[usable])
+        true.append(reference[usable])
+    estimated, true = np.concatenate(estimated), np.concatenate(true)
+    if len(true) == 0:
+        return nan
+    scaled = estimated * np.median(true / estimated)
+    return {
+        "depth_absrel": float(np.mean(np.abs(scaled - true) / true)),
+        "depth_d1": 100 * float(np.mean(np.maximum(scaled / true, true / scaled) < ratio)),
+    }
 
 
 def _pooled(records: Sequence[dict]) -> dict[str, float]:
@@ -84,8 +157,15 @@ def _pooled(records: Sequence[dict]) -> dict[str, float]:
         "rta@15": 100 * accuracy_at(trans, 15),
         "maa@30": 100 * mean_average_accuracy(rot, trans, 30),
         "rot_med": float(np.median(finite)) if len(finite) else math.nan,
+        **{key: _mean_of_known([r[key] for r in records]) for key in DEPTH_COLUMNS},
         "seconds": float(np.mean([r["seconds"] for r in records])) if records else math.nan,
     }
+
+
+def _mean_of_known(values: list[float]) -> float:
+    """The mean of the values that are not NaN (sequences without true depths give NaN); NaN if none is."""
+    known = [value for value in values if not math.isnan(value)]
+    return float(np.mean(known)) if known else math.nan
 
 
 def evaluate_sequences(
@@ -114,8 +194,13 @@ def evaluate_sequences(
         for method_name, method in methods.items():
             start = time.perf_counter()
             error = None
+            depths = dict.fromkeys(DEPTH_COLUMNS, math.nan)
             try:
-                estimate = np.asarray(method(paths), dtype=np.float64)
+                estimate = method(paths)
+                if isinstance(estimate, SequenceEstimate):
+                    depths = depth_errors(estimate.depth_samples, paths)
+                    estimate = estimate.poses
+                estimate = np.asarray(estimate, dtype=np.float64)
             except (RuntimeError, ValueError) as err:
                 # One sequence that breaks a method is that method's failure on it, not the end of the run.
                 error = f"{type(err).__name__}: {err}"
@@ -126,7 +211,7 @@ def evaluate_sequences(
             records.append({
                 "method": method_name, "item": name, "group": group, "images": len(paths),
                 "lost": int(np.isnan(estimate).any(axis=(1, 2)).sum()),
-                "rot_med": float(np.median(np.where(np.isnan(rot), np.inf, rot))),
+                "rot_med": float(np.median(np.where(np.isnan(rot), np.inf, rot))), **depths,
                 "rot_errs": rot.tolist(), "trans_errs": trans.tolist(), "seconds": seconds, "error": error,
             })
     groups = list(dict.fromkeys(r["group"] for r in records))
@@ -138,6 +223,7 @@ def evaluate_sequences(
             for group in groups
         ]
         mean = {key: float(np.mean([row[key] for row in rows])) if rows else math.nan for key in SEQUENCE_COLUMNS}
+        mean.update({key: _mean_of_known([row[key] for row in rows]) for key in DEPTH_COLUMNS})
         mean.update(sequences=sum(row["sequences"] for row in rows), lost=sum(row["lost"] for row in rows))
         summary += rows + [{"method": method_name, "group": "all", **mean}]
     return EvalResult(benchmark, {"methods": list(methods)}, records, summary, SEQUENCE_COLUMNS, SEQUENCE_PLOTS)

@@ -2,7 +2,8 @@
 way round objects on a table or the ground (`object_capture`, as object-centric photo sets are taken).
 
 Scene k uses the val-split seed `scene_seed("val", k, seed)` (odd, never trained on). The renders are written
-as PNG files into a folder, so every method reads the same files as on a public benchmark.
+as PNG files into a folder, so every method reads the same files as on a public benchmark, each with its true
+depth map beside it (`sequences.true_depth_path`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tqdm import tqdm
 from pointmap.data.synthetic.capture import object_capture, room_capture
 from pointmap.data.synthetic.dataset import scene_seed
 from pointmap.eval.methods import sample_to_rgb8
+from pointmap.eval.sequences import true_depth_path
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def held_out_rooms(
         for k, view in enumerate(views):
             path = room_dir / f"{k:03d}.png"
             PIL.Image.fromarray(sample_to_rgb8(view)).save(path)
+            np.save(true_depth_path(path), view.depth.float().cpu().numpy())  # (H, W), 0 where unknown
             paths.append(str(path))
         poses = np.stack([view.cam2world.double().cpu().numpy() for view in views])
         sequences.append((f"{category}_seed{seed}", category, paths, poses))
