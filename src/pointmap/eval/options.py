@@ -48,8 +48,9 @@ EPILOG = """benchmarks:
   synthetic       held-out procedural pairs (seeds training never uses): two-view pose and depth per overlap
                   bucket; no --data; --pairs (64), --resolution, --photo-folder, --roll-deg, --hfov, --kinds,
                   --quarter-turns and --flash-share choose the pairs, their textures, cameras, scenes and light
-  synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30); no --data;
-                  --max-sequences rooms (8), --resolution render size
+  synthetic-rooms held-out procedural rooms, --frames cameras around each (RRA@15, RTA@15, mAA30, and the dense
+                  depths' AbsRel and delta<1.25 with one scale per room); no --data; --max-sequences rooms (8),
+                  --resolution render size
   synthetic-objects
                   held-out objects on a table or the ground, --frames cameras all the way round them, 20-40 deg
                   above (object-centric sets; --frames 16 for sets of 12-20 photos), every second scene's objects
