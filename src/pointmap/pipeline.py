@@ -149,10 +149,8 @@ def repose(preds, matches, known: torch.Tensor | None, verbose: bool):
     }
     if verbose:
         contradicted = sum(entry.contradicted for entry in report)
-        print(
-            f"matched poses: {len(verified)} of {len(report)} pairs (the rest keep the network's; {contradicted}"
-            " contradicted by it, as repeated textures match)"
-        )
+        set_aside = f"; {contradicted} set aside: the network contradicts them" if contradicted else ""
+        print(f"matched poses: {len(verified)} of {len(report)} pairs (the rest keep the network's{set_aside})")
     return preds, verified
 
 
