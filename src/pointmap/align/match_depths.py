@@ -151,7 +151,7 @@ def sample_bilinear(depth: Tensor, xy: np.ndarray) -> np.ndarray:
 def fit_log_corrections(
     observations: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]], shapes: list[tuple[int, int]],
     num_pairs: int, config: DepthFitConfig,
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
     """Smooth fields g_k (one (gh, gw) node grid per view), per-pair log scales a_p and per-view depth exponents
     b_k with log(triangulated / network depth) ~ g_k(xy) + a_p + b_k (log d - c_k) for every observation
     (view k, pair p, pixels xy, log d - c_k its log network depth about the view's median c_k, log ratio).
@@ -163,7 +163,8 @@ def fit_log_corrections(
     a_p ~ 0 (it sets the gauge: a constant moved between all g and all a) and b_k ~ 0.
 
     Returns:
-        the N fields (gh, gw), the P pair log scales and the N exponents b_k.
+        the N fields (gh, gw), the N exponents b_k, and per observation its (M,) residuals at the solution (the log
+        ratio less the fit, pair scale included).
     """
     from scipy import sparse
     from scipy.sparse.linalg import spsolve
@@ -198,7 +199,8 @@ def fit_log_corrections(
         weighted = A.multiply(weight[:, None]).tocsr()
         solution = spsolve((weighted.T @ A).tocsc() + regulariser, weighted.T @ b)
     fields = [solution[offsets[k] : offsets[k + 1]].reshape(grid) for k, grid in enumerate(grids)]
-    return fields, solution[num_nodes : num_nodes + num_pairs], solution[num_nodes + num_pairs :]
+    residuals = np.split(b - A @ solution, np.cumsum([len(target) for target in targets])[:-1])
+    return fields, solution[num_nodes + num_pairs :], residuals
 
 
 def _with_enough_matches(observations, num_views: int, min_matches: int):
@@ -207,14 +209,14 @@ def _with_enough_matches(observations, num_views: int, min_matches: int):
     return [entry for entry in observations if counts[entry[0]] >= min_matches and len(entry[2])]
 
 
-def _pairs_off_the_fit(observations, fields, scales, slopes, shapes, config: DepthFitConfig) -> set[int]:
-    """The pairs with more than `max_pair_outliers` of their observations 10 % or more off the fitted correction."""
-    outliers, totals = np.zeros(len(scales)), np.zeros(len(scales))
-    for k, pair, xy, log_depth, log_ratio in observations:
-        fitted = _bilinear_weights(xy, *shapes[k], fields[k].shape) @ fields[k].ravel() + scales[pair]
-        outliers[pair] += np.sum(np.abs(log_ratio - fitted - slopes[k] * log_depth) > np.log(1.1))
-        totals[pair] += len(xy)
-    return {int(pair) for pair in np.flatnonzero(outliers > config.max_pair_outliers * totals)}
+def _pairs_off_the_fit(observations, residuals: list[np.ndarray], config: DepthFitConfig) -> set[int]:
+    """The pairs with more than `max_pair_outliers` of their observations 10 % or more off the fitted correction
+    (`residuals`, per observation, as `fit_log_corrections` gives them)."""
+    outliers, totals = {}, {}
+    for (_, pair, *_), residual in zip(observations, residuals, strict=True):
+        outliers[pair] = outliers.get(pair, 0) + int(np.sum(np.abs(residual) > np.log(1.1)))
+        totals[pair] = totals.get(pair, 0) + len(residual)
+    return {pair for pair in totals if outliers[pair] > config.max_pair_outliers * totals[pair]}
 
 
 def _fit(observations, shapes: list[tuple[int, int]], num_pairs: int, config: DepthFitConfig):
@@ -224,14 +226,14 @@ def _fit(observations, shapes: list[tuple[int, int]], num_pairs: int, config: De
     usable = _with_enough_matches(observations, len(shapes), config.min_matches)
     if not usable:
         return None
-    fields, scales, slopes = fit_log_corrections(usable, shapes, num_pairs, config)
-    off = _pairs_off_the_fit(usable, fields, scales, slopes, shapes, config)
+    fields, slopes, residuals = fit_log_corrections(usable, shapes, num_pairs, config)
+    off = _pairs_off_the_fit(usable, residuals, config)
     if off:
         usable = _with_enough_matches([entry for entry in usable if entry[1] not in off], len(shapes),
                                       config.min_matches)  # fmt: skip
         if not usable:
             return None
-        fields, _, slopes = fit_log_corrections(usable, shapes, num_pairs, config)
+        fields, slopes, _ = fit_log_corrections(usable, shapes, num_pairs, config)
     return usable, fields, slopes
 
 

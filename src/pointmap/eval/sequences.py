@@ -24,7 +24,7 @@ import PIL.Image
 import torch
 from tqdm import tqdm
 
-from pointmap.eval.metrics import accuracy_at, mean_average_accuracy, pairwise_pose_errors
+from pointmap.eval.metrics import accuracy_at, depth_metrics, mean_average_accuracy, pairwise_pose_errors
 from pointmap.eval.report import EvalResult, Plot
 
 
@@ -63,13 +63,10 @@ class PointmapSequences:
         scene = reconstruct(
             list(paths), model=self.model, size=self.size, device=self.device, matcher=self.matcher, verbose=False
         )
-        samples = []
-        for view, depth in zip(scene.views, scene.depths, strict=True):
-            depth = depth.detach().float().cpu().numpy()  # (h, w) on the processed pixels
-            rows, columns = np.indices(depth.shape)
-            processed = np.stack([columns.ravel(), rows.ravel(), np.ones(depth.size)])  # (3, h * w)
-            in_photo = view.photo_map() @ processed
-            samples.append(np.column_stack([in_photo[0] / in_photo[2], in_photo[1] / in_photo[2], depth.ravel()]))
+        samples = [
+            depth_samples(depth.detach().float().cpu().numpy(), view.photo_map())  # depths on the processed pixels
+            for view, depth in zip(scene.views, scene.depths, strict=True)
+        ]
         return SequenceEstimate(scene.photo_poses().numpy(), samples)
 
 
@@ -100,12 +97,18 @@ class OracleSequences:
         poses[:, :3, 3] *= 0.5  # another world frame and scale: the metrics must not see either
         if not all(true_depth_path(path).is_file() for path in paths):
             return poses
-        samples = []
-        for path in paths:
-            depth = np.load(true_depth_path(path))  # (H, W)
-            rows, columns = np.indices(depth.shape)
-            samples.append(np.column_stack([columns.ravel(), rows.ravel(), 0.5 * depth.ravel()]))
-        return SequenceEstimate(poses, samples)
+        return SequenceEstimate(poses, [depth_samples(0.5 * np.load(true_depth_path(path))) for path in paths])
+
+
+def depth_samples(depth: np.ndarray, to_photo: np.ndarray | None = None) -> np.ndarray:
+    """(H * W, 3) rows [x, y, depth] of every pixel of an (H, W) depth map, (x, y) carried into the image file's
+    pixels by `to_photo` (3, 3; e.g. `View.photo_map`, None where the map is the file's own)."""
+    rows, columns = np.indices(depth.shape)
+    xy = np.stack([columns.ravel(), rows.ravel(), np.ones(depth.size)])  # (3, H * W)
+    if to_photo is not None:
+        xy = to_photo @ xy
+        xy = xy / xy[2]
+    return np.column_stack([xy[0], xy[1], depth.ravel()])
 
 
 def true_depth_path(image_path: str | Path) -> Path:
@@ -114,36 +117,26 @@ def true_depth_path(image_path: str | Path) -> Path:
     return Path(image_path).with_suffix(".depth.npy")
 
 
-def depth_errors(depth_samples: list[np.ndarray], paths: Sequence[str], ratio: float = 1.25) -> dict[str, float]:
-    """AbsRel and the share of pixels within `ratio` of the true depth (in %) of a sequence's estimated depths,
-    after one scale for the whole sequence (the median of true over estimated depth); NaN for both when an
-    image has no true depth map (`true_depth_path`) or no pixel has a positive depth in both.
+def depth_errors(samples: list[np.ndarray], paths: Sequence[str]) -> dict[str, float]:
+    """`metrics.depth_metrics` of a sequence's estimated depths against the true ones, pooled over its images
+    with one median scale (AbsRel, and the share within 1.25 in %); NaN for both when an image has no true depth
+    map (`true_depth_path`) or no sample lands on a known true depth.
 
     Args:
-        depth_samples: per image (M, 3) [x, y, depth], `SequenceEstimate.depth_samples`; each is compared with
-            the true depth at the nearest pixel.
+        samples: per image (M, 3) [x, y, depth], `SequenceEstimate.depth_samples`; each is compared with the
+            true depth at the nearest pixel (samples outside the image are left out).
     """
-    nan = dict.fromkeys(DEPTH_COLUMNS, math.nan)
     if not all(true_depth_path(path).is_file() for path in paths):
-        return nan
+        return dict.fromkeys(DEPTH_COLUMNS, math.nan)
     estimated, true = [], []
-    for samples, path in zip(depth_samples, paths, strict=True):
-        truth = np.load(true_depth_path(path))  # (H, W)
-        x, y = np.rint(samples[:, 0]).astype(np.int64), np.rint(samples[:, 1]).astype(np.int64)
+    for rows, path in zip(samples, paths, strict=True):
+        truth = np.load(true_depth_path(path))  # (H, W), 0 where unknown
+        x, y = np.rint(rows[:, 0]).astype(np.int64), np.rint(rows[:, 1]).astype(np.int64)
         inside = (x >= 0) & (x < truth.shape[1]) & (y >= 0) & (y < truth.shape[0])
-        depth = samples[inside, 2]
-        reference = truth[y[inside], x[inside]].astype(np.float64)
-        usable = (depth > 0) & (reference > 0) & np.isfinite(depth)
-        estimated.append(depth[usable])
-        true.append(reference[usable])
-    estimated, true = np.concatenate(estimated), np.concatenate(true)
-    if len(true) == 0:
-        return nan
-    scaled = estimated * np.median(true / estimated)
-    return {
-        "depth_absrel": float(np.mean(np.abs(scaled - true) / true)),
-        "depth_d1": 100 * float(np.mean(np.maximum(scaled / true, true / scaled) < ratio)),
-    }
+        estimated.append(rows[inside, 2])
+        true.append(truth[y[inside], x[inside]].astype(np.float64))
+    scores = depth_metrics(np.concatenate(estimated), np.concatenate(true))
+    return {"depth_absrel": scores["abs_rel"], "depth_d1": 100 * scores["delta_1.25"]}
 
 
 def _pooled(records: Sequence[dict]) -> dict[str, float]:
@@ -222,8 +215,11 @@ def evaluate_sequences(
              **_pooled([r for r in records if r["method"] == method_name and r["group"] == group])}
             for group in groups
         ]
-        mean = {key: float(np.mean([row[key] for row in rows])) if rows else math.nan for key in SEQUENCE_COLUMNS}
-        mean.update({key: _mean_of_known([row[key] for row in rows]) for key in DEPTH_COLUMNS})
+        mean = {
+            key: _mean_of_known([row[key] for row in rows]) if key in DEPTH_COLUMNS
+            else float(np.mean([row[key] for row in rows])) if rows else math.nan
+            for key in SEQUENCE_COLUMNS
+        }  # fmt: skip
         mean.update(sequences=sum(row["sequences"] for row in rows), lost=sum(row["lost"] for row in rows))
         summary += rows + [{"method": method_name, "group": "all", **mean}]
     return EvalResult(benchmark, {"methods": list(methods)}, records, summary, SEQUENCE_COLUMNS, SEQUENCE_PLOTS)
