@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--matcher", choices=["xfeat", "none"], default="xfeat",
         help="xfeat (default): match the photos (XFeat + LighterGlue), turn back a photo stored sideways or upside "
         "down against the rest (no EXIF orientation), pose every pair with 50 or more essential-matrix inliers by "
-        "its matches, refine every camera and focal on them and bend each depth map onto its triangulated matches "
+        "its matches, refine every camera and focal on them (from each photo's EXIF 35 mm focal, else a 58 deg "
+        "field of view) and bend each depth map onto its triangulated matches "
         "(README 'How the cameras are found'); none: every pose and depth from the network, as the paper",
     )
     rec.add_argument(

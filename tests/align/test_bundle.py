@@ -99,8 +99,9 @@ def test_pairs_that_do_not_link_every_camera_or_do_not_fit_are_declined():
     assert refine_cameras(matches, start, K_all, [0, 0, 0]) is not None
 
 
-def test_images_of_one_size_share_a_focal():
-    assert focal_groups([(480, 640), (1024, 768), (480, 640)]) == [0, 1, 0]
+def test_images_of_one_size_and_exif_focal_share_a_focal():
+    cameras = [((480, 640), None), ((768, 1024), None), ((480, 640), None), ((480, 640), 26.0), ((480, 640), 26.0)]
+    assert focal_groups(cameras) == [0, 1, 0, 2, 2]
 
 
 def two_view_matches(rng: np.random.Generator, poses: np.ndarray) -> dict:

@@ -81,7 +81,7 @@ def test_known_intrinsics_replace_a_wrong_focal():
     preds = PairPredictions(preds.edges, stretched, preds.pts_j, preds.conf_i, preds.conf_j)
     guessed, _ = repose_with_matches(preds, {(0, 1): (xy1, xy2)})
     known = torch.stack([scene.K1, scene.K2]).float()
-    given, _ = repose_with_matches(preds, {(0, 1): (xy1, xy2)}, known_intrinsics=known)
+    given, _ = repose_with_matches(preds, {(0, 1): (xy1, xy2)}, intrinsics=known)
     # View 1 carried into camera 2 (its own pointmap is right, and the stretch leaves view 2's depths alone).
     truth = 0.5 * transform_points(invert_pose(scene.cam2_to_cam1[None]), scene.pts1_in_1[None])[0]
     assert median_relative_error(given.pts_j[1], truth) < 0.005

@@ -4,21 +4,22 @@ Over every pair (i, j) with enough matches (p in image i, q in image j, processe
 Sampson distance of the match to the epipolar geometry of the two cameras,
     F_ij = K_j^-T [t_ij]x R_ij K_i^-1,   R_ij = R_j^T R_i,   t_ij = R_j^T (c_i - c_j) / ||c_i - c_j||,
 under a Cauchy loss of scale `loss_scale_px`, by Levenberg-Marquardt from a few focal starts. Unknowns: each
-camera's rotation and centre (the first camera of the adjustment is fixed: it sets the frame) and one focal
-length per group of images taken by one camera (the same original photo size, by default), with a weak prior
-towards the start (it matters only where the matches leave a focal undetermined, e.g. some two-view
-geometries), and a weak prior holding each used pair's baseline length near its start (epipolar geometry sees
-baseline directions, not lengths; the aligned pointmaps' lengths set the scale and keep a cluster of cameras
-from shrinking to a point, as six of tum-office's nine did under a single scale gauge). Points are not
-unknowns: Sampson's distance is the first-order reprojection error with each match's point eliminated, so the
-problem has 7 unknowns per camera whatever the number of matches, and the Jacobian is the chain rule of each
-match's closed-form gradient in F through forward-mode autodiff of F.
+camera's rotation and centre (the first camera of the adjustment is fixed: it sets the frame) and one focal length
+per group of images taken by one camera (the same photo size and EXIF focal, in `reconstruct`), with a weak prior
+towards the start (`pipeline.reconstruct` starts from each photo's likely focal, `photo_focal`; the prior matters
+only where the matches leave a focal undetermined, e.g. some two-view geometries), and a weak prior holding each
+used pair's baseline length near its start (epipolar geometry sees baseline directions, not lengths; the aligned
+pointmaps' lengths set the scale and keep a cluster of cameras from shrinking to a point, as six of tum-office's
+nine did under a single scale gauge). Points are not unknowns: Sampson's distance is the first-order reprojection
+error with each match's point eliminated, so the problem has 7 unknowns per camera whatever the number of matches,
+and the Jacobian is the chain rule of each match's closed-form gradient in F through forward-mode autodiff of F.
 
 The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
 px there), as in structure from motion. One pair's matches fix a shared focal too, unless the two optical axes
 meet (two-view self-calibration's degenerate case, where the prior holds it): each pair of tum-office on its own
-comes out with a pose AUC@20 of 36 this way, 19 with the network's focal held (benchmarks/real_pairs.py).
+comes out with a pose AUC@20 of 36 this way, 19 with the network's focal held (benchmarks/real_pairs.py); 45
+started from and held loosely near the photo's likely focal instead of the network's (session 22).
 It starts from the aligned scene's cameras, which keeps it out of the mirror-image solution an epipolar cost
 also has for near-affine views. The depths are left to the global alignment, run again with these cameras held
 fixed, and to `align.match_depths` (`pipeline.refine_on_matches`).
@@ -47,11 +48,13 @@ class BundleConfig:
     (matches, 7 x cameras) in float64."""
     loss_scale_px: float = 1.0
     """Scale of the Cauchy loss on Sampson distances, in processed pixels."""
-    focal_prior: float = 0.25
-    """Standard deviation of the prior on log focal around its start (weak: it acts where matches are silent,
-    e.g. a single pair whose optical axes meet, whose epipolar geometry leaves a shared focal free). The prior
-    is a quadratic term; the Cauchy loss is the matches' only (under it, a single pair's focal ran to several
-    times the true one on synthetic renders)."""
+    focal_prior: float = 0.5
+    """Standard deviation of the prior on log focal around its start, the photo's likely focal in `reconstruct`
+    (`photo_focal`; weak: it acts where matches are silent, e.g. a single pair whose optical axes meet, whose
+    epipolar geometry leaves a shared focal free). The prior is a quadratic term; the Cauchy loss is the
+    matches' only (under it, a single pair's focal ran to several times the true one on synthetic renders).
+    0.25 held sacre-coeur's zoomed photos (COLMAP: 2.2 x the longer side) at 1.8 x from a start of 0.9 x, and
+    another camera of the set 16 deg off with them (session 22)."""
     max_iterations: int = 60
     """Most Levenberg-Marquardt steps of the best start."""
     start_iterations: int = 8
@@ -163,10 +166,11 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
     return params, residuals, cost
 
 
-def focal_groups(original_shapes: list[tuple[int, int]]) -> list[int]:
-    """One group per original photo size: images of one size are taken to share a camera (and a focal)."""
-    sizes = sorted(set(original_shapes))
-    return [sizes.index(shape) for shape in original_shapes]
+def focal_groups(cameras: list[tuple]) -> list[int]:
+    """One group per distinct camera key (`pipeline.refine_on_matches`: the photo's size and its EXIF focal):
+    images of one key are taken to share a camera (and a focal). Groups are numbered in order of appearance."""
+    keys = list(dict.fromkeys(cameras))
+    return [keys.index(camera) for camera in cameras]
 
 
 def refine_cameras(

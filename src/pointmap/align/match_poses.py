@@ -142,16 +142,17 @@ def repose_with_matches(
     preds: PairPredictions,
     matches: dict[tuple[int, int], tuple[Tensor, Tensor]],
     config: MatchPoseConfig | None = None,
-    known_intrinsics: Tensor | None = None,
+    intrinsics: Tensor | None = None,
 ) -> tuple[PairPredictions, list[MatchedPair]]:
     """The predictions with the edges of well-matched pairs rebuilt on the matched pose (module docstring).
 
     Args:
         preds: the network's predictions; a pair is rebuilt only when both (i, j) and (j, i) are present.
         matches: {(i, j): (xy_i, xy_j)} with i < j, (M, 2) processed pixels (`features.match_views`).
-        known_intrinsics: (N, 3, 3) K in processed pixels, NaN for the images whose camera comes from their
-            pointmap. A known focal makes the matched pose far better: the network's focal can be 30 % off
-            (tum-office's photos), which turns an essential matrix's rotation by several degrees.
+        intrinsics: (N, 3, 3) K in processed pixels (known, or the photos' likely ones: `photo_focal`), NaN for
+            the images whose camera comes from their pointmap. A right focal makes the matched pose far better:
+            the network's focal can be 30 % off (tum-office's photos), which turns an essential matrix's rotation
+            by several degrees.
     Returns:
         new predictions (the same edges, storage dtype and devices) and one `MatchedPair` per matched pair.
     """
@@ -165,10 +166,10 @@ def repose_with_matches(
         own_i, own_j = preds.pts_i[forward].float(), preds.pts_i[backward].float()  # each in its own frame
         conf_own_i, conf_own_j = preds.conf_i[forward].float(), preds.conf_i[backward].float()
         K_i, K_j = _camera(own_i, conf_own_i), _camera(own_j, conf_own_j)
-        if known_intrinsics is not None:
+        if intrinsics is not None:
             K_i, K_j = (
-                known.double().cpu().numpy() if bool(torch.isfinite(known).all()) else estimated
-                for known, estimated in ((known_intrinsics[i], K_i), (known_intrinsics[j], K_j))
+                given.double().cpu().numpy() if bool(torch.isfinite(given).all()) else estimated
+                for given, estimated in ((intrinsics[i], K_i), (intrinsics[j], K_j))
             )
         xy_i, xy_j = xy_i.numpy(), xy_j.numpy()
         if not (K_i[0, 0] > 0 and K_j[0, 0] > 0):  # NaN or negative: pointmaps of an untrained network
