@@ -61,6 +61,19 @@ def test_views_without_enough_matches_keep_their_depths():
     assert all(torch.equal(a, b) for a, b in zip(fixed.depths, scene.depths, strict=True))
 
 
+def test_a_view_mostly_behind_its_camera_keeps_its_depths():
+    """View 2 aligned behind its camera but for its left quarter (a failed alignment): it is left as it is, not
+    bent by a correction fitted on that quarter; view 1 is still bent onto the matches."""
+    truth = make_two_view_scene()
+    height, width = truth.depth2.shape
+    xy = pixel_grid(height, width, dtype=torch.float64)
+    behind = torch.where(xy[..., 0] < width / 4, 1.0, -1.0).double()
+    scene = distorted_scene(truth, [torch.full((1,), 1.3), behind])
+    fixed = correct_depths(scene, {(0, 1): exact_matches(truth)})
+    assert torch.equal(fixed.depths[1], scene.depths[1])
+    assert ((fixed.depths[0] / truth.depth1 - 1).abs().median()) < 0.005
+
+
 def test_a_pair_off_the_others_fit_is_left_out():
     """Three views of the two-view scene (a third camera 0.5 to the left); pair (1, 2)'s matches lie on the
     right epipolar lines but on a warped surface (view 2's depths up to twice too deep towards its right edge,

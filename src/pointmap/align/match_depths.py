@@ -242,13 +242,18 @@ def correct_depths(
 ) -> Scene:
     """The scene with each view's depths d (and world points) replaced by d exp(g_k) (d / exp(c_k))^b_k, the
     correction `fit_log_corrections` finds on its triangulated matches; views with fewer than `min_matches`
-    usable matches are left as they are."""
+    usable matches are left as they are, and so are views whose median depth is not positive (cameras so far off
+    that the alignment put most of the view behind its camera: a correction fitted on its few positive depths
+    would be carried over the rest, to -2e16 on a held-out room whose cameras came out 170 deg off)."""
     config = config or DepthFitConfig()
     shapes = [tuple(depth.shape) for depth in scene.depths]
     centres = [float(depth[depth > 0].log().median()) if bool((depth > 0).any()) else 0.0 for depth in scene.depths]
+    in_front = [bool(depth.median() > 0) for depth in scene.depths]
     observations = []
     for pair, found in enumerate(triangulate_matches(matches, scene.poses, scene.intrinsics, config)):
         for k, xy, z in zip(found.views, found.xy, found.depth, strict=True):
+            if not in_front[k]:
+                continue
             inside = inside_image(xy, *shapes[k])
             network = sample_bilinear(scene.depths[k].detach().cpu(), xy[inside])
             usable = network > 0
