@@ -1,19 +1,19 @@
 """Two photos whose matches leave the focal free (their optical axes meet): the matched cameras start from the
-photo's likely focal (`photo_focal.focal_guess`), not from the network's, which is 30 % long here as the bundled
+photo's likely focal (`photo_focal`), not from the network's, which is 30 % long here as the bundled
 network's is on real indoor photos."""
 
 import numpy as np
 import pytest
 import torch
 
+from pointmap import photo_focal
 from pointmap.align.simulate import simulate_predictions, smooth_depths
 from pointmap.eval.metrics import pairwise_pose_errors
 from pointmap.images import View
-from pointmap.photo_focal import TYPICAL_FOCAL_RATIO, focal_guess
-from pointmap.pipeline import align_predictions, focal_intrinsics, repose
+from pointmap.pipeline import align_predictions, repose
 
 HEIGHT, WIDTH = 48, 64
-TRUE_FOCAL = TYPICAL_FOCAL_RATIO * WIDTH  # the photos' focal is the typical one (no EXIF: no such files)
+TRUE_FOCAL = photo_focal.TYPICAL_FOCAL_RATIO * WIDTH  # the photos' focal is the typical one (no EXIF: no such files)
 
 
 def look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -50,23 +50,22 @@ def two_photos(seed: int = 0):
     return views, poses, preds, matches
 
 
-def matched_scene(guessed: bool):
+def matched_scene():
     views, poses, preds, matches = two_photos()
-    guesses = [focal_guess(view) for view in views] if guessed else None
-    start = focal_intrinsics(views, guesses) if guessed else None
-    reposed, verified = repose(preds, matches, start, verbose=False)
+    reposed, verified = repose(preds, matches, views, None, verbose=False)
     assert list(verified) == [(0, 1)]
-    scene = align_predictions(reposed, views, 1.0, verified, verbose=False, network_preds=preds,
-                              focal_guesses=guesses)
+    scene = align_predictions(reposed, views, 1.0, verified, verbose=False, network_preds=preds)
     rotation, translation = pairwise_pose_errors(scene.poses.double().numpy(), poses)
     return scene.intrinsics[:, 0, 0].numpy(), rotation.max(), translation.max()
 
 
-def test_the_photos_likely_focal_poses_the_pair():
-    assert focal_guess(two_photos()[0][0]) == pytest.approx(TRUE_FOCAL)
-    focals, rotation, translation = matched_scene(guessed=True)
+def test_the_photos_likely_focal_poses_the_pair(monkeypatch):
+    assert photo_focal.photo_focal(two_photos()[0][0]) == pytest.approx(TRUE_FOCAL)
+    focals, rotation, translation = matched_scene()
     assert focals == pytest.approx([TRUE_FOCAL] * 2, rel=0.02)
     assert rotation < 1.0 and translation < 1.5  # 0.6 and 0.7 deg
-    focals, rotation, translation = matched_scene(guessed=False)  # the network's focal: held, and the pose off
+    # Started from the network's focal instead (as before session 22): held there, and the pose off.
+    monkeypatch.setattr(photo_focal, "photo_focal", lambda view: 1.3 * TRUE_FOCAL)
+    focals, rotation, translation = matched_scene()
     assert focals == pytest.approx([1.3 * TRUE_FOCAL] * 2, rel=0.05)
     assert rotation > 5  # 12.6 deg

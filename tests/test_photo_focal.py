@@ -1,4 +1,4 @@
-"""The photo's likely focal length: its EXIF 35 mm equivalent, else a typical field of view, in processed pixels."""
+"""The photo's likely focal length: its EXIF 35 mm equivalent, else a typical field of view."""
 
 import math
 
@@ -6,7 +6,7 @@ import PIL.Image
 import pytest
 
 from pointmap.images import load_images
-from pointmap.photo_focal import TYPICAL_FOCAL_RATIO, exif_focal_35mm, focal_guess
+from pointmap.photo_focal import TYPICAL_FOCAL_RATIO, exif_focal_35mm, photo_focal
 
 
 def write_photo(path, size=(400, 300), focal_35mm=None):
@@ -19,12 +19,12 @@ def write_photo(path, size=(400, 300), focal_35mm=None):
 
 def test_exif_35mm_focal_gives_the_focal_in_pixels(tmp_path):
     """26 mm equivalent (a phone's main camera) on a 400 x 300 photo: 26 x 500 px / 43.27 mm = 300.4 px, a 67 deg
-    field of view across the 400 px side; in the 224 crop (400 px -> 299) 224.6 px."""
+    field of view across the 400 px side."""
     path = write_photo(tmp_path / "phone.jpg", focal_35mm=26)
     assert exif_focal_35mm(path) == 26.0
     [view] = load_images([path], size=224, verbose=False)
-    assert focal_guess(view) == pytest.approx(26 * 500 / math.hypot(36, 24) * 299 / 400, rel=1e-6)
-    assert focal_guess(view) == pytest.approx(224.6, abs=0.1)
+    assert photo_focal(view) == pytest.approx(26 * 500 / math.hypot(36, 24), rel=1e-12)
+    assert photo_focal(view) == pytest.approx(300.4, abs=0.1)
 
 
 def test_without_exif_a_typical_field_of_view(tmp_path):
@@ -36,15 +36,13 @@ def test_without_exif_a_typical_field_of_view(tmp_path):
     for path in (plain, zero, png):
         assert exif_focal_35mm(path) is None
         [view] = load_images([path], size=224, verbose=False)
-        assert focal_guess(view) == pytest.approx(TYPICAL_FOCAL_RATIO * 299, rel=1e-6)
+        assert photo_focal(view) == pytest.approx(TYPICAL_FOCAL_RATIO * 400, rel=1e-12)
     assert exif_focal_35mm(tmp_path / "clip.mp4#frame=3") is None
 
 
 def test_a_photo_stored_upright_has_the_same_focal(tmp_path):
-    """The guess follows the photo's longer side and diagonal, whichever way it is held (in the photo's pixels:
-    the 224 rule scales x and y by slightly different factors, 400 / 299 and 300 / 224)."""
+    """The likely focal follows the photo's longer side and diagonal, whichever way it is held."""
     wide = write_photo(tmp_path / "wide.jpg", size=(400, 300), focal_35mm=26)
     tall = write_photo(tmp_path / "tall.jpg", size=(300, 400), focal_35mm=26)
     views = load_images([wide, tall], size=224, verbose=False)
-    in_photo = [focal_guess(view) * float(view.to_original[0, 0]) for view in views]
-    assert in_photo == pytest.approx([26 * 500 / math.hypot(36, 24)] * 2, rel=1e-6)
+    assert [photo_focal(view) for view in views] == pytest.approx([26 * 500 / math.hypot(36, 24)] * 2, rel=1e-12)

@@ -1,12 +1,12 @@
-"""The focal length a photo was probably taken with, before any matching: the start and prior of the cameras'
-focal lengths when the photos are matched (`pipeline.reconstruct`).
+"""The focal length a photo was probably taken with, before any matching: the focal the matched poses are taken
+with (`pipeline.repose`) and the start and prior of the bundle adjustment's (`pipeline.refine_on_matches`).
 
 Where the file's EXIF gives the 35 mm equivalent focal length (phones and most cameras write it), that: the
 equivalent focal length is the focal a 36 x 24 mm frame would need for the same field of view across its
 diagonal, so in pixels it is f_35 x (photo diagonal in pixels) / 43.27 mm. Otherwise a typical field of view,
 `TYPICAL_FOCAL_RATIO` times the photo's longer side. The bundled network's own focal estimate is noisier on
-real photos than that guess (per photo 0.7 to 1.5 times the focal COLMAP finds on the kermit, et and
-tum-office sets, 1.4 times the true one on ScanNet pairs; session 22).
+real photos than that guess (per photo 0.63 to 1.76 times the focal the matched multi-view adjustment finds on the
+kermit, et and tum-office sets, a median 1.38 times the true one on 15 ScanNet pairs; session 22).
 """
 
 from __future__ import annotations
@@ -43,12 +43,11 @@ def exif_focal_35mm(path: str | Path) -> float | None:
     return focal if 1.0 <= focal <= 5000.0 else None
 
 
-def focal_guess(view: View) -> float:
-    """The focal length of `view`'s photo in its processed pixels (module docstring)."""
+def photo_focal(view: View) -> float:
+    """The likely focal length of `view`'s photo, in the photo's own pixels (module docstring): the same for a
+    photo held upright or sideways."""
     height, width = view.original_shape
     focal_35mm = exif_focal_35mm(view.path)
     if focal_35mm is None:
-        focal = TYPICAL_FOCAL_RATIO * max(height, width)
-    else:
-        focal = focal_35mm * math.hypot(height, width) / FULL_FRAME_DIAGONAL_MM
-    return focal / float(view.to_original[0, 0])  # to_original scales x and y alike (resize, then crop)
+        return TYPICAL_FOCAL_RATIO * max(height, width)
+    return focal_35mm * math.hypot(height, width) / FULL_FRAME_DIAGONAL_MM

@@ -125,7 +125,7 @@ def _with_focals(intrinsics: torch.Tensor, focals: list[float]) -> torch.Tensor:
     return scaled
 
 
-def focal_intrinsics(views: list[View], focals: list[float]) -> torch.Tensor:
+def _focal_intrinsics(views: list[View], focals: list[float]) -> torch.Tensor:
     """(N, 3, 3) K in processed pixels from focals in processed pixels, DUSt3R's principal point (W / 2, H / 2)."""
     from pointmap.geometry.cameras import intrinsics_from_focal
 
@@ -145,13 +145,16 @@ def match_photos(
     return match_and_orient(views, pairs, size, verbose=verbose)
 
 
-def repose(preds, matches, intrinsics: torch.Tensor | None, verbose: bool):
+def repose(preds, matches, views: list[View], known: torch.Tensor | None, verbose: bool):
     """`preds` with the pairs their matches pose well rebuilt on those poses (`align.match_poses`), and the
-    inlier matches of those pairs; `intrinsics` (N, 3, 3) K in processed pixels (known or guessed) to take the
-    matched poses with, NaN where the network's focal is to be used."""
+    inlier matches of those pairs; the poses are taken with the `known` (N, 3, 3) K in processed pixels, or else
+    with each photo's likely focal (`photo_focal`), which poses matches better than the network's."""
     from pointmap.align.match_poses import repose_with_matches
+    from pointmap.photo_focal import photo_focal
 
-    preds, report = repose_with_matches(preds, matches, intrinsics=intrinsics)
+    if known is None:
+        known = _focal_intrinsics(views, views_to_processed_focals(views, [photo_focal(view) for view in views]))
+    preds, report = repose_with_matches(preds, matches, intrinsics=known)
     verified = {
         entry.pair: (matches[entry.pair][0][entry.inliers_mask], matches[entry.pair][1][entry.inliers_mask])
         for entry in report
@@ -165,24 +168,25 @@ def repose(preds, matches, intrinsics: torch.Tensor | None, verbose: bool):
 
 
 def refine_on_matches(scene: Scene, preds, network_preds, matches, views: list[View], fix_focals: bool, align,
-                      verbose: bool, focal_guesses: list[float] | None = None) -> Scene:
+                      verbose: bool) -> Scene:
     """The scene's cameras refined on the verified matches (`align.bundle`), its depths aligned again to them by
     `align(preds, known_poses=..., known_intrinsics=...)` and bent onto the matches triangulated on them
     (`align.match_depths`); the scene as it is when the adjustment declines (pairs that do not link every image,
     or matches too poor to fit). Pairs whose matches the adjustment finds false leave the depth bending too,
     and their edges go back to `network_preds` (the predictions before `repose`) where those are given.
-    `focal_guesses` (processed pixels, one per view; `photo_focal.focal_guess`) start the free focals and
-    centre their prior in place of the aligned scene's (the network's)."""
+    Free focals start from each photo's likely focal (`photo_focal`) and their prior is centred there, not on
+    the aligned scene's (the network's)."""
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
     from pointmap.align.match_poses import restore_network_edges
-    from pointmap.photo_focal import exif_focal_35mm
+    from pointmap.photo_focal import photo_focal
 
+    likely = [photo_focal(view) for view in views]  # photo pixels
     # One camera held upright or sideways (a photo turned by EXIF or by pointmap) keeps its focal in pixels.
-    groups = focal_groups([(tuple(sorted(view.original_shape)), exif_focal_35mm(view.path)) for view in views])
+    groups = focal_groups([(tuple(sorted(view.original_shape)), f) for view, f in zip(views, likely, strict=True)])
     start = scene.intrinsics.cpu()
-    if focal_guesses is not None and not fix_focals:
-        start = _with_focals(start, focal_guesses)
+    if not fix_focals:
+        start = _with_focals(start, views_to_processed_focals(views, likely))
     result = refine_cameras(matches, scene.poses.cpu(), start, groups, fix_focals)
     if result is None:
         return scene
@@ -214,13 +218,11 @@ def align_predictions(
     device: str | torch.device = "cpu",
     verbose: bool = True,
     network_preds=None,
-    focal_guesses: list[float] | None = None,
 ) -> Scene:
     """The scene of two or more views from their pair predictions: the global alignment and, given the verified
-    `matches` of `repose` (whose re-posed predictions `preds` then are), the cameras refined on them from
-    `focal_guesses` (processed pixels, one per view; default the network's focals) and the depths aligned again
-    and bent onto them (`refine_on_matches`); the consistency clean of the alignment (`AlignConfig.clean`) runs
-    last.
+    `matches` of `repose` (whose re-posed predictions `preds` then are), the cameras refined on them and the
+    depths aligned again and bent onto them (`refine_on_matches`); the consistency clean of the alignment
+    (`AlignConfig.clean`) runs last.
 
     `min_conf` masks the scene's points (the model's `config.min_conf` in `reconstruct`); focals (processed
     pixels, one per view), intrinsics (N, 3, 3, processed pixels) and cam2world `known_poses` (N, 4, 4) are held
@@ -247,9 +249,7 @@ def align_predictions(
     )
     if matches:
         fixed_focals = known_focals is not None or known_intrinsics is not None
-        scene = refine_on_matches(
-            scene, preds, network_preds, matches, views, fixed_focals, align, verbose, focal_guesses
-        )
+        scene = refine_on_matches(scene, preds, network_preds, matches, views, fixed_focals, align, verbose)
     return scene.clean(preds.edges, config.clean_tolerance) if config.clean else scene
 
 
@@ -300,7 +300,6 @@ def reconstruct(
     from pointmap.images import load_images
     from pointmap.inference import infer_pairs
     from pointmap.pairs import make_pairs
-    from pointmap.photo_focal import focal_guess
 
     if known_focals is not None and intrinsics is not None:
         raise ValueError("pass known_focals or intrinsics, not both (intrinsics carry the focals)")
@@ -335,16 +334,12 @@ def reconstruct(
         scene.masks = [scene.confidences[0] > min_conf]
     else:
         network_preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
-        preds, guesses = network_preds, None
+        preds = network_preds
         if matches is not None:
-            known = K if focals is None else focal_intrinsics(views, focals)
-            if known is None:  # the photos' likely focals pose the matches better than the network's
-                guesses = [focal_guess(view) for view in views]
-            start = known if known is not None else focal_intrinsics(views, guesses)
-            preds, matches = repose(network_preds, matches, start, verbose)
+            known = K if focals is None else _focal_intrinsics(views, focals)
+            preds, matches = repose(network_preds, matches, views, known, verbose)
         scene = align_predictions(
             preds, views, min_conf, matches, known_focals=focals, known_intrinsics=K, known_poses=poses,
             iterations=iterations, device=device, verbose=verbose, network_preds=network_preds,
-            focal_guesses=guesses,
         )
     return scene

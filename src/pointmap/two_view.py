@@ -117,18 +117,14 @@ def _matched_cameras(
     predictions (matched and re-posed, aligned, bundle-adjusted, aligned again), its translation at the scale of
     `depth1` (H, W), view 1's depth in the (1, 2) prediction; None when the pair's matches do not pose it."""
     from pointmap.features import check_matcher, match_views
-    from pointmap.photo_focal import focal_guess
-    from pointmap.pipeline import align_predictions, focal_intrinsics, repose
+    from pointmap.pipeline import align_predictions, repose
 
     check_matcher(matcher)
-    guesses = [focal_guess(view) for view in views]
-    matches = match_views(views, [(0, 1)], verbose=False)
-    reposed, matches = repose(preds, matches, focal_intrinsics(views, guesses), verbose=False)
+    reposed, matches = repose(preds, match_views(views, [(0, 1)], verbose=False), views, None, verbose=False)
     if not matches:
         return None
     scene = align_predictions(
-        reposed, views, min_conf, matches, device=device or "cpu", verbose=False, network_preds=preds,
-        focal_guesses=guesses,
+        reposed, views, min_conf, matches, device=device or "cpu", verbose=False, network_preds=preds
     )
     poses = scene.poses.detach().double().cpu()  # (2, 4, 4) cam2world
     cam2_to_cam1 = invert_pose(poses[:1])[0] @ poses[1]

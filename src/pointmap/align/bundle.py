@@ -167,7 +167,7 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
 
 
 def focal_groups(cameras: list[tuple]) -> list[int]:
-    """One group per distinct camera key (`pipeline.refine_on_matches`: the photo's size and its EXIF focal):
+    """One group per distinct camera key (`pipeline.refine_on_matches`: the photo's size and its likely focal):
     images of one key are taken to share a camera (and a focal). Groups are numbered in order of appearance."""
     keys = list(dict.fromkeys(cameras))
     return [keys.index(camera) for camera in cameras]
