@@ -127,9 +127,12 @@ def weak_view_pairs(
 ) -> list[tuple[int, int]]:
     """The pairs to match again: of each view whose best pair has fewer than `min_inliers` inliers, its
     `pairs_per_view` pairs with the most matches; sorted, without repeats."""
+    pairs_of: dict[int, list[tuple[int, int]]] = {}
+    for pair in matches:
+        for k in pair:
+            pairs_of.setdefault(k, []).append(pair)
     chosen = set()
-    for k in sorted({k for pair in matches for k in pair}):
-        own = [pair for pair in matches if k in pair]
+    for own in pairs_of.values():
         if max(inliers[pair] for pair in own) < min_inliers:
             chosen.update(sorted(own, key=lambda pair: -len(matches[pair][0]))[:pairs_per_view])
     return sorted(chosen)

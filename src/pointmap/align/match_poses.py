@@ -90,21 +90,13 @@ def essential_pose(
     return R, t[:, 0], front[:, 0] > 0
 
 
-def pair_essential_pose(
-    xy_i: np.ndarray, xy_j: np.ndarray, K_i: np.ndarray, K_j: np.ndarray, threshold_px: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """`essential_pose` of a pair's matches (M, 2) in processed pixels under the pinholes K_i, K_j (3, 3), with
-    the inlier threshold in pixels of view i."""
-    return essential_pose(normalised(xy_i, K_i), normalised(xy_j, K_j), threshold_px / K_i[0, 0])
-
-
 def essential_inliers(
     xy_i: np.ndarray, xy_j: np.ndarray, K_i: np.ndarray, K_j: np.ndarray, config: MatchPoseConfig | None = None
 ) -> int:
-    """How many of a pair's matches the essential matrix holds in front of both cameras: the count
-    `repose_with_matches` compares with `min_inliers`."""
+    """How many of a pair's matches (M, 2, processed pixels) the essential matrix under the pinholes K_i, K_j
+    holds in front of both cameras: the count `repose_with_matches` compares with `min_inliers`."""
     config = config or MatchPoseConfig()
-    found = pair_essential_pose(xy_i, xy_j, K_i, K_j, config.threshold_px)
+    found = essential_pose(normalised(xy_i, K_i), normalised(xy_j, K_j), config.threshold_px / K_i[0, 0])
     return 0 if found is None else int(found[2].sum())
 
 
@@ -194,7 +186,7 @@ def repose_with_matches(
             report.append(MatchedPair((i, j), len(xy_i), False, float("nan")))
             continue
         rays_i, rays_j = normalised(xy_i, K_i), normalised(xy_j, K_j)
-        found = pair_essential_pose(xy_i, xy_j, K_i, K_j, config.threshold_px)
+        found = essential_pose(rays_i, rays_j, config.threshold_px / K_i[0, 0])
         entry = MatchedPair((i, j), len(xy_i), False, float("nan"), None if found is None else found[2])
         report.append(entry)
         if found is None or entry.inliers < config.min_inliers:
