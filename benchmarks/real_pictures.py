@@ -58,6 +58,7 @@ else:  # Python 3.10: the same parser, published as tomli
 MANIFEST = Path(__file__).with_name("real_pictures.toml")
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".carry" / "eval_real"
 MAX_SIDE = 1024
+ORIENTATION_TAG = 274  # EXIF
 REFERENCE_FILE = "colmap_reference.json"
 TRACKS_FILE = "colmap_tracks.json"
 
@@ -90,6 +91,21 @@ def _turned(data: bytes, quarter_turns_clockwise: int) -> bytes:
     image = Image.open(io.BytesIO(data)).convert("RGB").transpose(turn[quarter_turns_clockwise % 4])
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _upright(data: bytes) -> bytes:
+    """The photo turned as its EXIF orientation tag says, re-encoded as JPEG (quality 95) with its EXIF (the
+    focal length) kept and the tag dropped; the bytes as they are when the photo needs no turn. COLMAP reads the
+    pixels as stored, so a set whose photos differ in orientation is stored upright for both."""
+    image = Image.open(io.BytesIO(data))
+    if image.getexif().get(ORIENTATION_TAG, 1) == 1:
+        return data
+    upright = ImageOps.exif_transpose(image).convert("RGB")
+    exif = upright.getexif()
+    exif.pop(ORIENTATION_TAG, None)
+    buffer = io.BytesIO()
+    upright.save(buffer, format="JPEG", quality=95, exif=exif)
     return buffer.getvalue()
 
 
@@ -168,12 +184,16 @@ def prepare_set(entry: dict, mirrors: Path, data_dir: Path) -> None:
     image_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as originals:
         turns = entry.get("quarter_turns_clockwise", 0)
-        for name in entry["files"]:
-            data = _turned(read_file(repo, entry["commit"], f"{entry['path']}/{name}"),
-                           turns.get(name, 0) if isinstance(turns, dict) else turns)
+        for name in sorted(set(entry["files"]) | set(entry.get("reference_files", []))):
+            data = read_file(repo, entry["commit"], f"{entry['path']}/{name}")
+            if entry.get("upright_from_exif", False):
+                data = _upright(data)
+            data = _turned(data, turns.get(name, 0) if isinstance(turns, dict) else turns)
             (Path(originals) / name).write_bytes(data)
-            atomic_write_bytes(image_dir / name, _downscaled(data))
+            if name in entry["files"]:
+                atomic_write_bytes(image_dir / name, _downscaled(data))
         poses = colmap_poses(Path(originals), entry["camera_mode"])
+    poses = {name: pose for name, pose in poses.items() if name in entry["files"]}
     reference = {"source": f"{entry['repository']}@{entry['commit']}", "cam2world": poses}
     atomic_write_text(data_dir / entry["name"] / REFERENCE_FILE, json.dumps(reference, indent=1))
     tracks = colmap_track_depths(image_dir, entry["camera_mode"])  # on the stored photos, in their pixels
