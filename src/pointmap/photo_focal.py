@@ -3,7 +3,10 @@ with (`pipeline.repose`) and the start and prior of the bundle adjustment's (`pi
 
 Where the file's EXIF gives the 35 mm equivalent focal length (phones and most cameras write it), that: the
 equivalent focal length is the focal a 36 x 24 mm frame would need for the same field of view across its
-diagonal, so in pixels it is f_35 x (photo diagonal in pixels) / 43.27 mm. Otherwise a typical field of view,
+diagonal, so in pixels it is f_35 x (photo diagonal in pixels) / 43.27 mm. Else, where it gives the focal length
+in mm and the sensor's pixels per unit length (FocalPlaneXResolution, which cameras without the 35 mm tag write,
+such as Canon's), their product, scaled to the file's width where the EXIF image width says the photo was
+resized after the camera wrote it. Otherwise a typical field of view,
 `TYPICAL_FOCAL_RATIO` times the photo's longer side. The bundled network's own focal estimate is noisier on
 real photos than that guess (per photo 0.63 to 1.76 times the focal the matched multi-view adjustment finds on the
 kermit, et and tum-office sets, a median 1.38 times the true one on 15 ScanNet pairs; session 22).
@@ -24,30 +27,59 @@ side. Between a phone's main camera (about 0.75), ScanNet's and TUM RGB-D's came
 camera at its wide end (1.07: the Canon of the kermit and et sets)."""
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 _EXIF_IFD = 0x8769
+_FOCAL_LENGTH = 0x920A
 _FOCAL_LENGTH_35MM = 0xA405
+_PIXEL_X_DIMENSION = 0xA002
+_FOCAL_PLANE_X_RESOLUTION = 0xA20E
+_FOCAL_PLANE_RESOLUTION_UNIT = 0xA210
+_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # EXIF's inch (the default), cm, and the mm and um some write
+FOCAL_RATIO_RANGE = (0.25, 30.0)
+"""Focal over the longer side that EXIF-derived focals must fall in (127 to 2 deg across the longer side): a tag
+outside it is a wrong tag, not a lens."""
 
 
-def exif_focal_35mm(path: str | Path) -> float | None:
-    """The 35 mm equivalent focal length (mm) the file's EXIF gives, or None (no file, no tag, or 0)."""
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _exif_tags(path: str | Path) -> dict | None:
+    """The file's EXIF sub-IFD tags with its stored (width, height) under "size", or None (no file or no image)."""
     if not Path(path).is_file():  # a video frame ("clip.mp4#frame=3")
         return None
     try:
         with PIL.Image.open(path) as image:
-            value = image.getexif().get_ifd(_EXIF_IFD).get(_FOCAL_LENGTH_35MM)
+            return {**image.getexif().get_ifd(_EXIF_IFD), "size": image.size}
     except (PIL.UnidentifiedImageError, OSError, ValueError):
         return None
-    try:
-        focal = float(value)
-    except (TypeError, ValueError):
+
+
+def exif_focal_px(path: str | Path) -> float | None:
+    """The focal length in the file's pixels that its EXIF gives (module docstring), or None."""
+    tags = _exif_tags(path)
+    if tags is None:
         return None
-    return focal if 1.0 <= focal <= 5000.0 else None
+    width, height = tags["size"]
+    focal_35mm = _number(tags.get(_FOCAL_LENGTH_35MM))
+    if focal_35mm is not None:
+        focal = focal_35mm * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
+    else:
+        focal_mm = _number(tags.get(_FOCAL_LENGTH))
+        pixels_per_unit = _number(tags.get(_FOCAL_PLANE_X_RESOLUTION))
+        unit_mm = _UNIT_MM.get(tags.get(_FOCAL_PLANE_RESOLUTION_UNIT, 2))
+        if focal_mm is None or pixels_per_unit is None or unit_mm is None:
+            return None
+        camera_width = _number(tags.get(_PIXEL_X_DIMENSION)) or width  # the width the camera wrote the tags for
+        focal = focal_mm * pixels_per_unit / unit_mm * width / camera_width
+    low, high = FOCAL_RATIO_RANGE
+    return focal if low <= focal / max(width, height) <= high else None
 
 
 def photo_focal(view: View) -> float:
     """The likely focal length of `view`'s photo, in the photo's own pixels (module docstring): the same for a
     photo held upright or sideways."""
-    height, width = view.original_shape
-    focal_35mm = exif_focal_35mm(view.path)
-    if focal_35mm is None:
-        return TYPICAL_FOCAL_RATIO * max(height, width)
-    return focal_35mm * math.hypot(height, width) / FULL_FRAME_DIAGONAL_MM
+    focal = exif_focal_px(view.path)
+    return TYPICAL_FOCAL_RATIO * max(view.original_shape) if focal is None else focal
