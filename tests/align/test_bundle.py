@@ -8,6 +8,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
+from pointmap.align.pose_chain import chained_poses
 from pointmap.eval.metrics import pairwise_pose_errors
 
 SIZE, FOCAL = 224, 150.0
@@ -215,3 +216,25 @@ def test_a_false_pair_that_alone_links_a_camera_stays():
     linked_once = refine_cameras({**triangle, (2, 3): noise}, start, K_all, [0] * 4)
     assert linked_twice.rejected == [(2, 3)] and linked_twice.pairs == 4
     assert linked_once.rejected == [] and linked_once.pairs == 4
+
+
+def test_chained_poses_come_from_the_matches_alone():
+    """Cameras turned 120 deg off every way, their centres right: chaining the pairs' essential matrices (0.2 px
+    noise, 10 % false matches) gives every camera back within 3 deg, in the first camera's frame and with the
+    given baseline lengths, and the adjustment started there within half a degree. Pairs that leave a camera
+    unlinked give None."""
+    rng = np.random.default_rng(5)
+    poses, K, matches = scene(rng)
+    wrong = perturbed(poses, rng, 120.0)
+    wrong[:, :3, 3] = poses[:, :3, 3]
+    intrinsics = torch.from_numpy(np.repeat(K[None], len(poses), 0))
+    chained = chained_poses(matches, intrinsics, torch.from_numpy(wrong)).numpy()
+    rotation_errors, translation_errors = pairwise_pose_errors(chained, poses)
+    assert rotation_errors.max() < 3.0 and translation_errors.max() < 8.0
+    assert np.abs(chained[:, :3, 3] - poses[:, :3, 3]).max() < 0.1  # 3 units from the points
+    assert pairwise_pose_errors(wrong, poses)[0].min() > 20  # the start was no help
+    groups = [0] * len(poses)
+    refined = refine_cameras(matches, torch.from_numpy(chained), intrinsics, groups, fix_focals=True)
+    assert pairwise_pose_errors(refined.poses.numpy(), poses)[0].max() < 0.5
+    apart = {pair: found for pair, found in matches.items() if (pair[0] < 3) == (pair[1] < 3)}
+    assert chained_poses(apart, intrinsics, torch.from_numpy(wrong)) is None
