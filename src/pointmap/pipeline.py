@@ -196,12 +196,12 @@ def refine_on_matches(scene: Scene, preds, network_preds, matches, views: list[V
     start = scene.intrinsics.cpu()
     if not fix_focals:
         start = _with_focals(start, views_to_processed_focals(views, likely))
-    starts = [scene.poses.cpu()]
+    pose_starts = [scene.poses.cpu()]
     chained = chained_poses(matches, start, scene.poses.cpu())
     if chained is not None:
-        starts.append(chained)
-    results = [result for pose_start in starts if (result := refine_cameras(matches, pose_start, start, groups,
-                                                                              fix_focals)) is not None]
+        pose_starts.append(chained)
+    results = [refine_cameras(matches, poses, start, groups, fix_focals) for poses in pose_starts]
+    results = [result for result in results if result is not None]
     if not results:
         return scene
 
