@@ -23,8 +23,8 @@ def write_photo(path, size=(400, 300), focal_35mm=None, sensor_tags=None):
 
 def canon_tags(focal_mm=55.0, pixels_per_inch=4720.44, camera_width=4272):
     """What a Canon EOS writes and its 35 mm tag lacks: focal length (mm), FocalPlaneXResolution (pixels per inch,
-    unit 2) and the width it wrote them for (PixelXDimension)."""
-    return {0x920A: focal_mm, 0xA20E: pixels_per_inch, 0xA210: 2, 0xA002: camera_width}
+    unit 2) and the size it wrote them for (PixelXDimension, PixelYDimension)."""
+    return {0x920A: focal_mm, 0xA20E: pixels_per_inch, 0xA210: 2, 0xA002: camera_width, 0xA003: camera_width * 2 // 3}
 
 
 def test_exif_35mm_focal_gives_the_focal_in_pixels(tmp_path):
@@ -67,6 +67,8 @@ def test_focal_length_times_sensor_resolution_without_the_35mm_tag(tmp_path):
     assert photo_focal(view) == pytest.approx(1021.7, abs=0.1)
     at_camera_size = write_photo(tmp_path / "full.jpg", size=(427, 285), sensor_tags=canon_tags(camera_width=427))
     assert exif_focal_px(at_camera_size) == pytest.approx(55 * 4720.44 / 25.4, rel=1e-9)
+    turned = write_photo(tmp_path / "turned.jpg", size=(285, 427), sensor_tags=canon_tags())  # stored upright since
+    assert exif_focal_px(turned) == pytest.approx(55 * 4720.44 / 25.4 * 427 / 4272, rel=1e-9)
     both = write_photo(tmp_path / "both.jpg", size=(427, 285), focal_35mm=88, sensor_tags=canon_tags())
     assert exif_focal_px(both) == pytest.approx(88 * math.hypot(427, 285) / math.hypot(36, 24), rel=1e-12)
 

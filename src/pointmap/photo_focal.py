@@ -5,7 +5,7 @@ Where the file's EXIF gives the 35 mm equivalent focal length (phones and most c
 equivalent focal length is the focal a 36 x 24 mm frame would need for the same field of view across its
 diagonal, so in pixels it is f_35 x (photo diagonal in pixels) / 43.27 mm. Else, where it gives the focal length
 in mm and the sensor's pixels per unit length (FocalPlaneXResolution, which cameras without the 35 mm tag write,
-such as Canon's), their product, scaled to the file's width where the EXIF image width says the photo was
+such as Canon's), their product, scaled to the file's longer side where the EXIF image size says the photo was
 resized after the camera wrote it. Otherwise a typical field of view,
 `TYPICAL_FOCAL_RATIO` times the photo's longer side. The bundled network's own focal estimate is noisier on
 real photos than that guess (per photo 0.63 to 1.76 times the focal the matched multi-view adjustment finds on the
@@ -30,6 +30,7 @@ _EXIF_IFD = 0x8769
 _FOCAL_LENGTH = 0x920A
 _FOCAL_LENGTH_35MM = 0xA405
 _PIXEL_X_DIMENSION = 0xA002
+_PIXEL_Y_DIMENSION = 0xA003
 _FOCAL_PLANE_X_RESOLUTION = 0xA20E
 _FOCAL_PLANE_RESOLUTION_UNIT = 0xA210
 _UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # EXIF's inch (the default), cm, and the mm and um some write
@@ -72,8 +73,9 @@ def exif_focal_px(path: str | Path) -> float | None:
         unit_mm = _UNIT_MM.get(tags.get(_FOCAL_PLANE_RESOLUTION_UNIT, 2))
         if focal_mm is None or pixels_per_unit is None or unit_mm is None:
             return None
-        camera_width = _number(tags.get(_PIXEL_X_DIMENSION)) or width  # the width the camera wrote the tags for
-        focal = focal_mm * pixels_per_unit / unit_mm * width / camera_width
+        # The longer side the camera wrote the tags for (whichever way the file was turned since): square pixels.
+        camera_side = max(_number(tags.get(tag)) or 0.0 for tag in (_PIXEL_X_DIMENSION, _PIXEL_Y_DIMENSION))
+        focal = focal_mm * pixels_per_unit / unit_mm * max(width, height) / (camera_side or max(width, height))
     low, high = FOCAL_RATIO_RANGE
     return focal if low <= focal / max(width, height) <= high else None
 
