@@ -181,13 +181,10 @@ def refine_on_matches(scene: Scene, preds, network_preds, matches, views: list[V
     or matches too poor to fit). Pairs whose matches the adjustment finds false leave the depth bending too,
     and their edges go back to `network_preds` (the predictions before `repose`) where those are given.
     Free focals start from each photo's likely focal (`photo_focal`) and their prior is centred there, not on
-    the aligned scene's (the network's). The adjustment starts from the aligned scene's cameras and, where the
-    matched pairs link every photo, again from the matches' own (`align.pose_chain`); the solution that keeps the
-    most matches wins."""
+    the aligned scene's (the network's)."""
     from pointmap.align.bundle import focal_groups, refine_cameras
     from pointmap.align.match_depths import correct_depths
     from pointmap.align.match_poses import restore_network_edges
-    from pointmap.align.pose_chain import chained_poses
     from pointmap.photo_focal import photo_focal
 
     likely = [photo_focal(view) for view in views]  # photo pixels
@@ -196,20 +193,9 @@ def refine_on_matches(scene: Scene, preds, network_preds, matches, views: list[V
     start = scene.intrinsics.cpu()
     if not fix_focals:
         start = _with_focals(start, views_to_processed_focals(views, likely))
-    pose_starts = [scene.poses.cpu()]
-    chained = chained_poses(matches, start, scene.poses.cpu())
-    if chained is not None:
-        pose_starts.append(chained)
-    results = [refine_cameras(matches, poses, start, groups, fix_focals) for poses in pose_starts]
-    results = [result for result in results if result is not None]
-    if not results:
+    result = refine_cameras(matches, scene.poses.cpu(), start, groups, fix_focals)
+    if result is None:
         return scene
-
-    def fit(result) -> tuple[int, float]:  # most matches kept, then the smallest error
-        rejected = set(result.rejected)
-        return sum(len(xy) for pair, (xy, _) in matches.items() if pair not in rejected), -result.median_error_px[1]
-
-    result = max(results, key=fit)
     if verbose:
         before, after = result.median_error_px
         focals = sorted({round(float(f), 1) for f in result.intrinsics[:, 0, 0]})

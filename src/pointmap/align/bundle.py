@@ -21,7 +21,8 @@ meet (two-view self-calibration's degenerate case, where the prior holds it): ea
 comes out with a pose AUC@20 of 36 this way, 19 with the network's focal held (benchmarks/real_pairs.py); 45
 started from and held loosely near the photo's likely focal instead of the network's (session 22).
 It starts from the aligned scene's cameras, which keeps it out of the mirror-image solution an epipolar cost
-also has for near-affine views. The depths are left to the global alignment, run again with these cameras held
+also has for near-affine views, and again from the matches' own cameras (`align.pose_chain`), for where the
+aligned cameras are far off. The depths are left to the global alignment, run again with these cameras held
 fixed, and to `align.match_depths` (`pipeline.refine_on_matches`).
 """
 
@@ -34,6 +35,7 @@ import torch
 from torch import Tensor
 
 from pointmap.align.optimize import skew
+from pointmap.align.pose_chain import chained_poses
 from pointmap.pairs import connected_components
 
 
@@ -182,7 +184,11 @@ def refine_cameras(
     config: BundleConfig | None = None,
 ) -> BundleResult | None:
     """Refine cam2world `poses` (N, 4, 4) and `intrinsics` (N, 3, 3) on `matches` (module docstring), leaving out
-    pairs whose matches do not fit the others (`BundleConfig.max_pair_error_px`), worst first.
+    pairs whose matches do not fit the others (`BundleConfig.max_pair_error_px`), worst first. It runs from
+    `poses` and again from the matches' own cameras (`pose_chain.chained_poses`) where their pairs link every
+    camera, and keeps the solution that keeps the most matches, then the smaller error: where `poses` are far off,
+    the epipolar cost can settle in a wrong basin though every neighbouring pair is matched (narrow views round an
+    object are near-affine; the skull set of benchmarks/real_pictures.py).
 
     Args:
         matches: {(i, j): (xy_i, xy_j)}, (M, 2) processed pixels of verified matches (the essential matrices'
@@ -196,6 +202,28 @@ def refine_cameras(
         matches, as renders of textureless objects give).
     """
     config = config or BundleConfig()
+    starts = [poses]
+    chained = chained_poses(matches, intrinsics, poses)
+    if chained is not None:
+        starts.append(chained)
+    results = [_refine_from(matches, start, intrinsics, groups, fix_focals, config) for start in starts]
+
+    def fit(result: BundleResult) -> tuple[int, float]:
+        rejected = set(result.rejected)
+        return sum(len(xy) for pair, (xy, _) in matches.items() if pair not in rejected), -result.median_error_px[1]
+
+    return max((result for result in results if result is not None), key=fit, default=None)
+
+
+def _refine_from(
+    matches: dict[tuple[int, int], tuple[Tensor, Tensor]],
+    poses: Tensor,
+    intrinsics: Tensor,
+    groups: list[int],
+    fix_focals: bool,
+    config: BundleConfig,
+) -> BundleResult | None:
+    """`refine_cameras` from one start: adjust, leave out the worst pair while it does not fit, adjust again."""
     kept = dict(matches)
     rejected = []
     while True:

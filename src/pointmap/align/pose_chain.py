@@ -1,5 +1,5 @@
 """Cameras from feature matches alone: each matched pair's essential-matrix pose, chained along the pairs with the
-most inliers, a start for the bundle adjustment (`pipeline.refine_on_matches`) that owes nothing to the network.
+most inliers, a start for the bundle adjustment (`bundle.refine_cameras`) that owes nothing to the network.
 
 The adjustment's epipolar cost has more than one basin where the views are near-affine (narrow fields of view
 around an object): started from the network's aligned cameras, where the network is far off (a smooth skull whose
@@ -43,7 +43,7 @@ def chained_poses(
         )
         if found is not None and int(found[2].sum()) >= config.min_inliers:
             relative[(i, j)] = found[0], found[1], int(found[2].sum())
-    if num < 2 or not relative:
+    if not relative:
         return None
     rows, cols = zip(*relative, strict=True)
     most = max(count for _, _, count in relative.values())
