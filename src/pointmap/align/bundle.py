@@ -202,42 +202,29 @@ def refine_cameras(
         matches, as renders of textureless objects give).
     """
     config = config or BundleConfig()
-    starts = [poses]
-    chained = chained_poses(matches, intrinsics, poses)
-    if chained is not None:
-        starts.append(chained)
-    results = [_refine_from(matches, start, intrinsics, groups, fix_focals, config) for start in starts]
 
-    def fit(result: BundleResult) -> tuple[int, float]:
+    def refined_from(start: Tensor) -> BundleResult | None:  # adjust; leave out the worst pair while it misfits
+        kept, rejected = dict(matches), []
+        while True:
+            solved = _adjust(kept, start, intrinsics, groups, fix_focals, config)
+            if solved is None:
+                return None
+            result, pair_errors = solved
+            worst = max(pair_errors, key=pair_errors.get)
+            rest = [pair for pair in kept if pair != worst]
+            if pair_errors[worst] <= config.max_pair_error_px or len(connected_components(len(poses), rest)) != 1:
+                result.rejected = rejected
+                return result
+            del kept[worst]
+            rejected.append(worst)
+
+    def fit(result: BundleResult) -> tuple[int, float]:  # the matches kept, then the smaller error
         rejected = set(result.rejected)
         return sum(len(xy) for pair, (xy, _) in matches.items() if pair not in rejected), -result.median_error_px[1]
 
+    chained = chained_poses(matches, intrinsics, poses)
+    results = [refined_from(start) for start in ([poses] if chained is None else [poses, chained])]
     return max((result for result in results if result is not None), key=fit, default=None)
-
-
-def _refine_from(
-    matches: dict[tuple[int, int], tuple[Tensor, Tensor]],
-    poses: Tensor,
-    intrinsics: Tensor,
-    groups: list[int],
-    fix_focals: bool,
-    config: BundleConfig,
-) -> BundleResult | None:
-    """`refine_cameras` from one start: adjust, leave out the worst pair while it does not fit, adjust again."""
-    kept = dict(matches)
-    rejected = []
-    while True:
-        solved = _adjust(kept, poses, intrinsics, groups, fix_focals, config)
-        if solved is None:
-            return None
-        result, pair_errors = solved
-        worst = max(pair_errors, key=pair_errors.get)
-        rest = [pair for pair in kept if pair != worst]
-        if pair_errors[worst] <= config.max_pair_error_px or len(connected_components(len(poses), rest)) != 1:
-            result.rejected = rejected
-            return result
-        del kept[worst]
-        rejected.append(worst)
 
 
 def _adjust(
