@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from pointmap.align import bundle
 from pointmap.align.bundle import BundleConfig, focal_groups, refine_cameras
-from pointmap.align.pose_chain import chained_poses
+from pointmap.align.pose_chain import chained_poses, pair_poses
 from pointmap.eval.metrics import pairwise_pose_errors
 
 SIZE, FOCAL = 224, 150.0
@@ -228,13 +228,14 @@ def test_chained_poses_come_from_the_matches_alone():
     wrong = perturbed(poses, rng, 120.0)
     wrong[:, :3, 3] = poses[:, :3, 3]
     intrinsics = torch.from_numpy(np.repeat(K[None], len(poses), 0))
-    chained = chained_poses(matches, intrinsics, torch.from_numpy(wrong)).numpy()
+    lengths = {(i, j): float(np.linalg.norm(poses[i, :3, 3] - poses[j, :3, 3])) for i, j in matches}
+    chained = chained_poses(pair_poses(matches, intrinsics), lengths, torch.from_numpy(wrong)).numpy()
     rotation_errors, translation_errors = pairwise_pose_errors(chained, poses)
     assert rotation_errors.max() < 3.0 and translation_errors.max() < 8.0
     assert np.abs(chained[:, :3, 3] - poses[:, :3, 3]).max() < 0.1  # 3 units from the points
     assert pairwise_pose_errors(wrong, poses)[0].min() > 20  # the start was no help
     apart = {pair: found for pair, found in matches.items() if (pair[0] < 3) == (pair[1] < 3)}
-    assert chained_poses(apart, intrinsics, torch.from_numpy(wrong)) is None
+    assert chained_poses(pair_poses(apart, intrinsics), lengths, torch.from_numpy(wrong)) is None
 
 
 def test_a_far_start_is_refined_from_the_matches_own_cameras(monkeypatch):

@@ -8,11 +8,13 @@ camera's rotation and centre (the first camera of the adjustment is fixed: it se
 per group of images taken by one camera (the same photo size and EXIF focal, in `reconstruct`), with a weak prior
 towards the start (`pipeline.reconstruct` starts from each photo's likely focal, `photo_focal`; the prior matters
 only where the matches leave a focal undetermined, e.g. some two-view geometries), and a weak prior holding each
-used pair's baseline length near its start (epipolar geometry sees baseline directions, not lengths; the aligned
-pointmaps' lengths set the scale and keep a cluster of cameras from shrinking to a point, as six of tum-office's
-nine did under a single scale gauge). Points are not unknowns: Sampson's distance is the first-order reprojection
-error with each match's point eliminated, so the problem has 7 unknowns per camera whatever the number of matches,
-and the Jacobian is the chain rule of each match's closed-form gradient in F through forward-mode autodiff of F.
+used pair's baseline length near a measured one (epipolar geometry sees baseline directions, not lengths; the
+lengths set the scale and keep a cluster of cameras from shrinking to a point, as six of tum-office's nine did under
+a single scale gauge). The lengths come from the pair's matches triangulated against the views' depth maps
+(`align.baselines`), else from the aligned scene's cameras. Points are not unknowns: Sampson's distance is the
+first-order reprojection error with each match's point eliminated, so the problem has 7 unknowns per camera whatever
+the number of matches, and the Jacobian is the chain rule of each match's closed-form gradient in F through
+forward-mode autodiff of F.
 
 The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
@@ -34,8 +36,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pointmap.align.baselines import measured_baselines
 from pointmap.align.optimize import skew
-from pointmap.align.pose_chain import chained_poses
+from pointmap.align.pose_chain import chained_poses, pair_poses
 from pointmap.pairs import connected_components
 
 
@@ -62,11 +65,11 @@ class BundleConfig:
     start_iterations: int = 8
     """Steps of each start before the best one is carried on."""
     baseline_prior: float = 0.5
-    """Standard deviation of the prior on each used pair's log baseline length around its start (the aligned
-    pointmaps' relative scale). Epipolar geometry sees directions only: without it the scale drifts, and a
-    cluster of cameras can shrink towards one point while every direction stays right (tum-office: six of
-    nine cameras did, their baselines to 4e-5 of their start, tests/fixtures). A quadratic term, like the focal
-    prior."""
+    """Standard deviation of the prior on each used pair's log baseline length around its measured length
+    (`align.baselines`; the aligned cameras' where none is measured). Epipolar geometry sees directions only:
+    without it the scale drifts, and a cluster of cameras can shrink towards one point while every direction stays
+    right (tum-office: six of nine cameras did, their baselines to 4e-5 of their start, tests/fixtures). A
+    quadratic term, like the focal prior."""
     focal_starts: tuple[float, ...] = (1.0, 0.7, 1.4)
     """The solver starts from the start focals times each of these and keeps the lowest cost: a focal far off
     (30 % on real photos) can leave a single start in a wrong basin."""
@@ -182,6 +185,7 @@ def refine_cameras(
     groups: list[int],
     fix_focals: bool = False,
     config: BundleConfig | None = None,
+    depths: list[Tensor] | None = None,
 ) -> BundleResult | None:
     """Refine cam2world `poses` (N, 4, 4) and `intrinsics` (N, 3, 3) on `matches` (module docstring), leaving out
     pairs whose matches do not fit the others (`BundleConfig.max_pair_error_px`), worst first. It runs from
@@ -195,6 +199,9 @@ def refine_cameras(
             inliers that `match_poses.repose_with_matches` keeps).
         groups: N group indices; images of one group share one focal.
         fix_focals: keep the focals as they are (known ones), refine the poses only.
+        depths: N depth maps (H, W) in the units of `poses` (the aligned scene's), which set the baseline lengths
+            that the prior holds (`align.baselines`); the lengths of `poses` where they are None or a pair's
+            matches measure none.
     Returns:
         the refined cameras; None when the pairs do not link every camera (separate groups have no common
         frame), when the start has no epipolar geometry (non-finite residuals, e.g. coincident cameras), or when
@@ -206,7 +213,7 @@ def refine_cameras(
     def refined_from(start: Tensor) -> BundleResult | None:  # adjust; leave out the worst pair while it misfits
         kept, rejected = dict(matches), []
         while True:
-            solved = _adjust(kept, start, intrinsics, groups, fix_focals, config)
+            solved = _adjust(kept, start, intrinsics, groups, fix_focals, config, lengths)
             if solved is None:
                 return None
             result, pair_errors = solved
@@ -222,7 +229,12 @@ def refine_cameras(
         rejected = set(result.rejected)
         return sum(len(xy) for pair, (xy, _) in matches.items() if pair not in rejected), -result.median_error_px[1]
 
-    chained = chained_poses(matches, intrinsics, poses)
+    relative = pair_poses(matches, intrinsics)
+    centres = poses[:, :3, 3].double().cpu()
+    lengths = {(i, j): float((centres[i] - centres[j]).norm()) for i, j in matches}
+    if depths is not None:
+        lengths |= measured_baselines(relative, matches, intrinsics, depths)
+    chained = chained_poses(relative, lengths, poses)
     results = [refined_from(start) for start in ([poses] if chained is None else [poses, chained])]
     return max((result for result in results if result is not None), key=fit, default=None)
 
@@ -234,9 +246,11 @@ def _adjust(
     groups: list[int],
     fix_focals: bool,
     config: BundleConfig,
+    lengths: dict[tuple[int, int], float],
 ) -> tuple[BundleResult, dict[tuple[int, int], float]] | None:
-    """One adjustment on every pair of `matches` (`refine_cameras`' arguments): the result (none rejected) and
-    each pair's median Sampson distance at the solution; None where `refine_cameras` says."""
+    """One adjustment on every pair of `matches` (`refine_cameras`' arguments) from `poses`, holding each pair's
+    baseline near `lengths`: the result (none rejected) and each pair's median Sampson distance at the solution;
+    None where `refine_cameras` says."""
     num = len(poses)
     used = sorted(matches.items())
     if num < 2 or len(connected_components(num, [pair for pair, _ in used])) != 1:
@@ -286,14 +300,14 @@ def _adjust(
         return inverse
 
     rotvec0 = torch.from_numpy(_rotvec(start_rotation[free_index].numpy())).reshape(-1)
-    start_baseline = (start_centre[first] - start_centre[second]).norm(dim=-1).clamp_min(1e-30)  # (P,)
+    target_baseline = torch.tensor([lengths[pair] for pair, _ in used], dtype=torch.float64).clamp_min(1e-30)  # (P,)
 
     def fundamentals(params: Tensor) -> tuple[Tensor, Tensor]:
         """(P, 3, 3) fundamental matrices of the used pairs, and the priors' residuals: the focal prior (G,) or
         (0,), then the baseline prior (P,), which also sets the scale."""
         rotation, centre, log_focal = unpack(params)
         baseline = (centre[first] - centre[second]).norm(dim=-1).clamp_min(1e-30)
-        baseline_prior = (baseline / start_baseline).log() / config.baseline_prior
+        baseline_prior = (baseline / target_baseline).log() / config.baseline_prior
         R = rotation[second].transpose(-1, -2) @ rotation[first]  # (P, 3, 3) x_j = R x_i + t
         t = (rotation[second].transpose(-1, -2) @ (centre[first] - centre[second])[..., None])[..., 0]
         t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
