@@ -193,8 +193,7 @@ def refine_on_matches(scene: Scene, preds, network_preds, matches, views: list[V
     start = scene.intrinsics.cpu()
     if not fix_focals:
         start = _with_focals(start, views_to_processed_focals(views, likely))
-    depths = [depth.detach().cpu() for depth in scene.depths]
-    result = refine_cameras(matches, scene.poses.cpu(), start, groups, fix_focals, depths=depths)
+    result = refine_cameras(matches, scene.poses.cpu(), start, groups, fix_focals, depths=scene.depths)
     if result is None:
         return scene
     if verbose:

@@ -87,10 +87,11 @@ def measured_baselines(
     """
     config = config or BaselineConfig()
     K = intrinsics.double().cpu().numpy()
+    depths = [depth.detach().cpu() for depth in depths]
     measured = {}  # (i, j) -> (log ratio in view i, in view j)
     for (i, j), (R, t, _) in relative.items():
         xy_i, xy_j = (np.asarray(xy, dtype=np.float64) for xy in matches[(i, j)])
-        ratios = _log_ratios(xy_i, xy_j, K[i], K[j], R, t, depths[i].detach().cpu(), depths[j].detach().cpu(), config)
+        ratios = _log_ratios(xy_i, xy_j, K[i], K[j], R, t, depths[i], depths[j], config)
         if ratios is not None:
             measured[(i, j)] = ratios
     if not measured:
