@@ -23,9 +23,9 @@ meet (two-view self-calibration's degenerate case, where the prior holds it): ea
 comes out with a pose AUC@20 of 36 this way, 19 with the network's focal held (benchmarks/real_pairs.py); 45
 started from and held loosely near the photo's likely focal instead of the network's (session 22).
 It starts from the aligned scene's cameras, which keeps it out of the mirror-image solution an epipolar cost
-also has for near-affine views, and again from the matches' own cameras (`align.pose_chain`), for where the
-aligned cameras are far off. The depths are left to the global alignment, run again with these cameras held
-fixed, and to `align.match_depths` (`pipeline.refine_on_matches`).
+also has for near-affine views, and again from the matches' own cameras (`align.pose_chain`, chained at each
+focal start), for where the aligned cameras are far off. The depths are left to the global alignment, run again
+with these cameras held fixed, and to `align.match_depths` (`pipeline.refine_on_matches`).
 """
 
 from __future__ import annotations
@@ -189,10 +189,11 @@ def refine_cameras(
 ) -> BundleResult | None:
     """Refine cam2world `poses` (N, 4, 4) and `intrinsics` (N, 3, 3) on `matches` (module docstring), leaving out
     pairs whose matches do not fit the others (`BundleConfig.max_pair_error_px`), worst first. It runs from
-    `poses` and again from the matches' own cameras (`pose_chain.chained_poses`) where their pairs link every
-    camera, and keeps the solution that keeps the most matches, then the smaller error: where `poses` are far off,
-    the epipolar cost can settle in a wrong basin though every neighbouring pair is matched (narrow views round an
-    object are near-affine; the skull set of benchmarks/real_pictures.py).
+    `poses` and again from the matches' own cameras (`pose_chain.chained_poses`, their essential matrices taken at
+    each of `BundleConfig.focal_starts` unless the focals are fixed) where their pairs link every camera, and keeps
+    the solution that keeps the most matches, then the smaller error: where `poses` are far off, the epipolar cost
+    can settle in a wrong basin though every neighbouring pair is matched (narrow views round an object are
+    near-affine; the skull set of benchmarks/real_pictures.py).
 
     Args:
         matches: {(i, j): (xy_i, xy_j)}, (M, 2) processed pixels of verified matches (the essential matrices'
@@ -234,8 +235,16 @@ def refine_cameras(
     lengths = {(i, j): float((centres[i] - centres[j]).norm()) for i, j in matches}
     if depths is not None:
         lengths |= measured_baselines(relative, matches, intrinsics, depths)
-    chained = chained_poses(relative, lengths, poses)
-    results = [refined_from(start) for start in ([poses] if chained is None else [poses, chained])]
+    # The chained cameras at each focal start: an essential matrix's pose turns with the focal it is taken at, and
+    # from a chain at the wrong focal the adjustment can settle in a basin of its own (the skull: with 2 % noise on
+    # the lengths, 2 of 8 chains at its EXIF focal ended at 55 % of pairs within 15 deg, and at 0.85 or 0.7 of it
+    # the same lengths gave 99.5 %, each keeping the same pairs at a smaller error).
+    chains = [chained_poses(relative, lengths, poses)]
+    for factor in [] if fix_focals else [f for f in config.focal_starts if f != 1.0]:
+        scaled = intrinsics.clone()
+        scaled[:, 0, 0], scaled[:, 1, 1] = factor * intrinsics[:, 0, 0], factor * intrinsics[:, 1, 1]
+        chains.append(chained_poses(pair_poses(matches, scaled), lengths, poses))
+    results = [refined_from(start) for start in [poses] + [chain for chain in chains if chain is not None]]
     return max((result for result in results if result is not None), key=fit, default=None)
 
 
