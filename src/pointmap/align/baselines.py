@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
-from pointmap.align.match_depths import inside_image, sample_bilinear
-from pointmap.align.match_poses import normalised, triangulate
+from pointmap.align.match_depths import inside_image, sample_bilinear, triangulated_depths
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,9 @@ class BaselineConfig:
 
     min_angle_deg: float = 2.0
     """Matches whose rays meet at a smaller angle are left out (their depth is ill-defined)."""
+    max_reprojection_px: float = 2.0
+    """Matches that triangulate with a larger reprojection error in either view are left out (as
+    `match_depths.DepthFitConfig` does)."""
     min_points: int = 20
     """Pairs with fewer usable matches get no length."""
     robust_scale: float = 0.1
@@ -49,12 +51,7 @@ def _log_ratios(
 ) -> tuple[float, float] | None:
     """Median log(D / z) in view i and in view j over one pair's matches (M, 2) triangulated on x_j = R x_i + t
     with |t| = 1; None with fewer than `min_points` usable matches."""
-    in_i = triangulate(normalised(xy_i, K_i), normalised(xy_j, K_j), R, t)  # (M, 3) in camera i's frame
-    in_j = in_i @ R.T + t
-    with np.errstate(invalid="ignore"):
-        cosine = ((in_i @ R.T) * in_j).sum(1) / (np.linalg.norm(in_i, axis=1) * np.linalg.norm(in_j, axis=1))
-    usable = np.isfinite(in_i).all(1) & (cosine < np.cos(np.radians(config.min_angle_deg)))
-    usable &= (in_i[:, 2] > 0) & (in_j[:, 2] > 0)
+    usable, z_i, z_j = triangulated_depths(xy_i, xy_j, K_i, K_j, R, t, config.min_angle_deg, config.max_reprojection_px)
     usable &= inside_image(xy_i, *depth_i.shape) & inside_image(xy_j, *depth_j.shape)
     if usable.sum() < config.min_points:
         return None
@@ -64,8 +61,8 @@ def _log_ratios(
     if positive.sum() < config.min_points:
         return None
     return (
-        float(np.median(np.log(network_i[positive] / in_i[usable, 2][positive]))),
-        float(np.median(np.log(network_j[positive] / in_j[usable, 2][positive]))),
+        float(np.median(np.log(network_i[positive] / z_i[usable][positive]))),
+        float(np.median(np.log(network_j[positive] / z_j[usable][positive]))),
     )
 
 

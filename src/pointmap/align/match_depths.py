@@ -67,34 +67,44 @@ class PairDepths:
     """(M,) z in each camera."""
 
 
+def triangulated_depths(
+    xy_i: np.ndarray, xy_j: np.ndarray, K_i: np.ndarray, K_j: np.ndarray, R: np.ndarray, t: np.ndarray,
+    min_angle_deg: float, max_reprojection_px: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pair's matches, pixels (M, 2) in each view, triangulated on x_j = R x_i + t (`match_poses.triangulate`):
+    (M,) whether each is usable (in front of both cameras, rays meeting at `min_angle_deg` or more, reprojecting
+    within `max_reprojection_px` in both views), and (M,) its z in camera i and in camera j."""
+    in_i = triangulate(normalised(xy_i, K_i), normalised(xy_j, K_j), R, t)  # (M, 3) in camera i's frame
+    in_j = in_i @ R.T + t
+    # Angle between the two viewing rays at the point: from camera i along in_i, from camera j along in_j.
+    with np.errstate(invalid="ignore"):
+        cosine = ((in_i @ R.T) * in_j).sum(1) / (np.linalg.norm(in_i, axis=1) * np.linalg.norm(in_j, axis=1))
+    usable = np.isfinite(in_i).all(1) & (cosine < np.cos(np.radians(min_angle_deg)))
+    for K, local, pixels in ((K_i, in_i, xy_i), (K_j, in_j, xy_j)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            projected = local @ K.T
+            error = np.linalg.norm(projected[:, :2] / projected[:, 2:] - pixels, axis=1)
+        usable &= (local[:, 2] > 0) & (error < max_reprojection_px)
+    return usable, in_i[:, 2], in_j[:, 2]
+
+
 def triangulate_matches(
     matches: dict[tuple[int, int], tuple[Tensor, Tensor]], poses: Tensor, intrinsics: Tensor, config: DepthFitConfig
 ) -> list[PairDepths]:
     """Every pair's matches (`max_matches_per_pair` at most) triangulated on the scene's cameras
-    (`match_poses.triangulate`); a match is kept when it lies in front of both cameras, its rays meet at
-    `min_angle_deg` or more and it reprojects within `max_reprojection_px` in both views."""
+    (`triangulated_depths`, its usable ones kept)."""
     cam2world = poses.detach().double().cpu().numpy()  # (N, 4, 4)
     K = intrinsics.detach().double().cpu().numpy()  # (N, 3, 3)
     triangulated = []
     for (i, j), (xy_i, xy_j) in matches.items():
         keep = np.linspace(0, len(xy_i) - 1, min(len(xy_i), config.max_matches_per_pair)).round().astype(np.int64)
         xy = [np.asarray(xy_i, dtype=np.float64)[keep], np.asarray(xy_j, dtype=np.float64)[keep]]
-        rays = [normalised(pixels, K[k]) for k, pixels in zip((i, j), xy, strict=True)]  # (M, 2) each
         R = cam2world[j, :3, :3].T @ cam2world[i, :3, :3]  # x_j = R x_i + t
         t = cam2world[j, :3, :3].T @ (cam2world[i, :3, 3] - cam2world[j, :3, 3])
-        in_i = triangulate(*rays, R, t)  # (M, 3) in camera i's frame
-        in_j = in_i @ R.T + t
-        # Angle between the two viewing rays at the point: from camera i along in_i, from camera j along in_j.
-        cosine = ((in_i @ R.T) * in_j).sum(1) / (np.linalg.norm(in_i, axis=1) * np.linalg.norm(in_j, axis=1))
-        usable = np.isfinite(in_i).all(1) & (cosine < np.cos(np.radians(config.min_angle_deg)))
-        for k, local, pixels in ((i, in_i, xy[0]), (j, in_j, xy[1])):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                projected = local @ K[k].T
-                error = np.linalg.norm(projected[:, :2] / projected[:, 2:] - pixels, axis=1)
-            usable &= (local[:, 2] > 0) & (error < config.max_reprojection_px)
-        triangulated.append(
-            PairDepths((i, j), (xy[0][usable], xy[1][usable]), (in_i[usable, 2], in_j[usable, 2]))
+        usable, z_i, z_j = triangulated_depths(
+            *xy, K[i], K[j], R, t, config.min_angle_deg, config.max_reprojection_px
         )
+        triangulated.append(PairDepths((i, j), (xy[0][usable], xy[1][usable]), (z_i[usable], z_j[usable])))
     return triangulated
 
 
