@@ -255,3 +255,37 @@ def test_a_far_start_is_refined_from_the_matches_own_cameras(monkeypatch):
     assert pairwise_pose_errors(alone.poses.numpy(), poses)[0].max() > 170 and alone.rejected
     assert pairwise_pose_errors(result.poses.numpy(), poses)[0].max() < 0.5 and not result.rejected
     assert float(result.intrinsics[0, 0, 0]) == pytest.approx(FOCAL, rel=0.01)
+
+
+@pytest.mark.parametrize("fix_focals", [False, True])
+def test_closed_form_jacobian_equals_autodiff(fix_focals):
+    """`EpipolarProblem.jacobian` (F's derivatives written out) against forward-mode autodiff of `fundamentals`:
+    five cameras, two focal groups, pairs with the fixed camera 0 and within one group, one rotation vector zero."""
+    generator = torch.Generator().manual_seed(0)
+    pairs = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 4), (3, 4), (0, 4)]
+    rotation = torch.from_numpy(Rotation.random(5, random_state=1).as_matrix())
+    rotation[2] = torch.eye(3, dtype=torch.float64)
+    K = torch.tensor([[200.0, 0, 110], [0, 230, 100], [0, 0, 1]], dtype=torch.float64).repeat(5, 1, 1)
+    problem = bundle.EpipolarProblem(
+        start_rotation=rotation,
+        start_centre=torch.randn(5, 3, dtype=torch.float64, generator=generator),
+        K=K,
+        group=torch.tensor([0, 0, 1, 1, 0]),
+        log_focal0=torch.tensor([5.3, 5.5], dtype=torch.float64),
+        fix_focals=fix_focals,
+        first=torch.tensor([i for i, _ in pairs]),
+        second=torch.tensor([j for _, j in pairs]),
+        target_baseline=torch.rand(len(pairs), dtype=torch.float64, generator=generator) + 0.5,
+        focal_prior=0.5,
+        baseline_prior=0.5,
+    )
+    params = problem.start()
+    if not fix_focals:
+        params[-2:] += torch.tensor([0.1, -0.2], dtype=torch.float64)
+    F, d_F, d_prior = problem.jacobian(params)
+    (expected_d_F, expected_d_prior) = torch.func.jacfwd(problem.fundamentals)(params)
+    expected_F, _ = problem.fundamentals(params)
+    assert d_F.shape == (len(pairs), 9, len(params)) and expected_d_F.abs().max() > 0.1
+    torch.testing.assert_close(F, expected_F, rtol=0, atol=1e-14)
+    torch.testing.assert_close(d_F, expected_d_F.flatten(1, 2), rtol=0, atol=1e-12)
+    torch.testing.assert_close(d_prior, expected_d_prior, rtol=0, atol=1e-12)

@@ -13,8 +13,9 @@ lengths set the scale and keep a cluster of cameras from shrinking to a point, a
 a single scale gauge). The lengths come from the pair's matches triangulated against the views' depth maps
 (`align.baselines`), else from the aligned scene's cameras. Points are not unknowns: Sampson's distance is the
 first-order reprojection error with each match's point eliminated, so the problem has 7 unknowns per camera whatever
-the number of matches, and the Jacobian is the chain rule of each match's closed-form gradient in F through
-forward-mode autodiff of F.
+the number of matches, and the Jacobian is the chain rule of each match's closed-form gradient in F through F's
+closed-form derivatives in the unknowns (`EpipolarProblem.jacobian`: the adjustments of a 10-photo reconstruct,
+8 solves, take 2.8 s on the 2-core CPU, 10.1 s with forward-mode autodiff of F).
 
 The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
@@ -77,7 +78,7 @@ class BundleConfig:
     """Largest median Sampson distance of one pair's matches at the solution, processed pixels. Above it the
     pair's matches disagree with the other pairs' (false matches that an essential matrix still fits, e.g. 57
     inliers between two views of the bundled examples' office 77 deg apart, which bent the cameras to a median
-    23.7 deg off): the worst such pair is left out and the cameras solved again (0.5 s a solve for 10 photos on
+    23.7 deg off): the worst such pair is left out and the cameras solved again (0.3 s a solve for 10 photos on
     a CPU), until every pair fits or leaving the worst out would unlink the images. Right pairs of real photos
     fit at 0.2-1.0 px."""
 
@@ -99,8 +100,7 @@ class BundleResult:
 
 
 def _rotations(rotvec: Tensor) -> Tensor:
-    """(N, 3, 3) rotations of axis-angle vectors (N, 3) by Rodrigues' formula, smooth at 0 (its forward-mode
-    derivative is 40x cheaper than torch.linalg.matrix_exp's, the bulk of each Jacobian otherwise)."""
+    """(N, 3, 3) rotations of axis-angle vectors (N, 3) by Rodrigues' formula, smooth at 0."""
     angle_sq = (rotvec * rotvec).sum(-1, keepdim=True)[..., None]  # (N, 1, 1)
     small = angle_sq < 1e-12
     safe = torch.where(small, torch.ones_like(angle_sq), angle_sq)
@@ -248,6 +248,148 @@ def refine_cameras(
     return max((result for result in results if result is not None), key=fit, default=None)
 
 
+def _rotation_derivatives(rotvec: Tensor) -> Tensor:
+    """(N, 3, 3, 3) derivatives of `_rotations(rotvec)` (N, 3) in each component k of its vector: [k] =
+    [J e_k]x R, with J = I + (1 - cos a) / a^2 [v]x + (a - sin a) / a^3 [v]x^2 the left Jacobian of the rotation
+    R = exp([v]x), a = |v|."""
+    angle_sq = (rotvec * rotvec).sum(-1)[:, None, None]  # (N, 1, 1)
+    small = angle_sq < 1e-12
+    angle = torch.where(small, torch.ones_like(angle_sq), angle_sq).sqrt()
+    b = torch.where(small, 0.5 - angle_sq / 24, (1 - torch.cos(angle)) / angle**2)
+    c = torch.where(small, 1 / 6 - angle_sq / 120, (angle - torch.sin(angle)) / angle**3)
+    k = skew(rotvec)
+    jacobian = torch.eye(3, dtype=rotvec.dtype) + b * k + c * (k @ k)  # (N, 3, 3); column k is J e_k
+    return skew(jacobian.transpose(-1, -2)) @ _rotations(rotvec)[:, None]
+
+
+@dataclass
+class EpipolarProblem:
+    """The unknowns of one adjustment and what the pairs' epipolar geometry and priors make of them.
+
+    The unknowns (U,) are the axis-angle vectors of cameras 1..N-1 (3 each), then their centres (3 each), then one
+    log focal per group unless the focals are fixed; camera 0 keeps its start pose and sets the frame.
+    """
+
+    start_rotation: Tensor
+    """(N, 3, 3) cam2world rotations at the start."""
+    start_centre: Tensor
+    """(N, 3) camera centres at the start."""
+    K: Tensor
+    """(N, 3, 3) intrinsics at the start: the principal points and each camera's fy / fx are kept."""
+    group: Tensor
+    """(N,) focal group of each camera."""
+    log_focal0: Tensor
+    """(G,) log focal of each group at the start, where its prior is centred."""
+    fix_focals: bool
+    first: Tensor
+    """(P,) camera i of each used pair (i, j)."""
+    second: Tensor
+    """(P,) camera j."""
+    target_baseline: Tensor
+    """(P,) baseline length the prior holds each pair near."""
+    focal_prior: float
+    baseline_prior: float
+
+    def start(self) -> Tensor:
+        """(U,) the unknowns at the start."""
+        rotvec = torch.from_numpy(_rotvec(self.start_rotation[1:].numpy())).reshape(-1)
+        return torch.cat([rotvec, self.start_centre[1:].reshape(-1)] + ([] if self.fix_focals else [self.log_focal0]))
+
+    def unpack(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(N, 3, 3) rotations, (N, 3) centres and (G,) log focals of the unknowns `params`."""
+        count = len(self.start_rotation) - 1
+        rotation = torch.cat([self.start_rotation[:1], _rotations(params[: 3 * count].reshape(count, 3))])
+        centre = torch.cat([self.start_centre[:1], params[3 * count : 6 * count].reshape(count, 3)])
+        log_focal = self.log_focal0 if self.fix_focals else params[6 * count :]
+        return rotation, centre, log_focal
+
+    def _intrinsics_inverse(self, log_focal: Tensor) -> Tensor:
+        """(N, 3, 3) K^-1 of every camera with the focals `log_focal`."""
+        fx = self.K[:, 0, 0] if self.fix_focals else log_focal[self.group].exp()
+        fy = fx * self.K[:, 1, 1] / self.K[:, 0, 0]
+        inverse = torch.zeros(len(fx), 3, 3, dtype=torch.float64)
+        inverse[:, 0, 0], inverse[:, 1, 1], inverse[:, 2, 2] = 1 / fx, 1 / fy, 1
+        inverse[:, 0, 2], inverse[:, 1, 2] = -self.K[:, 0, 2] / fx, -self.K[:, 1, 2] / fy
+        return inverse
+
+    def fundamentals(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        """(P, 3, 3) fundamental matrices of the used pairs, and the priors' residuals: the focal prior (G,) or
+        (0,), then the baseline prior (P,), which also sets the scale."""
+        rotation, centre, log_focal = self.unpack(params)
+        i, j = self.first, self.second
+        baseline = (centre[i] - centre[j]).norm(dim=-1).clamp_min(1e-30)
+        baseline_prior = (baseline / self.target_baseline).log() / self.baseline_prior
+        R = rotation[j].transpose(-1, -2) @ rotation[i]  # (P, 3, 3) x_j = R x_i + t
+        t = (rotation[j].transpose(-1, -2) @ (centre[i] - centre[j])[..., None])[..., 0]
+        t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        inverse = self._intrinsics_inverse(log_focal)
+        prior = log_focal[:0] if self.fix_focals else (log_focal - self.log_focal0) / self.focal_prior
+        return inverse[j].transpose(-1, -2) @ skew(t) @ R @ inverse[i], torch.cat([prior, baseline_prior])
+
+    def jacobian(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """F (P, 3, 3) as `fundamentals` gives it, its derivatives (P, 9, U) in the unknowns and the priors'
+        (G + P, U) or (P, U), in closed form (F = A_j^T [t]x R A_i with A = K^-1, R = R_j^T R_i and t the unit
+        vector of u = R_j^T (c_i - c_j)): each pair's F moves with its two cameras' unknowns only."""
+        count = len(self.start_rotation) - 1
+        num_unknowns = len(params)
+        rotation, centre, log_focal = self.unpack(params)
+        d_rotation = torch.cat(  # (N, 3, 3, 3): dR_c / dv_k of camera c's vector v
+            [torch.zeros(1, 3, 3, 3, dtype=torch.float64), _rotation_derivatives(params[: 3 * count].reshape(-1, 3))]
+        )
+        i, j = self.first, self.second
+        inverse = self._intrinsics_inverse(log_focal)
+        left, right = inverse[j].transpose(-1, -2), inverse[i]  # (P, 3, 3) A_j^T, A_i
+        R_j_T = rotation[j].transpose(-1, -2)
+        R = R_j_T @ rotation[i]
+        offset = centre[i] - centre[j]  # (P, 3)
+        u = (R_j_T @ offset[..., None])[..., 0]
+        u_norm = u.norm(dim=-1).clamp_min(1e-12)[:, None, None]  # (P, 1, 1)
+        t = u / u_norm[..., 0]
+        t_skew = skew(t)
+        to_unit = (torch.eye(3, dtype=torch.float64) - t[:, :, None] * t[:, None, :]) / u_norm  # dt = to_unit du
+        F = left @ t_skew @ R @ right
+
+        def through_t(du: Tensor) -> Tensor:  # (P, 3, 3) rows du / dx_k -> (P, 3, 3, 3) dF / dx_k
+            dt = (to_unit[:, None] @ du[..., None])[..., 0]
+            return left[:, None] @ skew(dt) @ (R @ right)[:, None]
+
+        d_R_j_T = d_rotation[j].transpose(-1, -2)  # (P, 3, 3, 3)
+        by_rotation_i = (left @ t_skew @ R_j_T)[:, None] @ d_rotation[i] @ right[:, None]
+        by_rotation_j = through_t((d_R_j_T @ offset[:, None, :, None])[..., 0])
+        by_rotation_j = by_rotation_j + (left @ t_skew)[:, None] @ d_R_j_T @ (rotation[i] @ right)[:, None]
+        by_centre_i = through_t(rotation[j])  # du / dc_i,k = R_j^T e_k: row k of R_j
+        d_F = torch.zeros(len(i), 9, num_unknowns, dtype=torch.float64)
+        d_prior = torch.zeros(len(i), num_unknowns, dtype=torch.float64)
+        d_baseline = offset / (offset.square().sum(-1, keepdim=True).clamp_min(1e-60) * self.baseline_prior)
+
+        def add(camera: Tensor, first_column: int, d_pair: Tensor) -> None:  # d_pair (P, 3, 3, 3): 3 unknowns
+            free = (camera >= 1).double()[:, None, None]
+            columns = (first_column + 3 * (camera - 1)).clamp_min(0)[:, None, None] + torch.arange(3)
+            d_F.scatter_add_(2, columns.expand(-1, 9, -1), d_pair.flatten(-2).transpose(1, 2) * free)
+
+        add(i, 0, by_rotation_i)
+        add(j, 0, by_rotation_j)
+        add(i, 3 * count, by_centre_i)
+        add(j, 3 * count, -by_centre_i)
+        for camera, sign in ((i, 1.0), (j, -1.0)):  # the baseline prior: d log |c_i - c_j| / dc_i = offset / |offset|^2
+            rows = torch.nonzero(camera >= 1)[:, 0]
+            columns = 3 * count + 3 * (camera[rows, None] - 1) + torch.arange(3)  # (rows, 3)
+            d_prior[rows[:, None], columns] += sign * d_baseline[rows]
+        if self.fix_focals:
+            return F, d_F, d_prior
+        # dA / dlog f = -(A - e3 e3^T): every entry but the last scales as 1 / f.
+        d_inverse = inverse.clone()
+        d_inverse[:, 2, 2] = 0
+        by_focal_i = -(left @ t_skew @ R @ d_inverse[i])
+        by_focal_j = -(d_inverse[j].transpose(-1, -2) @ t_skew @ R @ right)
+        for camera, d_pair in ((i, by_focal_i), (j, by_focal_j)):
+            columns = (6 * count + self.group[camera])[:, None, None].expand(-1, 9, 1)
+            d_F.scatter_add_(2, columns, d_pair.flatten(-2)[..., None])
+        d_focal_prior = torch.zeros(len(self.log_focal0), num_unknowns, dtype=torch.float64)
+        d_focal_prior[:, 6 * count :] = torch.eye(len(self.log_focal0), dtype=torch.float64) / self.focal_prior
+        return F, d_F, torch.cat([d_focal_prior, d_prior])
+
+
 def _adjust(
     matches: dict[tuple[int, int], tuple[Tensor, Tensor]],
     poses: Tensor,
@@ -279,50 +421,25 @@ def _adjust(
     first = torch.tensor([i for (i, _), _ in used])  # (P,) the cameras of each used pair
     second = torch.tensor([j for (_, j), _ in used])
 
-    free_index = torch.arange(1, num)  # camera 0's pose sets the frame
     group = torch.as_tensor(groups)
     num_groups = int(group.max()) + 1
-    start_rotation = poses[:, :3, :3].double().cpu()
-    start_centre = poses[:, :3, 3].double().cpu()
     fx0 = K0[:, 0, 0]
     log_focal0 = torch.stack(
         [fx0[group == g].median().log() if bool((group == g).any()) else torch.tensor(0.0) for g in range(num_groups)]
     ).double()
-    aspect = K0[:, 1, 1] / K0[:, 0, 0]
-    pp = K0[:, :2, 2]
-
-    def unpack(params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        count = len(free_index)
-        rotation = start_rotation.clone()
-        rotation[free_index] = _rotations(params[: 3 * count].reshape(count, 3))
-        centre = start_centre.clone()
-        centre[free_index] = params[3 * count : 6 * count].reshape(count, 3)
-        log_focal = log_focal0 if fix_focals else params[6 * count :]
-        return rotation, centre, log_focal
-
-    def intrinsics_inverse(log_focal: Tensor) -> Tensor:
-        fx = fx0 if fix_focals else log_focal[group].exp()
-        fy = fx * aspect
-        inverse = torch.zeros(num, 3, 3, dtype=torch.float64)
-        inverse[:, 0, 0], inverse[:, 1, 1], inverse[:, 2, 2] = 1 / fx, 1 / fy, 1
-        inverse[:, 0, 2], inverse[:, 1, 2] = -pp[:, 0] / fx, -pp[:, 1] / fy
-        return inverse
-
-    rotvec0 = torch.from_numpy(_rotvec(start_rotation[free_index].numpy())).reshape(-1)
-    target_baseline = torch.tensor([lengths[pair] for pair, _ in used], dtype=torch.float64).clamp_min(1e-30)  # (P,)
-
-    def fundamentals(params: Tensor) -> tuple[Tensor, Tensor]:
-        """(P, 3, 3) fundamental matrices of the used pairs, and the priors' residuals: the focal prior (G,) or
-        (0,), then the baseline prior (P,), which also sets the scale."""
-        rotation, centre, log_focal = unpack(params)
-        baseline = (centre[first] - centre[second]).norm(dim=-1).clamp_min(1e-30)
-        baseline_prior = (baseline / target_baseline).log() / config.baseline_prior
-        R = rotation[second].transpose(-1, -2) @ rotation[first]  # (P, 3, 3) x_j = R x_i + t
-        t = (rotation[second].transpose(-1, -2) @ (centre[first] - centre[second])[..., None])[..., 0]
-        t = t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        inverse = intrinsics_inverse(log_focal)
-        prior = log_focal[:0] if fix_focals else (log_focal - log_focal0) / config.focal_prior
-        return inverse[second].transpose(-1, -2) @ skew(t) @ R @ inverse[first], torch.cat([prior, baseline_prior])
+    problem = EpipolarProblem(
+        start_rotation=poses[:, :3, :3].double().cpu(),
+        start_centre=poses[:, :3, 3].double().cpu(),
+        K=K0,
+        group=group,
+        log_focal0=log_focal0,
+        fix_focals=fix_focals,
+        first=first,
+        second=second,
+        target_baseline=torch.tensor([lengths[pair] for pair, _ in used], dtype=torch.float64).clamp_min(1e-30),
+        focal_prior=config.focal_prior,
+        baseline_prior=config.baseline_prior,
+    )
 
     def epipolar_terms(F: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """For F (P, 3, 3): the lines F p in image j and F^T q in image i (P, K, 3), q.Fp (P, K) and n (P, K)
@@ -345,20 +462,18 @@ def _adjust(
         return outer / norm[..., None, None] - (algebraic / (2 * norm**3))[..., None, None] * d_norm_sq
 
     def fun(params: Tensor) -> Tensor:
-        F, prior = fundamentals(params)
+        F, prior = problem.fundamentals(params)
         _, _, algebraic, norm = epipolar_terms(F)
         return torch.cat([(algebraic / norm)[real], prior])
 
-    # The chain rule through the P small matrices: forward-mode autodiff of F (P, 3, 3) in the unknowns, times
-    # each match's closed-form gradient in F.
-    d_fundamentals = torch.func.jacfwd(lambda params: (fundamentals(params),) * 2, has_aux=True)
-
     def jac(params: Tensor) -> Tensor:
-        (d_F, d_prior), (F, _) = d_fundamentals(params)  # (P, 3, 3, U), (G + P, U) or (P, U); F (P, 3, 3)
-        rows = sampson_gradient(F).flatten(-2) @ d_F.flatten(1, 2)  # (P, K, U)
+        # The chain rule through the P small matrices: F's derivatives in the unknowns times each match's
+        # closed-form gradient in F.
+        F, d_F, d_prior = problem.jacobian(params)  # (P, 3, 3), (P, 9, U), (G + P, U) or (P, U)
+        rows = sampson_gradient(F).flatten(-2) @ d_F  # (P, K, U)
         return torch.cat([rows[real], d_prior])
 
-    start = torch.cat([rotvec0, start_centre[free_index].reshape(-1)] + ([] if fix_focals else [log_focal0]))
+    start = problem.start()
     num_matches = int(real.sum())
     start_residuals = fun(start)
     if not bool(torch.isfinite(start_residuals).all()):  # e.g. coincident cameras: no epipolar geometry
@@ -381,11 +496,11 @@ def _adjust(
     if not bool(torch.isfinite(solution).all()) or not after <= config.loss_scale_px:
         return None
     pair_errors = {pair: float(d.median()) for (pair, _), d in zip(used, distances.split(counts), strict=True)}
-    rotation, centre, log_focal = unpack(solution)
+    rotation, centre, log_focal = problem.unpack(solution)
     refined = poses.double().cpu().clone()
     refined[:, :3, :3], refined[:, :3, 3] = rotation, centre
     K = K0.clone()
     if not fix_focals:
         K[:, 0, 0] = log_focal[group].exp()
-        K[:, 1, 1] = K[:, 0, 0] * aspect
+        K[:, 1, 1] = K[:, 0, 0] * K0[:, 1, 1] / K0[:, 0, 0]
     return BundleResult(refined.to(poses.dtype), K.to(intrinsics.dtype), len(used), (before, after), []), pair_errors
