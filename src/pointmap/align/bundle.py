@@ -14,8 +14,9 @@ a single scale gauge). The lengths come from the pair's matches triangulated aga
 (`align.baselines`), else from the aligned scene's cameras. Points are not unknowns: Sampson's distance is the
 first-order reprojection error with each match's point eliminated, so the problem has 7 unknowns per camera whatever
 the number of matches, and the Jacobian is the chain rule of each match's closed-form gradient in F through F's
-closed-form derivatives in the unknowns (`EpipolarProblem.jacobian`: the adjustments of a 10-photo reconstruct,
-8 solves, take 2.8 s on the 2-core CPU, 10.1 s with forward-mode autodiff of F).
+closed-form derivatives in the unknowns (`EpipolarProblem.jacobian`), pair by pair, and J^T W J is summed block by
+block: the adjustments of a 10-photo reconstruct (8 solves) take 2.8 s on the 2-core CPU, 10.1 s with forward-mode
+autodiff of F and a dense Jacobian; the skull set's 20 photos (22 solves) 14 s, 31 s with the dense Jacobian.
 
 The network's focal can be 30 % off on real photos (tum-office: 327 px where COLMAP finds 250 in the 224
 crop), and pairwise poses inherit that error; with the matches of many pairs the focal is determined (252-260
@@ -127,13 +128,16 @@ def cauchy_cost(residuals: Tensor, scale: float, robust: int | None = None) -> T
     return 0.5 * scale**2 * torch.log1p((residuals[:robust] / scale).square()).sum() + quadratic
 
 
-def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int, robust: int | None = None,
-                        tolerance: float = 1e-7) -> tuple[Tensor, Tensor, float]:
+def levenberg_marquardt(
+    fun, normal_equations, params: Tensor, scale: float, iterations: int, robust: int | None = None,
+    tolerance: float = 1e-7,
+) -> tuple[Tensor, Tensor, float]:
     """Minimise `cauchy_cost(fun(params), scale, robust)` by Levenberg-Marquardt on iteratively reweighted
     normal equations.
 
     Each step weights the first `robust` residuals by the Cauchy loss at the current point
-    (1 / (1 + (r / scale)^2)) and the rest by 1, solves
+    (1 / (1 + (r / scale)^2)) and the rest by 1, takes J^T W J and J^T W r from
+    `normal_equations(params, weights, residuals)` (J the Jacobian of `fun`; (U, U) and (U,)), solves
     (J^T W J + lambda diag(J^T W J)) step = -J^T W r (the unknowns are few: 7 per camera), and keeps the step
     only if the robust cost falls (then lambda / 3, else x 4 and retry). Stops after `iterations` steps, or
     when a step lowers the cost by less than `tolerance` of it.
@@ -146,12 +150,10 @@ def levenberg_marquardt(fun, jac, params: Tensor, scale: float, iterations: int,
         return params, residuals, cost
     damping = 1e-4
     for _ in range(iterations):
-        J = jac(params)  # (R, U)
         weights = 1 / (1 + (residuals / scale).square())
         if robust is not None:
             weights[robust:] = 1  # the quadratic terms
-        normal = J.T @ (weights[:, None] * J)
-        gradient = J.T @ (weights * residuals)
+        normal, gradient = normal_equations(params, weights, residuals)
         diagonal = torch.diagonal(normal).clamp_min(1e-12)
         for _ in range(10):
             step = torch.linalg.solve(normal + damping * torch.diag(diagonal), -gradient)
@@ -326,10 +328,17 @@ class EpipolarProblem:
         prior = log_focal[:0] if self.fix_focals else (log_focal - self.log_focal0) / self.focal_prior
         return inverse[j].transpose(-1, -2) @ skew(t) @ R @ inverse[i], torch.cat([prior, baseline_prior])
 
-    def jacobian(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """F (P, 3, 3) as `fundamentals` gives it, its derivatives (P, 9, U) in the unknowns and the priors'
-        (G + P, U) or (P, U), in closed form (F = A_j^T [t]x R A_i with A = K^-1, R = R_j^T R_i and t the unit
-        vector of u = R_j^T (c_i - c_j)): each pair's F moves with its two cameras' unknowns only."""
+    def jacobian(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """F's derivatives in closed form (F = A_j^T [t]x R A_i with A = K^-1, R = R_j^T R_i and t the unit vector
+        of u = R_j^T (c_i - c_j)). Each pair's F moves with its two cameras' unknowns only, so they come per pair.
+
+        Returns:
+            F (P, 3, 3) as `fundamentals` gives it; its derivatives (P, 9, L) in the L unknowns of its cameras
+            (camera i's rotation vector, camera j's, their centres, then unless fixed their groups' log focals:
+            L = 14 or 12); those unknowns' columns (P, L) among the U, where a fixed camera's entries are 0 at column
+            0 and two cameras of one group have their focal entries at one column (to be added); and the priors'
+            derivatives (G + P, U), or (P, U) with fixed focals.
+        """
         count = len(self.start_rotation) - 1
         num_unknowns = len(params)
         rotation, centre, log_focal = self.unpack(params)
@@ -358,36 +367,30 @@ class EpipolarProblem:
         by_rotation_j = through_t((d_R_j_T @ offset[:, None, :, None])[..., 0])
         by_rotation_j = by_rotation_j + (left @ t_skew)[:, None] @ d_R_j_T @ (rotation[i] @ right)[:, None]
         by_centre_i = through_t(rotation[j])  # du / dc_i,k = R_j^T e_k: row k of R_j
-        d_F = torch.zeros(len(i), 9, num_unknowns, dtype=torch.float64)
+        blocks, columns = [], []
+        for camera, first_column, d_pair in (
+            (i, 0, by_rotation_i), (j, 0, by_rotation_j), (i, 3 * count, by_centre_i), (j, 3 * count, -by_centre_i)
+        ):
+            free = (camera >= 1).double()[:, None, None]
+            blocks.append(d_pair.flatten(-2).transpose(1, 2) * free)  # (P, 9, 3)
+            columns.append((first_column + 3 * (camera[:, None] - 1) + torch.arange(3)) * (camera[:, None] >= 1))
         d_prior = torch.zeros(len(i), num_unknowns, dtype=torch.float64)
         d_baseline = offset / (offset.square().sum(-1, keepdim=True).clamp_min(1e-60) * self.baseline_prior)
-
-        def add(camera: Tensor, first_column: int, d_pair: Tensor) -> None:  # d_pair (P, 3, 3, 3): 3 unknowns
-            free = (camera >= 1).double()[:, None, None]
-            columns = (first_column + 3 * (camera - 1)).clamp_min(0)[:, None, None] + torch.arange(3)
-            d_F.scatter_add_(2, columns.expand(-1, 9, -1), d_pair.flatten(-2).transpose(1, 2) * free)
-
-        add(i, 0, by_rotation_i)
-        add(j, 0, by_rotation_j)
-        add(i, 3 * count, by_centre_i)
-        add(j, 3 * count, -by_centre_i)
         for camera, sign in ((i, 1.0), (j, -1.0)):  # the baseline prior: d log |c_i - c_j| / dc_i = offset / |offset|^2
             rows = torch.nonzero(camera >= 1)[:, 0]
-            columns = 3 * count + 3 * (camera[rows, None] - 1) + torch.arange(3)  # (rows, 3)
-            d_prior[rows[:, None], columns] += sign * d_baseline[rows]
-        if self.fix_focals:
-            return F, d_F, d_prior
-        # dA / dlog f = -(A - e3 e3^T): every entry but the last scales as 1 / f.
-        d_inverse = inverse.clone()
-        d_inverse[:, 2, 2] = 0
-        by_focal_i = -(left @ t_skew @ R @ d_inverse[i])
-        by_focal_j = -(d_inverse[j].transpose(-1, -2) @ t_skew @ R @ right)
-        for camera, d_pair in ((i, by_focal_i), (j, by_focal_j)):
-            columns = (6 * count + self.group[camera])[:, None, None].expand(-1, 9, 1)
-            d_F.scatter_add_(2, columns, d_pair.flatten(-2)[..., None])
-        d_focal_prior = torch.zeros(len(self.log_focal0), num_unknowns, dtype=torch.float64)
-        d_focal_prior[:, 6 * count :] = torch.eye(len(self.log_focal0), dtype=torch.float64) / self.focal_prior
-        return F, d_F, torch.cat([d_focal_prior, d_prior])
+            centre_columns = 3 * count + 3 * (camera[rows, None] - 1) + torch.arange(3)  # (rows, 3)
+            d_prior[rows[:, None], centre_columns] += sign * d_baseline[rows]
+        if not self.fix_focals:
+            # dA / dlog f = -(A - e3 e3^T): every entry but the last scales as 1 / f.
+            d_inverse = inverse.clone()
+            d_inverse[:, 2, 2] = 0
+            blocks += [-(left @ t_skew @ R @ d_inverse[i]).flatten(-2)[..., None]]
+            blocks += [-(d_inverse[j].transpose(-1, -2) @ t_skew @ R @ right).flatten(-2)[..., None]]
+            columns += [6 * count + self.group[i, None], 6 * count + self.group[j, None]]
+            d_focal_prior = torch.zeros(len(self.log_focal0), num_unknowns, dtype=torch.float64)
+            d_focal_prior[:, 6 * count :] = torch.eye(len(self.log_focal0), dtype=torch.float64) / self.focal_prior
+            d_prior = torch.cat([d_focal_prior, d_prior])
+        return F, torch.cat(blocks, dim=2), torch.cat(columns, dim=1), d_prior
 
 
 def _adjust(
@@ -466,12 +469,29 @@ def _adjust(
         _, _, algebraic, norm = epipolar_terms(F)
         return torch.cat([(algebraic / norm)[real], prior])
 
-    def jac(params: Tensor) -> Tensor:
-        # The chain rule through the P small matrices: F's derivatives in the unknowns times each match's
-        # closed-form gradient in F.
-        F, d_F, d_prior = problem.jacobian(params)  # (P, 3, 3), (P, 9, U), (G + P, U) or (P, U)
-        rows = sampson_gradient(F).flatten(-2) @ d_F  # (P, K, U)
-        return torch.cat([rows[real], d_prior])
+    def normal_equations(params: Tensor, weights: Tensor, residuals: Tensor) -> tuple[Tensor, Tensor]:
+        # The chain rule through the P small matrices: F's derivatives in its pair's unknowns times each match's
+        # closed-form gradient in F; then J^T W J and J^T W r block by block, each pair's (L, L) block added at
+        # its unknowns' columns (a dense J would be (matches, U), with U - L zeros in every row).
+        F, d_F, columns, d_prior = problem.jacobian(params)  # (P, 3, 3), (P, 9, L), (P, L), (G + P, U) or (P, U)
+        rows = sampson_gradient(F).flatten(-2) @ d_F  # (P, K, L)
+        match_weights = torch.zeros_like(real, dtype=torch.float64)  # (P, K), 0 where no match
+        match_residuals = torch.zeros_like(real, dtype=torch.float64)
+        match_weights[real], match_residuals[real] = weights[:num_matches], residuals[:num_matches]
+        weighted = rows * match_weights[..., None]
+        width = columns.shape[1]
+        normal = torch.zeros(len(params), len(params), dtype=torch.float64)
+        normal.index_put_(
+            (columns[:, :, None].expand(-1, -1, width), columns[:, None, :].expand(-1, width, -1)),
+            weighted.transpose(1, 2) @ rows,
+            accumulate=True,
+        )
+        gradient = torch.zeros(len(params), dtype=torch.float64)
+        gradient.index_add_(0, columns.flatten(), (weighted * match_residuals[..., None]).sum(1).flatten())
+        prior_weights, prior_residuals = weights[num_matches:], residuals[num_matches:]
+        normal += d_prior.T @ (prior_weights[:, None] * d_prior)
+        gradient += d_prior.T @ (prior_weights * prior_residuals)
+        return normal, gradient
 
     start = problem.start()
     num_matches = int(real.sum())
@@ -485,11 +505,13 @@ def _adjust(
         if not fix_focals:
             start[-num_groups:] = log_focal0 + float(np.log(factor))
         candidates.append(
-            levenberg_marquardt(fun, jac, start.clone(), config.loss_scale_px, config.start_iterations, num_matches)
+            levenberg_marquardt(
+                fun, normal_equations, start.clone(), config.loss_scale_px, config.start_iterations, num_matches
+            )
         )
     best = min(candidates, key=lambda candidate: candidate[2])[0]
     solution, residuals, _ = levenberg_marquardt(
-        fun, jac, best, config.loss_scale_px, config.max_iterations, num_matches
+        fun, normal_equations, best, config.loss_scale_px, config.max_iterations, num_matches
     )
     distances = residuals[:num_matches].abs()  # pair by pair, `counts` of each in `used`'s order
     after = float(distances.median())
