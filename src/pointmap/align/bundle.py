@@ -421,6 +421,7 @@ def _adjust(
         keep = np.linspace(0, len(xy_i) - 1, counts[k]).round().astype(np.int64)
         homogeneous[k, : counts[k], :2], homogeneous_2[k, : counts[k], :2] = xy_i[keep], xy_j[keep]
         real[k, : counts[k]] = True
+    num_matches = int(real.sum())
     first = torch.tensor([i for (i, _), _ in used])  # (P,) the cameras of each used pair
     second = torch.tensor([j for (_, j), _ in used])
 
@@ -494,7 +495,6 @@ def _adjust(
         return normal, gradient
 
     start = problem.start()
-    num_matches = int(real.sum())
     start_residuals = fun(start)
     if not bool(torch.isfinite(start_residuals).all()):  # e.g. coincident cameras: no epipolar geometry
         return None
