@@ -167,6 +167,13 @@ def repose_with_matches(
         new predictions (the same edges, storage dtype and devices) and one `MatchedPair` per matched pair.
     """
     config = config or MatchPoseConfig()
+
+    def camera_of(view: int, own: Tensor, conf: Tensor) -> np.ndarray:  # (3, 3) K in processed pixels
+        given = None if intrinsics is None else intrinsics[view]
+        if given is not None and bool(torch.isfinite(given).all()):
+            return given.double().cpu().numpy()
+        return _camera(own, conf)  # a Weiszfeld focal of the pointmap: 16 ms a view on a CPU, only where needed
+
     pts_j, conf_j = list(preds.pts_j), list(preds.conf_j)
     report = []
     for (i, j), (xy_i, xy_j) in matches.items():
@@ -175,12 +182,7 @@ def repose_with_matches(
         forward, backward = preds.index(i, j), preds.index(j, i)
         own_i, own_j = preds.pts_i[forward].float(), preds.pts_i[backward].float()  # each in its own frame
         conf_own_i, conf_own_j = preds.conf_i[forward].float(), preds.conf_i[backward].float()
-        K_i, K_j = _camera(own_i, conf_own_i), _camera(own_j, conf_own_j)
-        if intrinsics is not None:
-            K_i, K_j = (
-                given.double().cpu().numpy() if bool(torch.isfinite(given).all()) else estimated
-                for given, estimated in ((intrinsics[i], K_i), (intrinsics[j], K_j))
-            )
+        K_i, K_j = camera_of(i, own_i, conf_own_i), camera_of(j, own_j, conf_own_j)
         xy_i, xy_j = xy_i.numpy(), xy_j.numpy()
         if not (K_i[0, 0] > 0 and K_j[0, 0] > 0):  # NaN or negative: pointmaps of an untrained network
             report.append(MatchedPair((i, j), len(xy_i), False, float("nan")))
