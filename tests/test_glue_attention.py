@@ -63,3 +63,20 @@ def test_other_networks_are_left_alone():
     network = torch.nn.Sequential(torch.nn.Linear(4, 4))
     assert fuse_cross_attention(network) is False
     assert isinstance(network[0], torch.nn.Linear)
+
+
+def test_a_cross_attention_that_computes_something_else_is_left_alone(monkeypatch):
+    from kornia.feature.lightglue import LightGlue
+
+    network = LightGlue(features=None, input_dim=64, descriptor_dim=64, n_layers=2, num_heads=1, weights=None).eval()
+    plain = CrossBlock.forward
+
+    def doubled(self, x0, x1, mask=None):  # a cross-attention of another kind under the same layer names
+        return tuple(2 * x for x in plain(self, x0, x1, mask))
+
+    monkeypatch.setattr(CrossBlock, "forward", doubled)
+    assert fuse_cross_attention(network) is False
+    assert all(isinstance(layer.cross_attn, CrossBlock) for layer in network.transformers)
+    monkeypatch.setattr(CrossBlock, "forward", plain)
+    assert fuse_cross_attention(network) is True
+    assert all(isinstance(layer.cross_attn, FusedCrossBlock) for layer in network.transformers)

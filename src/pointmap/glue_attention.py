@@ -46,13 +46,29 @@ class FusedCrossBlock(nn.Module):
         return x0 + self.ffn(torch.cat([x0, read0], -1)), x1 + self.ffn(torch.cat([x1, read1], -1))
 
 
+def _computes_the_same(block: nn.Module) -> bool:
+    """Whether a `FusedCrossBlock` of `block` gives `block`'s own output on a few random tokens (a kornia whose
+    cross-attention computes something else under the same layer names is left alone)."""
+    generator = torch.Generator().manual_seed(0)
+    width = block.to_qk.in_features
+    x0, x1 = (torch.randn(1, count, width, generator=generator) for count in (7, 5))
+    parameter = next(block.parameters())
+    x0, x1 = x0.to(parameter), x1.to(parameter)
+    with torch.inference_mode():
+        expected, fused = block(x0, x1), FusedCrossBlock(block)(x0, x1)
+    return all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(fused, expected, strict=True))
+
+
 def fuse_cross_attention(lightglue: nn.Module) -> bool:
     """Replace, in place, every cross-attention block of kornia's `LightGlue` by a `FusedCrossBlock` of its own
-    layers; False (nothing changed) where the network is not laid out as kornia 0.7-0.9 lays it out. For a network
-    on the CPU: on CUDA kornia's own path is fused already."""
+    layers; False (nothing changed) where the network is not laid out as kornia 0.7-0.9 lays it out or its first
+    block computes something else (`_computes_the_same`). For a network on the CPU: on CUDA kornia's own path is
+    fused already."""
     layers = getattr(lightglue, "transformers", None)
     blocks = [getattr(layer, "cross_attn", None) for layer in layers or []]
     if not blocks or not all(hasattr(block, "heads") and all(hasattr(block, n) for n in _LAYERS) for block in blocks):
+        return False
+    if not _computes_the_same(blocks[0]):
         return False
     for layer, block in zip(layers, blocks, strict=True):
         layer.cross_attn = FusedCrossBlock(block)
