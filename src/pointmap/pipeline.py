@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -318,8 +319,10 @@ def reconstruct(
     views = load_images(files, size=size, every=every, verbose=verbose)
     pairs = make_pairs(len(views), graph=graph) if len(views) > 1 else [(0, 0)]
     matches = None
+    started = time.perf_counter()
     if matcher is not None and poses is None and len(views) > 1:  # known poses need no relative ones
         views, matches = match_photos(views, pairs, matcher, size, verbose)
+    matched = time.perf_counter()
 
     K = None if intrinsics is None else intrinsics_to_processed(views, intrinsics)  # (N, 3, 3)
     focals = None if known_focals is None else views_to_processed_focals(views, known_focals)
@@ -340,6 +343,7 @@ def reconstruct(
         scene.masks = [scene.confidences[0] > min_conf]
     else:
         network_preds = infer_pairs(network, views, pairs, batch_size=batch_size, device=device, verbose=verbose)
+        inferred = time.perf_counter()
         preds = network_preds
         if matches is not None:
             known = K if focals is None else _focal_intrinsics(views, focals)
@@ -348,4 +352,8 @@ def reconstruct(
             preds, views, min_conf, matches, known_focals=focals, known_intrinsics=K, known_poses=poses,
             iterations=iterations, device=device, verbose=verbose, network_preds=network_preds,
         )
+        if verbose:
+            spent = [("matching", matched - started)] if matches is not None else []
+            spent += [("network", inferred - matched), ("alignment and cameras", time.perf_counter() - inferred)]
+            print("time: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in spent))
     return scene
