@@ -6,7 +6,7 @@ tokens, softmaxes it once each way and multiplies by the values: most of a match
 attention is two ordinary attentions that share the query-key projection (image 0's tokens attend to image 1's,
 softmax over image 1, and image 1's to image 0's), so two fused calls compute it without the (M, N) matrices.
 XFeat's LighterGlue at 2048 keypoints on the 2-core CPU, the skull set's 190 pairs: 0.49 s a pair before, 0.23 s
-after, the same matches but for rounding at the match threshold (4 pairs lose one each; `benchmarks/matching_speed.py`).
+after, the same matches but for rounding at the match threshold (2 pairs differ; `benchmarks/matching_speed.py`).
 """
 
 from __future__ import annotations
