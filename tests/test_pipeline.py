@@ -116,6 +116,5 @@ def test_reconstruct_reports_where_its_time_went(tmp_path, capsys):
     reconstruct(photos, model=tiny_model(), iterations=20, min_conf=1.0, matcher=None, verbose=True)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("time: ")]
     assert len(lines) == 1
-    stages = dict(part.rsplit(" ", 2)[:2] for part in lines[0].removeprefix("time: ").split(", "))
-    assert set(stages) == {"network", "alignment and cameras"}  # no matcher: no matching time
-    assert all(float(seconds) >= 0 for seconds in stages.values())
+    stages = [part.rsplit(" ", 2)[0] for part in lines[0].removeprefix("time: ").split(", ")]
+    assert stages == ["network", "alignment and cameras"]  # no matcher: no matching time
